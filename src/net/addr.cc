@@ -132,4 +132,33 @@ std::optional<int> MaskToPrefixLen(const IpAddr& mask) {
   return len;
 }
 
+std::string MacToString(const MacAddr& mac) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(17);
+  for (size_t i = 0; i < mac.size(); ++i) {
+    if (i) out.push_back(':');
+    out.push_back(kHex[mac[i] >> 4]);
+    out.push_back(kHex[mac[i] & 0xf]);
+  }
+  return out;
+}
+
+std::optional<MacAddr> ParseMac(std::string_view text) {
+  if (text.size() != 17) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  MacAddr mac;
+  for (size_t i = 0; i < 6; ++i) {
+    int hi = nibble(text[i * 3]), lo = nibble(text[i * 3 + 1]);
+    if (hi < 0 || lo < 0 || (i < 5 && text[i * 3 + 2] != ':')) return std::nullopt;
+    mac[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return mac;
+}
+
 }  // namespace hapf::net

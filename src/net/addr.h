@@ -16,6 +16,13 @@ namespace hapf::net {
 
 enum class Family : uint8_t { kNone = 0, kV4 = 4, kV6 = 6 };
 
+// An Ethernet (EUI-48) address in wire order.
+using MacAddr = std::array<uint8_t, 6>;
+// "00:00:5e:00:01:01": lower-case, colon-separated, what ip(8) and tcpdump print.
+std::string MacToString(const MacAddr& mac);
+// Accepts exactly six colon-separated hex pairs (either case).
+std::optional<MacAddr> ParseMac(std::string_view text);
+
 class IpAddr {
  public:
   constexpr IpAddr() = default;

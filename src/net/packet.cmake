@@ -1,0 +1,2 @@
+# Packet views, whole-packet parse and NAT rewrites (packet.h), and builders.
+target_sources(hapf_net PRIVATE ${CMAKE_CURRENT_LIST_DIR}/packet.cc)
