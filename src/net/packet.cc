@@ -99,6 +99,13 @@ ParseError WalkExtensions(uint8_t first, std::span<const uint8_t> b, bool v6, Ip
           out.segments_left = h[3];
         }
         out.seen |= exthdr::kRouting;
+        // Where the packet finally goes: type 0 (RFC 2460) and 2 (RFC 6275)
+        // list it last, type 4 (segment routing, RFC 8754) first. All three
+        // lay 16-byte addresses from offset 8.
+        if (out.final_dst.empty() && h[3] != 0 && h[1] >= 2) {
+          if (h[2] == 0 || h[2] == 2) out.final_dst = IpAddr::V6Bytes(&h[8 + 16 * (h[1] / 2 - 1)]);
+          if (h[2] == 4) out.final_dst = IpAddr::V6Bytes(&h[8]);
+        }
         break;
       case ipproto::kFragment:
         len = 8;
@@ -443,6 +450,7 @@ ParseError ParseIp(std::span<const uint8_t> bytes, size_t l3, uint8_t expect_ver
     p.fragment_id = ext.fragment_id;
     p.routing_type = ext.routing_type;
     p.segments_left = ext.segments_left;
+    p.final_dst = ext.final_dst;
     if (size_t{p.fragment_offset} + after_ip.size() > 0xffff) return ParseError::kBadFragment;
   }
   p.proto = ext.proto;
@@ -518,9 +526,9 @@ std::span<const uint8_t> L4Span(std::span<const uint8_t> bytes, const ParsedPack
 }
 
 uint16_t L4ChecksumOf(std::span<const uint8_t> l4, const ParsedPacket& p) {
-  uint32_t sum = UsesPseudoHeader(p.proto)
-                     ? PseudoHeaderSum(p.src, p.dst, p.proto, static_cast<uint32_t>(l4.size()))
-                     : 0;
+  const IpAddr& dst = p.final_dst.empty() ? p.dst : p.final_dst;
+  uint32_t sum =
+      UsesPseudoHeader(p.proto) ? PseudoHeaderSum(p.src, dst, p.proto, static_cast<uint32_t>(l4.size())) : 0;
   return ChecksumFinish(ChecksumPartial(l4, sum));
 }
 
@@ -622,9 +630,11 @@ ParseError RewriteAddress(std::span<uint8_t> bytes, ParsedPacket& p, Side side, 
   if (p.family == Family::kNone || to.family() != p.family || !Fits(bytes, p))
     return ParseError::kInvalidArgument;
   SumField ip_sum = p.family == Family::kV4 ? SumField{p.l3_offset + 10u} : SumField{};
-  SumField l4_sum = p.l4_present ? TransportSum(p.l4_offset, p.l3_offset + p.l3_length - p.l4_offset, p.proto,
-                                                p.family, /*pseudo_only=*/true)
-                                 : SumField{};
+  const bool in_pseudo_header = side == Side::kSource || p.final_dst.empty();
+  SumField l4_sum = p.l4_present && in_pseudo_header
+                        ? TransportSum(p.l4_offset, p.l3_offset + p.l3_length - p.l4_offset, p.proto, p.family,
+                                       /*pseudo_only=*/true)
+                        : SumField{};
   SetAddress(bytes, p.l3_offset + AddressOffset(p.family, side), to, ip_sum, l4_sum, {});
   (side == Side::kSource ? p.src : p.dst) = to;
   if (l4_sum.at != kNoField) p.l4_checksum = Load16(&bytes[l4_sum.at]);

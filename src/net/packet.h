@@ -243,6 +243,9 @@ struct Ipv6Extensions {
   uint32_t fragment_id = 0;
   uint8_t routing_type = 0;  // of the first routing header (pf drops type 0)
   uint8_t segments_left = 0;
+  // The destination the upper-layer checksum uses (RFC 8200 8.1): set only
+  // when a routing header (type 0, 2 or 4) still has segments left.
+  IpAddr final_dst;
   bool later_fragment() const { return has_fragment && fragment_offset != 0; }
 };
 
@@ -406,6 +409,7 @@ struct ParsedPacket {
   uint8_t ext_headers = 0;     // exthdr:: bits seen
   uint8_t routing_type = 0;
   uint8_t segments_left = 0;
+  IpAddr final_dst;  // see Ipv6Extensions::final_dst; empty when dst is final
 
   // Transport. l4_present is false for later fragments and protocols without a view.
   bool l4_present = false;
@@ -454,8 +458,9 @@ enum class Side : uint8_t { kSource, kDestination };
 
 // The IP source or destination: fixes the IPv4 header checksum and the
 // TCP/UDP/ICMPv6 checksum through the pseudo-header (when the L4 header is in
-// this packet; a UDP-over-IPv4 checksum of 0 stays 0). The new address must
-// be of the packet's family.
+// this packet; a UDP-over-IPv4 checksum of 0 stays 0; not for the destination
+// when a routing header makes final_dst the pseudo-header's). The new address
+// must be of the packet's family.
 ParseError RewriteAddress(std::span<uint8_t> bytes, ParsedPacket& p, Side side, const IpAddr& to);
 // The TCP/UDP source or destination port. For ICMP/ICMPv6 queries `side` is
 // ignored and the identifier is rewritten instead.
