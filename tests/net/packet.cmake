@@ -17,3 +17,7 @@ if(TARGET net_packet_scapy_test)
   add_dependencies(net_packet_scapy_test net_scapy_oracle)
 endif()
 hapf_test(net_pcap_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pcap_test.cc DEPS hapf_net_pcap)
+# Checksums against the kernel's: traffic through a veth pair in fresh namespaces.
+hapf_test(net_veth_checksum_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/veth_checksum_test.cc ${CMAKE_CURRENT_LIST_DIR}/packet_oracle.cc
+  DEPS hapf_net hapf_net_pcap nlohmann_json::nlohmann_json LABELS netns)
