@@ -21,3 +21,6 @@ hapf_test(net_pcap_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pcap_test.cc DEPS hapf
 hapf_test(net_veth_checksum_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/veth_checksum_test.cc ${CMAKE_CURRENT_LIST_DIR}/packet_oracle.cc
   DEPS hapf_net hapf_net_pcap nlohmann_json::nlohmann_json LABELS netns)
+# Seeds: the small packets of gen_packets.py, one file each.
+hapf_fuzzer(fuzz_packet SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_packet.cc DEPS hapf_net RUNS 200000
+  SEEDS ${CMAKE_CURRENT_LIST_DIR}/fuzz_packet_seeds)
