@@ -1,0 +1,2 @@
+hapf_library(hapf_carp SOURCES ${CMAKE_CURRENT_LIST_DIR}/advert.cc ${CMAKE_CURRENT_LIST_DIR}/engine.cc
+  DEPS hapf_net OpenSSL::Crypto)

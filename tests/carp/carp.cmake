@@ -1,0 +1,1 @@
+hapf_test(carp_vectors_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/vectors_test.cc DEPS hapf_carp)
