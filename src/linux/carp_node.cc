@@ -1,0 +1,234 @@
+#include "linux/carp_node.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <stdexcept>
+
+namespace hapf::linux {
+
+sim::Time MonotonicNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return sim::FromNanos(int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
+}
+
+std::pair<int, pid_t> StartLinkGuard(const std::vector<std::string>& links) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    // The guard: ignore job-control signals, keep only the pipe, wait for EOF.
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    dup2(p[0], 3);
+    close_range(4, ~0U, 0);
+    char c;
+    while (read(3, &c, 1) != 0) {
+      if (errno != EINTR) break;
+    }
+    try {
+      Rtnl rtnl;
+      for (const auto& l : links) rtnl.DeleteLink(l);  // absent links are fine
+    } catch (...) {
+    }
+    _exit(0);
+  }
+  close(p[0]);
+  return {p[1], pid};
+}
+
+namespace {
+void WriteSysctl(const std::string& path, const char* value) {
+  std::ofstream f(path);
+  f << value;
+}
+}  // namespace
+
+CarpNode::CarpNode(CarpNodeOptions options) : opts_(std::move(options)), rtnl_(false), watch_(true) {
+  std::vector<std::string> names;
+  for (const auto& v : opts_.vhosts) {
+    names.push_back(v.ifname);
+    by_ifname_[v.ifname] = v;
+  }
+  for (const auto& n : names) rtnl_.DeleteLink(n);  // stale from a killed run; absent is fine
+  std::tie(guard_pipe_, guard_) = StartLinkGuard(names);
+
+  engine_ = std::make_unique<carp::Engine>(opts_.settings, [] {
+    uint64_t v = 0;
+    std::ifstream r("/dev/urandom", std::ios::binary);
+    r.read(reinterpret_cast<char*>(&v), sizeof v);
+    if (!r) throw std::runtime_error("cannot read /dev/urandom");
+    return v;
+  });
+  for (const auto& t : opts_.tracked) engine_->TrackInterface(t);
+
+  auto links = rtnl_.DumpLinks();
+  auto find = [&](const std::string& name) -> const LinkInfo* {
+    for (auto& l : links)
+      if (l.name == name) return &l;
+    return nullptr;
+  };
+  for (const auto& v : opts_.vhosts) {
+    const LinkInfo* l = find(v.carpdev);
+    if (!l) throw std::runtime_error(v.ifname + ": carpdev " + v.carpdev + " does not exist");
+    Dev& d = devs_[v.carpdev];
+    if (d.index == 0) {
+      d.index = l->index;
+      d.frames = std::make_unique<FrameSocket>(l->index);
+      WriteSysctl("/proc/sys/net/ipv4/conf/" + v.carpdev + "/arp_ignore", "1");
+    }
+    if (v.has_v4() && !d.v4) d.v4 = std::make_unique<CarpSocket>(net::Family::kV4, v.carpdev, l->index);
+    if (v.has_v6() && !d.v6) d.v6 = std::make_unique<CarpSocket>(net::Family::kV6, v.carpdev, l->index);
+  }
+  carp::Actions out;
+  const sim::Time now = MonotonicNow();
+  for (const auto& l : links) {
+    bool relevant = devs_.contains(l.name);
+    for (const auto& t : opts_.tracked) relevant |= t == l.name;
+    if (relevant && !l.up) engine_->SetLinkState(l.name, false, now, out);
+  }
+  for (const auto& v : opts_.vhosts)
+    if (auto e = engine_->AddInterface(v, now, out)) throw std::runtime_error(*e);
+  Apply(out);
+}
+
+CarpNode::~CarpNode() {
+  for (const auto& [name, v] : by_ifname_) rtnl_.DeleteLink(name);
+  if (guard_pipe_ >= 0) close(guard_pipe_);
+  if (guard_ > 0) waitpid(guard_, nullptr, 0);
+}
+
+void CarpNode::Log(int level, const std::string& line) {
+  if (opts_.log && level <= opts_.settings.log_level) opts_.log(level, line);
+}
+
+void CarpNode::Apply(carp::Actions& actions) {
+  for (auto& a : actions) {
+    switch (a.kind) {
+      case carp::Action::Kind::kSendAdvert: {
+        Dev& d = devs_.at(a.carpdev);
+        CarpSocket* s = a.addr.is_v4() ? d.v4.get() : d.v6.get();
+        if (!s) break;
+        if (int err = s->Send(a.addr, a.payload))
+          Log(carp::kLogWarning,
+              a.ifname + (a.addr.is_v4() ? ": ip_output failed: " : ": ip6_output failed: ") + std::to_string(err));
+        break;
+      }
+      case carp::Action::Kind::kStateChange: {
+        const auto& cfg = by_ifname_.at(a.ifname);
+        if (a.from == carp::State::kMaster) {
+          if (auto e = rtnl_.DeleteLink(a.ifname)) Log(carp::kLogErr, *e);
+        }
+        if (a.to == carp::State::kMaster) {
+          if (auto e = rtnl_.CreateMacvlan(a.ifname, devs_.at(a.carpdev).index, carp::VirtualMac(cfg.vhid))) {
+            Log(carp::kLogErr, *e);
+            break;
+          }
+          auto link = rtnl_.Link(a.ifname);
+          if (!link) break;
+          for (const auto& p : cfg.addresses)
+            if (auto e = rtnl_.AddAddress(link->index, p)) Log(carp::kLogErr, a.ifname + ": " + *e);
+        }
+        break;
+      }
+      case carp::Action::Kind::kGratuitousArp: {
+        const auto& cfg = by_ifname_.at(a.ifname);
+        devs_.at(a.carpdev).frames->Send(GratuitousArpFrame(carp::VirtualMac(cfg.vhid), a.addr));
+        break;
+      }
+      case carp::Action::Kind::kNeighborAdvert: {
+        const auto mac = carp::VirtualMac(by_ifname_.at(a.ifname).vhid);
+        devs_.at(a.carpdev).frames->Send(UnsolicitedNaFrame(mac, carp::LinkLocalFromMac(mac), a.addr, opts_.ipv6_router));
+        break;
+      }
+      case carp::Action::Kind::kLog:
+        if (opts_.log) opts_.log(a.level, a.text);
+        break;
+      case carp::Action::Kind::kArmTimer:
+        break;  // Step() asks the engine for its next deadline
+    }
+  }
+  actions.clear();
+}
+
+void CarpNode::OnLink(const LinkInfo& link) {
+  bool relevant = devs_.contains(link.name);
+  for (const auto& t : opts_.tracked) relevant |= t == link.name;
+  if (!relevant) return;
+  carp::Actions out;
+  engine_->SetLinkState(link.name, link.up, MonotonicNow(), out);
+  Apply(out);
+}
+
+std::vector<int> CarpNode::fds() const {
+  std::vector<int> f{watch_.fd()};
+  for (const auto& [name, d] : devs_) {
+    if (d.v4) f.push_back(d.v4->fd());
+    if (d.v6) f.push_back(d.v6->fd());
+  }
+  return f;
+}
+
+void CarpNode::Step(int max_wait_ms) {
+  std::vector<pollfd> pfds;
+  for (int fd : fds()) pfds.push_back(pollfd{fd, POLLIN, 0});
+  int timeout = max_wait_ms;
+  const sim::Time deadline = engine_->NextDeadline();
+  if (deadline != sim::kNever) {
+    const int64_t ns = sim::ToNanos(deadline) - sim::ToNanos(MonotonicNow());
+    const int64_t ms = ns <= 0 ? 0 : (ns + 999'999) / 1'000'000;  // round up: never wake early
+    if (ms < timeout) timeout = static_cast<int>(ms);
+  }
+  if (poll(pfds.data(), pfds.size(), timeout) < 0 && errno != EINTR)
+    throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+  watch_.ReadLinkEvents([this](const LinkInfo& l) { OnLink(l); });
+  carp::Actions out;
+  for (auto& [name, d] : devs_) {
+    for (CarpSocket* s : {d.v4.get(), d.v6.get()}) {
+      if (!s) continue;
+      // Bounded per wake-up so a flood cannot starve the timers.
+      for (int i = 0; i < 64; ++i) {
+        carp::IpPacket p;
+        auto r = s->Receive(p);
+        if (r == CarpSocket::Read::kNone) break;
+        if (r == CarpSocket::Read::kMalformed || p.protocol != carp::kIpProtoCarp) continue;
+        engine_->Receive(carp::RxAdvert{name, p.src, p.dst, p.ttl, p.payload}, MonotonicNow(), out);
+        Apply(out);
+      }
+    }
+  }
+  const sim::Time now = MonotonicNow();
+  if (engine_->NextDeadline() <= now) {
+    engine_->OnTimer(now, out);
+    Apply(out);
+  }
+}
+
+void CarpNode::Run(const std::atomic<bool>& stop) {
+  while (!stop.load()) Step(200);
+}
+
+void CarpNode::Shutdown() {
+  carp::Actions out;
+  for (const auto& name : engine_->interfaces()) engine_->SetAdminUp(name, false, MonotonicNow(), out);
+  Apply(out);
+}
+
+std::string CarpNode::Status() const {
+  std::string s;
+  for (const auto& name : engine_->interfaces()) s += engine_->Status(name);
+  return s;
+}
+
+}  // namespace hapf::linux

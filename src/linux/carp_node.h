@@ -1,0 +1,77 @@
+// The Linux realisation of CARP around the pure engine: raw sockets per
+// carpdev, a macvlan named after the carp interface (MAC 00:00:5e:00:01:VHID)
+// carrying the VIPs while MASTER, gratuitous ARP / unsolicited NA on takeover,
+// and carpdev/tracked link state from rtnetlink. The daemon embeds CarpNode and
+// drives it from its own loop (fds() + Step()) or lets Run() loop.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "carp/engine.h"
+#include "linux/link_rtnl.h"
+#include "linux/rawsock_carp.h"
+
+namespace hapf::linux {
+
+// CLOCK_MONOTONIC as the engine's Time.
+sim::Time MonotonicNow();
+
+struct CarpNodeOptions {
+  carp::Settings settings;
+  std::vector<carp::VhostConfig> vhosts;
+  std::vector<std::string> tracked;  // interfaces whose link loss demotes group "carp"
+  std::function<void(int level, const std::string& line)> log;  // engine and runtime messages
+  bool ipv6_router = false;  // Router flag in unsolicited NAs
+};
+
+class CarpNode {
+ public:
+  // Opens sockets and netlink, removes stale carp links of a previous run,
+  // sets arp_ignore=1 on the carpdevs (so only the macvlan answers ARP for a
+  // VIP), reads initial link states and starts the engine. Throws on failure.
+  explicit CarpNode(CarpNodeOptions options);
+  // Removes the macvlans (no bow-out; call Shutdown() first for one).
+  ~CarpNode();
+
+  std::vector<int> fds() const;
+  // Handles whatever is readable and due; waits at most `max_wait_ms`.
+  void Step(int max_wait_ms);
+  // Loops until `stop` is set.
+  void Run(const std::atomic<bool>& stop);
+  // Administrative down of every carp interface: MASTERs bow out.
+  void Shutdown();
+
+  carp::Engine& engine() { return *engine_; }
+  std::string Status() const;
+
+ private:
+  void Apply(carp::Actions& actions);
+  void OnLink(const LinkInfo& link);
+  void Log(int level, const std::string& line);
+
+  CarpNodeOptions opts_;
+  std::unique_ptr<carp::Engine> engine_;
+  Rtnl rtnl_;
+  Rtnl watch_;
+  struct Dev {
+    int index = 0;
+    std::unique_ptr<CarpSocket> v4, v6;
+    std::unique_ptr<FrameSocket> frames;
+  };
+  std::map<std::string, Dev> devs_;            // by carpdev name
+  std::map<std::string, carp::VhostConfig> by_ifname_;
+  pid_t guard_ = -1;
+  int guard_pipe_ = -1;
+};
+
+// Forks a guard process that deletes `links` when this process dies, however
+// it dies (SIGKILL included), so a dead MASTER stops answering for its VIPs.
+// Returns the write end of the pipe the guard watches and the guard's pid.
+std::pair<int, pid_t> StartLinkGuard(const std::vector<std::string>& links);
+
+}  // namespace hapf::linux
