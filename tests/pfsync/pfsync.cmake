@@ -32,3 +32,5 @@ hapf_test(pfsync_print_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/print_test.cc
   DEPS hapf_pfsync hapf_pfsync_test_support)
 hapf_fuzzer(fuzz_pfsync_decode SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_pfsync_decode.cc
   DEPS hapf_pfsync RUNS 200000 SEEDS ${PFSYNC_SHARED_DIR}/vectors)
+hapf_test(pfsync_engine_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.cc
+  DEPS hapf_pfsync hapf_pfsync_test_support)
