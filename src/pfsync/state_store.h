@@ -12,12 +12,13 @@
 #include <string_view>
 
 #include "pfsync/wire.h"
+#include "sim/time.h"
 
 namespace hapf::pfsync {
 
-// Monotonic time since an arbitrary origin; the engine never reads a clock.
-using Duration = std::chrono::nanoseconds;
-using Time = Duration;
+// The project's virtual/monotonic time (src/sim/time.h): the engine never reads a clock.
+using Duration = sim::Duration;
+using Time = sim::Time;
 
 // pf's default timeout in seconds for a PFTM index (§4.4); 0 for the non-state entries.
 uint32_t DefaultTimeoutSeconds(uint8_t timeout_index);

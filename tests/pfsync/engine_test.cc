@@ -64,7 +64,7 @@ class EngineTest : public ::testing::Test {
   void AddVectorStates(std::initializer_list<int> ns) {
     for (int n : ns) ASSERT_EQ(store.Insert(VectorState(n), t0), InsertResult::kInserted);
   }
-  const Time t0 = std::chrono::hours(1);
+  const Time t0 = sim::kTimeZero + std::chrono::hours(1);
   MemoryStateStore store;
   RecordingSink sink;
 };
