@@ -1,0 +1,197 @@
+// The pfsync sync engine: OpenBSD's pfsync behaviour (spec §5–§10) as a pure
+// state machine. Time comes in with every call, packets and CARP demotions go
+// out through EngineSink, the state table is reached through StateStore. No
+// clock, socket, thread or syscall inside, so the daemon, the simulator and the
+// tests run the same code.
+//
+// The filter calls StateInserted/StateUpdated/StateRemoved for LOCAL changes
+// only; states the engine imports from the peer are written to the store by the
+// engine itself and never echoed back as INS.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pfsync/auth.h"
+#include "pfsync/state_store.h"
+#include "pfsync/wire.h"
+
+namespace hapf::pfsync {
+
+using namespace std::chrono_literals;
+
+struct EngineConfig {
+  uint32_t creatorid = 0;  // our pf host id, non-zero
+  size_t mtu = 1500;       // pfsync MTU, IP header included
+  uint8_t maxupd = 128;    // TCP updates merged into one queued UPD_C before a flush is forced
+  bool defer = false;      // hold the first packet of a new state until the peer has it
+  Duration flush_delay = 1s;
+  Duration peer_forwarding_window = 2s;  // §6.2: flush at once if pfsync touched the state this recently
+  // Bulk transfer pacing (OpenBSD: one packet every 20 ms). More packets per
+  // interval shorten big transfers on fast links; receivers are unaffected.
+  Duration bulk_interval = 20ms;
+  int bulk_packets_per_interval = 1;
+  // Requesting side (§9.1).
+  Duration link_wait = 30s;
+  Duration bulk_request_retry = 2s;
+  int bulk_request_tries = 12;
+  size_t state_limit = 100000;  // sizes the bulk-in-progress timeout as OpenBSD does
+  // Deferral (§10).
+  Duration defer_timeout = 20ms;
+  size_t defer_max = 128;
+  // syncauth (hapf extension, see auth.h): empty key = plain OpenBSD pfsync.
+  std::string auth_key;
+  uint32_t auth_epoch = 0;
+};
+
+class EngineSink {
+ public:
+  virtual ~EngineSink() = default;
+  // One pfsync packet, from the pfsync header on (the caller adds the IPv4 header).
+  virtual void Send(std::span<const uint8_t> pfsync) = 0;
+  // CARP demotion change: +N while we must not become master, −N when that ends.
+  virtual void Demote(int delta, std::string_view reason) = 0;
+  // A held first packet (deferral) may now be transmitted.
+  virtual void ReleaseDeferred(uint64_t handle) = 0;
+};
+
+// Counters as `netstat -s -p pfsync` shows them, plus per-action item counts
+// and the reason of every rejected packet.
+struct EngineStats {
+  uint64_t ipackets = 0, hdrops = 0, badver = 0, badact = 0, badlen = 0, badauth = 0, stale = 0, badval = 0,
+           badstate = 0, opackets = 0;
+  uint64_t replayed = 0;  // part of badauth
+  std::array<uint64_t, kActionCount> items_in{};
+  std::array<uint64_t, kActionCount> items_out{};
+  std::array<uint64_t, kDecodeErrorCount> rejected{};
+  uint64_t bulk_sends = 0, bulk_requests = 0;
+};
+
+// §9.1 requester states.
+enum class BulkRequestState : uint8_t { kNone, kStart, kSent, kBulk, kDone };
+
+class SyncEngine {
+ public:
+  SyncEngine(EngineConfig cfg, StateStore& store, EngineSink& sink);
+  ~SyncEngine();
+
+  // --- local state changes (from the filter) ---
+  // `deferred_packet`: the held first packet of the state, when the filter
+  // holds one; released through the sink (at once if deferral is off).
+  void StateInserted(const StateId& id, Time now, std::optional<uint64_t> deferred_packet = std::nullopt);
+  void StateUpdated(const StateId& id, Time now);
+  // After the filter removed the state; no_sync: it was never announced.
+  void StateRemoved(const StateId& id, bool no_sync, Time now);
+  // `pfctl -F states` (empty ifname) or all states of one interface (§6.7).
+  void StatesCleared(std::string_view ifname, Time now);
+
+  // --- the pfsync interface and its sync link ---
+  void Up(Time now);
+  void Down(Time now);
+  void LinkUp(Time now);
+  void LinkDown(Time now);
+
+  // One received packet, from the pfsync header on. Decoded whole first; a
+  // malformed packet is counted and changes nothing.
+  void Receive(std::span<const uint8_t> pfsync, Time now);
+  // Runs every timer that is due.
+  void Tick(Time now);
+  std::optional<Time> NextDeadline() const;
+  // Writes out whatever is queued now.
+  void Flush(Time now);
+
+  const EngineStats& stats() const { return stats_; }
+  BulkRequestState bulk_state() const { return req_state_; }
+  bool bulk_sending() const { return bulk_.active; }
+  int demotion() const { return (demoted_start_ ? 32 : 0) + (demoted_link_ ? 1 : 0); }
+  const EngineConfig& config() const { return cfg_; }
+
+ private:
+  enum class Queue : uint8_t { kNone, kInsAck, kUpdC, kDelC, kIns, kUpd };
+  static constexpr int kQueues = 6;
+  struct Meta {
+    Queue queue = Queue::kNone;
+    uint32_t ticket = 0;  // matches the live entry of `queue`
+    uint8_t updates = 0;
+    bool ack = false;  // INS carries the ACK flag (deferral)
+    bool synced = false;
+    Time synced_at{};  // last import/merge by pfsync
+  };
+  struct QueueEntry {
+    StateId id;
+    uint32_t ticket;
+  };
+
+  void Enqueue(const StateId& id, Meta& m, Queue q, Time now);
+  void Dequeue(Meta& m);
+  size_t PendingBytes(Queue extra) const;
+  bool RecentlySynced(const Meta& m, Time now) const;
+  void EmitPacket(std::span<const uint8_t> packet);
+  void SendOwnPacket(Time now);  // builder_ content as one packet
+
+  void ApplyState(const WireState& s, bool insert, Time now);
+  void ApplyUpdC(const WireUpdC& u, Time now, std::vector<StateId>& requests);
+  void Merge(const StateId& id, const WirePeer& src, const WirePeer& dst, uint8_t timeout, Time now);
+  void ApplyUpdReq(const StateId& id, Time now);
+  void ApplyDelete(const StateId& id);
+  void ApplyBus(const WireBus& b, Time now);
+
+  void StartBulkSend(Time now);
+  void BulkSendStep(Time now);
+  void SendBulkRequest(Time now);
+  void EndRequest(std::string_view reason);
+  void Release(const StateId& id);
+
+  EngineConfig cfg_;
+  StateStore& store_;
+  EngineSink& sink_;
+  std::unique_ptr<SyncAuth> auth_;
+  EngineStats stats_;
+
+  absl::flat_hash_map<StateId, Meta> meta_;
+  std::array<std::vector<QueueEntry>, kQueues> queues_;
+  std::array<size_t, kQueues> queued_{};  // live entries per queue
+  uint32_t next_ticket_ = 1;
+  std::optional<Time> flush_at_;
+  bool flush_now_ = false;
+
+  // Receive scratch (kept to reuse capacity).
+  DecodedPacket rx_;
+  PacketBuilder builder_;
+  std::vector<uint8_t> out_;
+
+  struct BulkSend {
+    bool active = false;
+    bool restart = false;
+    bool started = false;  // BUS START sent
+    uint64_t cursor = 0;
+    Time next{};
+  } bulk_;
+
+  BulkRequestState req_state_ = BulkRequestState::kNone;
+  Time req_timer_{};
+  bool req_timer_armed_ = false;
+  int req_tries_ = 0;
+  bool demoted_start_ = false;
+  bool demoted_link_ = false;
+  bool link_up_ = false;
+
+  struct Deferral {
+    StateId id;
+    uint64_t handle;
+    Time deadline;
+  };
+  std::deque<Deferral> deferred_;
+  Time last_prune_{};
+};
+
+}  // namespace hapf::pfsync
