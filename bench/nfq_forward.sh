@@ -5,8 +5,9 @@
 #
 #   bash bench/nfq_forward.sh [BUILD_DIR] [SECONDS] [FLOWS]
 #
-# 64-byte frames (18-byte UDP payload), FLOWS source ports, one sender for
-# SECONDS per case; the rate is what arrives on the server's interface.
+# 64-byte frames (18-byte UDP payload), FLOWS source ports spread over 32
+# client addresses (192.0.2.10-41), one sender for SECONDS per case; the rate
+# is what arrives on the server's interface.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build/release}
@@ -27,6 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 netns_create "$PREFIX"
+for i in $(seq 10 41); do ip -n "$PREFIX-cli" addr add 192.0.2.$i/24 dev cli0; done
 netns_exec "$PREFIX" cli ping -c 1 -W 2 198.51.100.2 >/dev/null
 
 rx() { netns_exec "$PREFIX" srv cat /sys/class/net/srv0/statistics/rx_packets; }
@@ -35,7 +37,7 @@ measure() {  # prints "pps sent_pps"
   local before after out sent secs
   before=$(rx)
   out=$(netns_exec "$PREFIX" cli timeout $((SECONDS_PER_CASE + 10)) "$FLOOD" 198.51.100.2 9000 \
-        --flows "$FLOWS" --seconds "$SECONDS_PER_CASE")
+        --flows "$FLOWS" --seconds "$SECONDS_PER_CASE" --source 192.0.2.10 --sources 32)
   sleep 0.3
   after=$(rx)
   read -r _ sent secs <<<"$out"

@@ -1,8 +1,11 @@
 // nfq_udpflood: a bounded UDP sender for the data plane benchmark.
 //   nfq_udpflood DST_ADDR PORT [--flows N] [--seconds S] [--count N] [--payload BYTES]
+//                [--source IPV4 --sources K]
 // Sends small datagrams (default 18 bytes of payload: a 64-byte Ethernet
 // frame with FCS) round-robin from N sockets (N source ports = N flows) with
-// sendmmsg, until S seconds have passed or N packets went out. Prints
+// sendmmsg, until S seconds have passed or N packets went out. With --source,
+// socket i binds to the i % K-th address after IPV4 (the kernel spreads a queue
+// range by address pair, so one pair would use one queue). Prints
 // "sent PACKETS SECONDS".
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,12 +28,16 @@ int main(int argc, char** argv) {
   double seconds = 3;
   uint64_t limit = 100'000'000;
   size_t payload = 18;
+  in_addr source{};
+  uint32_t sources = 0;
   for (int i = 3; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--flows") flows = std::max(1, std::atoi(argv[i + 1]));
     else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     else if (a == "--count") limit = std::strtoull(argv[i + 1], nullptr, 10);
     else if (a == "--payload") payload = static_cast<size_t>(std::atoi(argv[i + 1]));
+    else if (a == "--source" && inet_pton(AF_INET, argv[i + 1], &source) == 1 && sources == 0) sources = 1;
+    else if (a == "--sources") sources = static_cast<uint32_t>(std::max(1, std::atoi(argv[i + 1])));
   }
   sockaddr_storage dst{};
   socklen_t dst_len;
@@ -52,6 +59,15 @@ int main(int argc, char** argv) {
   std::vector<int> socks;
   for (int i = 0; i < flows; ++i) {
     int fd = socket(family, SOCK_DGRAM, 0);
+    if (fd >= 0 && sources > 0 && family == AF_INET && source.s_addr != 0) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      src.sin_addr.s_addr = htonl(ntohl(source.s_addr) + static_cast<uint32_t>(i) % sources);
+      if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
+        std::perror("bind");
+        return 1;
+      }
+    }
     if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&dst), dst_len) != 0) {
       std::perror("socket");
       return 1;

@@ -212,7 +212,7 @@ void DataPlane::Run(Worker& w) {
       continue;  // EAGAIN (the stop_ poll interval), EINTR, ENOBUFS
     }
     view.Refresh();
-    uint64_t dropped = 0, rewritten = 0, packets = 0;
+    uint64_t dropped = 0, rewritten = 0, packets = 0, gso = 0;
     for (int i = 0; i < n; ++i) {
       if (from[i].nl_pid != 0) continue;  // only the kernel may queue packets to us
       uint8_t* base = slots.data() + static_cast<size_t>(i) * kSlotSize;
@@ -246,6 +246,7 @@ void DataPlane::Run(Worker& w) {
         if (attr[NFQA_SKB_INFO]) {
           const uint32_t info = ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO]));
           p.gso = info & NFQA_SKB_GSO;
+          gso += p.gso;
           p.csum_not_ready = info & NFQA_SKB_CSUMNOTREADY;
           p.csum_not_verified = info & NFQA_SKB_CSUM_NOTVERIFIED;
         }
@@ -291,6 +292,7 @@ void DataPlane::Run(Worker& w) {
     c.packets.fetch_add(packets, std::memory_order_relaxed);
     c.dropped.fetch_add(dropped, std::memory_order_relaxed);
     c.rewritten.fetch_add(rewritten, std::memory_order_relaxed);
+    c.gso.fetch_add(gso, std::memory_order_relaxed);
     c.batches.fetch_add(1, std::memory_order_relaxed);
   }
 }

@@ -81,6 +81,7 @@ struct WorkerCounters {
   std::atomic<uint64_t> batches{0};
   std::atomic<uint64_t> verdict_messages{0};  // individual + batch messages sent
   std::atomic<uint64_t> rewritten{0};
+  std::atomic<uint64_t> gso{0};  // GRO/GSO super-packets among `packets`
   std::atomic<uint64_t> dropped{0};
   std::atomic<uint64_t> overruns{0};  // ENOBUFS: the kernel lost packets to us
   std::atomic<uint64_t> errors{0};    // malformed messages, failed sends

@@ -28,7 +28,7 @@ class DataplaneNetns : public ::testing::Test {
     ASSERT_EQ(mkdir(dir_.c_str(), 0755), 0);
     server_ = std::make_unique<Process>(
         std::vector<std::string>{"ip", "netns", "exec", topo_->Ns("srv"), "/usr/bin/python3", kProbe, "serve",
-                                 "--tcp", "22,80,81", "--udp", "7001,9", "--seconds", "90"},
+                                 "--tcp", "22,80,81", "--udp", "7001,9", "--sink", "5001", "--seconds", "90"},
         dir_ + "/server.log");
     for (int i = 0; i < 100 && ReadFile(dir_ + "/server.log").find("serving") == std::string::npos; ++i) {
       usleep(50 * 1000);
@@ -163,6 +163,28 @@ TEST_F(DataplaneNetns, RewriteModeReinjectsModifiedPayload) {
   EXPECT_EQ(Probe("cli", std::string("udp ") + kSrv6 + " 7000 --any-port --timeout 2"), "reply 7001 probe");
   std::string counts = (StopFw(), ReadFile(dir_ + "/counts"));
   EXPECT_NE(counts.find("in prerouting fw0 17 2"), std::string::npos) << counts;
+}
+
+uint64_t GsoCount(const std::string& counts) {
+  size_t at = counts.find(" gso ");
+  return at == std::string::npos ? 0 : std::stoull(counts.substr(at + 5));
+}
+
+TEST_F(DataplaneNetns, GsoSuperPacketsPassWhole) {
+  // GRO on the firewall's inbound veth makes forwarded super-packets.
+  ASSERT_EQ(topo_->Exec("fw", "ethtool -K fw0 gro on").status, 0);
+  StartFw({"--mode", "block", "--queues", "2"});
+  EXPECT_EQ(Probe("cli", std::string("bulk ") + kSrv4 + " 5001 4000000"), "4000000");
+  StopFw();
+  std::string forwarded = ReadFile(dir_ + "/counts");
+  EXPECT_GT(GsoCount(forwarded), 0u) << forwarded;
+  EXPECT_NE(forwarded.find("overruns 0 errors 0"), std::string::npos) << forwarded;
+  // The firewall's own TCP output is GSO before segmentation.
+  StartFw({"--mode", "block"});
+  EXPECT_EQ(Probe("fw", std::string("bulk ") + kSrv6 + " 5001 4000000"), "4000000");
+  StopFw();
+  std::string local = ReadFile(dir_ + "/counts");
+  EXPECT_GT(GsoCount(local), 0u) << local;
 }
 
 TEST_F(DataplaneNetns, OnceLayoutCrossesOncePerForwardedPacket) {

@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
   std::FILE* out = counts_file.empty() ? stdout : std::fopen(counts_file.c_str(), "w");
   if (out == nullptr) return Fail("cannot write " + counts_file);
   policy.Write(out);
-  uint64_t packets = 0, batches = 0, messages = 0, overruns = 0, errors = 0;
+  uint64_t packets = 0, batches = 0, messages = 0, overruns = 0, errors = 0, gso = 0;
   for (int w = 0; w < dataplane.worker_count(); ++w) {
     const WorkerCounters& c = dataplane.counters(w);
     packets += c.packets;
@@ -271,10 +271,12 @@ int main(int argc, char** argv) {
     messages += c.verdict_messages;
     overruns += c.overruns;
     errors += c.errors;
+    gso += c.gso;
   }
-  std::fprintf(out, "# packets %llu batches %llu verdict_messages %llu overruns %llu errors %llu\n",
+  std::fprintf(out, "# packets %llu batches %llu verdict_messages %llu gso %llu overruns %llu errors %llu\n",
                static_cast<unsigned long long>(packets), static_cast<unsigned long long>(batches),
-               static_cast<unsigned long long>(messages), static_cast<unsigned long long>(overruns),
+               static_cast<unsigned long long>(messages), static_cast<unsigned long long>(gso),
+               static_cast<unsigned long long>(overruns),
                static_cast<unsigned long long>(errors));
   if (out != stdout) std::fclose(out);
   if (!err.empty()) return Fail(err);

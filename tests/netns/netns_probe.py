@@ -7,6 +7,9 @@
       prints "open" (got the greeting), "refused" (RST) or "timeout"
   netns_probe.py udp HOST PORT [--timeout S]
       sends one datagram; prints "reply PORT DATA", "refused" (ICMP) or "timeout"
+  netns_probe.py bulk HOST PORT BYTES [--timeout S]
+      sends BYTES over TCP to a --sink port; prints the count the sink read
+  (serve --sink PORT: read a connection to EOF, answer with the byte count)
 Every command ends within its time bound.
 """
 import argparse
@@ -32,6 +35,14 @@ def serve(args):
             s.listen(64)
             s.setblocking(False)
             sel.register(s, selectors.EVENT_READ, "tcp")
+    for port in [int(p) for p in args.sink.split(",") if p]:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", port))
+        s.listen(8)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, "sink")
     for port in [int(p) for p in args.udp.split(",") if p]:
         for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
             s = socket.socket(fam, socket.SOCK_DGRAM)
@@ -46,7 +57,18 @@ def serve(args):
         for key, _ in sel.select(timeout=0.2):
             s = key.fileobj
             try:
-                if key.data == "tcp":
+                if key.data == "sink":
+                    conn, _ = s.accept()
+                    conn.settimeout(5)
+                    total = 0
+                    while True:
+                        chunk = conn.recv(1 << 16)
+                        if not chunk:
+                            break
+                        total += len(chunk)
+                    conn.sendall(str(total).encode())
+                    conn.close()
+                elif key.data == "tcp":
                     conn, _ = s.accept()
                     conn.settimeout(1)
                     conn.sendall(b"hello\n")
@@ -93,12 +115,24 @@ def udp(args):
         print("timeout")
 
 
+def bulk(args):
+    s = socket.create_connection((args.host, args.port), timeout=args.timeout)
+    block = b"z" * (1 << 16)
+    left = args.bytes
+    while left > 0:
+        n = s.send(block[:min(left, len(block))])
+        left -= n
+    s.shutdown(socket.SHUT_WR)
+    print(s.recv(64).decode())
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("serve")
     a.add_argument("--tcp", default="")
     a.add_argument("--udp", default="")
+    a.add_argument("--sink", default="")
     a.add_argument("--seconds", type=float, default=30)
     for name in ("tcp", "udp"):
         a = sub.add_parser(name)
@@ -107,8 +141,13 @@ def main():
         a.add_argument("--timeout", type=float, default=2)
         if name == "udp":
             a.add_argument("--any-port", action="store_true")
+    a = sub.add_parser("bulk")
+    a.add_argument("host")
+    a.add_argument("port", type=int)
+    a.add_argument("bytes", type=int)
+    a.add_argument("--timeout", type=float, default=5)
     args = p.parse_args()
-    {"serve": serve, "tcp": tcp, "udp": udp}[args.cmd](args)
+    {"serve": serve, "tcp": tcp, "udp": udp, "bulk": bulk}[args.cmd](args)
 
 
 if __name__ == "__main__":
