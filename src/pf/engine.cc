@@ -70,7 +70,8 @@ struct Engine::EvalResult {
   Rule* anchor_rule = nullptr;  // the anchor rule `rule` was found under
   Rule* nat = nullptr;          // rule supplying nat-to (match rules or the final one)
   Rule* rdr = nullptr;
-  uint8_t log = 0;
+  uint8_t log = 0;               // the final rule's log flags
+  uint8_t match_log = 0;         // log flags of match rules on the way
   bool matched = false;         // anything matched (for quick anchors)
 };
 
@@ -220,7 +221,7 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (r.nat) res.nat = &r;
     if (r.rdr) res.rdr = &r;
     if (r.action == Action::kMatch) {
-      res.log |= r.log;
+      res.match_log |= r.log;
       continue;
     }
     res.rule = &r;
@@ -418,6 +419,7 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
     r->packets[dir == Direction::kOut]++;
     r->bytes[dir == Direction::kOut] += p.l3_len;
   }
+  res.log |= res.match_log;
   v.log = res.log != 0;
   counters_.reasons[kResMatch]++;
   auto block = [&](Reason reason) {
@@ -466,12 +468,11 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
   if (res.nat) {
     new_key.SetAddr(sidx, nat_addr);
     const Pool& pool = *res.nat->nat;
-    if (HasPorts(p.proto) || p.icmp_query) {
+    if (HasPorts(p.proto) || (p.icmp_query && !p.icmp_reply)) {
       uint16_t port;
       if (!AllocatePort(new_key, sidx, pool, p.sport, port)) return block(kResTranslate);
       nat_port = port;
       new_key.port[sidx] = port;
-      if (p.icmp_query) new_key.port[1 - sidx] = port;
     }
   }
 
@@ -484,7 +485,7 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
     }
     uint32_t sn = kNoIndex;
     const bool tracks = r->source_track || r->max_src_nodes || r->max_src_states || r->max_src_conn ||
-                        r->max_src_conn_rate;
+                        r->max_src_conn_rate || (r->nat && r->nat->sticky) || (r->rdr && r->rdr->sticky);
     if (tracks) {
       sn = SrcNodeFor(*r, p.src, now_s, true);
       if (sn == kNoIndex) {
@@ -550,7 +551,7 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
   if (res.nat || res.rdr) {
     const StateKey& to = new_key;
     RewriteSource(pkt, p, to.Addr(sidx), (HasPorts(p.proto) || p.icmp_query) ? to.port[sidx] : p.sport);
-    RewriteDestination(pkt, p, to.Addr(1 - sidx), HasPorts(p.proto) ? to.port[1 - sidx] : p.dport);
+    RewriteDestination(pkt, p, to.Addr(1 - sidx), (HasPorts(p.proto) || p.icmp_query) ? to.port[1 - sidx] : p.dport);
     v.rewritten = v.rewritten || p.src != before.src || p.dst != before.dst || p.sport != before.sport ||
                   p.dport != before.dport;
   }

@@ -182,8 +182,10 @@ std::optional<PacketInfo> ParsePacket(std::span<const uint8_t> b) {
       const IcmpMapping m = MapIcmp(info.af, info.icmp_type);
       if (m.query) {
         info.icmp_query = true;
+        info.icmp_reply = m.reply;
         info.icmp_id = Load16(l4, o + 4);
-        info.sport = info.dport = info.icmp_id;
+        info.sport = m.reply ? m.virtual_type : info.icmp_id;
+        info.dport = m.reply ? info.icmp_id : m.virtual_type;
       } else if (IsIcmpError(info.af, info.icmp_type)) {
         info.icmp_error = true;
         auto inner = ParseL3(l4, o + 8, true);
@@ -204,8 +206,12 @@ std::optional<PacketInfo> ParsePacket(std::span<const uint8_t> b) {
         } else if (q.proto == kProtoIcmp || q.proto == kProtoIcmp6) {
           if (q.l4_avail < 8) return info;
           q.icmp_type = l4[p];
-          if (!MapIcmp(info.af, q.icmp_type).query) return info;
-          q.sport = q.dport = Load16(l4, p + 4);
+          const IcmpMapping qm = MapIcmp(info.af, q.icmp_type);
+          if (!qm.query) return info;
+          q.icmp_reply = qm.reply;
+          const uint16_t id = Load16(l4, p + 4);
+          q.sport = qm.reply ? qm.virtual_type : id;
+          q.dport = qm.reply ? id : qm.virtual_type;
         }
         info.quoted = q;
       }
@@ -270,10 +276,11 @@ void RewriteEnd(std::span<uint8_t> pkt, PacketInfo& info, bool source, const net
     AdjustField16(pkt, PseudoChecksumOffset(info), cur_port, port, udp);
     Store16(pkt, info.l4_off + (source ? 0 : 2), port);
     cur_port = port;
-  } else if (info.icmp_query) {
+  } else if (info.icmp_query && source != info.icmp_reply) {
+    // Only the requester's side carries the id; the other "port" is the type.
     AdjustField16(pkt, info.l4_off + 2, info.icmp_id, port, false);
     Store16(pkt, info.l4_off + 4, port);
-    info.icmp_id = info.sport = info.dport = port;
+    info.icmp_id = cur_port = port;
   }
 }
 
@@ -319,10 +326,10 @@ void RewriteQuoted(std::span<uint8_t> pkt, PacketInfo& info, bool source, const 
       }
       Store16(msg, p + (source ? 0 : 2), port);
       cur_port = port;
-    } else if (q.proto == kProtoIcmp || q.proto == kProtoIcmp6) {
+    } else if ((q.proto == kProtoIcmp || q.proto == kProtoIcmp6) && source != q.icmp_reply) {
       Store16(msg, p + 2, net::ChecksumAdjust16(Load16(msg, p + 2), cur_port, port));
       Store16(msg, p + 4, port);
-      q.sport = q.dport = port;
+      cur_port = port;
     }
   }
   // The outer ICMP checksum covers everything quoted: recompute it (errors are rare).

@@ -25,8 +25,9 @@ constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17, kProtoIcmp6 = 5
 struct QuotedPacket {
   net::IpAddr src, dst;
   uint8_t proto = 0;
-  uint16_t sport = 0, dport = 0;  // host order; ICMP queries: id in both
+  uint16_t sport = 0, dport = 0;  // host order; ICMP queries as in PacketInfo
   uint8_t icmp_type = 0;
+  bool icmp_reply = false;
   uint32_t tcp_seq = 0;
   uint16_t l3_off = 0;  // offset of the quoted IP header in the outer packet
   uint16_t l4_off = 0;  // offset of the quoted transport header
@@ -37,7 +38,10 @@ struct PacketInfo {
   net::Family af = net::Family::kNone;
   uint8_t proto = 0;
   net::IpAddr src, dst;
-  uint16_t sport = 0, dport = 0;  // host order; ICMP queries: the id in both
+  // Host order. ICMP queries are keyed like pf: the requester's side carries
+  // the id, the responder's side the request type (so a request and its reply
+  // share a key but a request in the other direction does not).
+  uint16_t sport = 0, dport = 0;
   uint16_t l3_len = 0;            // IP total length as parsed (bytes present)
   uint16_t l4_off = 0;
   uint16_t l4_len = 0;            // transport header + payload
@@ -55,6 +59,7 @@ struct PacketInfo {
   uint8_t icmp_type = 0, icmp_code = 0;
   uint16_t icmp_id = 0;
   bool icmp_query = false;        // echo & co: keyed by id
+  bool icmp_reply = false;        // a query's reply (id travels in dport)
   bool icmp_error = false;        // carries a quoted packet
   std::optional<QuotedPacket> quoted;
 };

@@ -124,7 +124,6 @@ bool Engine::AllocatePort(const StateKey& wire_template, int side, const Pool& p
   const bool icmp = k.proto == kProtoIcmp || k.proto == kProtoIcmp6;
   auto free_port = [&](uint16_t port) {
     k.port[side] = port;
-    if (icmp) k.port[1 - side] = port;
     return !states_.KeyInUse(k);
   };
   uint16_t lo = pool.port_lo, hi = pool.port_hi;
