@@ -6,4 +6,5 @@ hapf_test(pf_engine_test SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/engine_ruleset_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/engine_nat_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/engine_state_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/engine_pflog_test.cc
   DEPS hapf_pf_engine hapf_pf_pflog_file)
