@@ -1,0 +1,694 @@
+#include "pf/engine.h"
+
+#include <algorithm>
+
+#include "pf/tcp_track.h"
+
+namespace hapf::pf {
+
+namespace {
+
+constexpr int kSkipIfp = 0, kSkipDir = 1, kSkipAf = 2, kSkipProto = 3, kSkipSrcAddr = 4, kSkipSrcPort = 5,
+              kSkipDstAddr = 6, kSkipDstPort = 7, kSkipCount = 8;
+constexpr int kMaxAnchorDepth = 64;
+
+bool PortsMatch(const PortList& list, uint16_t port) {
+  for (const PortRange& r : list) {
+    if (r.Matches(port)) return true;
+  }
+  return false;
+}
+
+bool HasPorts(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp; }
+
+bool SameField(const Rule& a, const Rule& b, int f) {
+  switch (f) {
+    case kSkipIfp: return a.ifgroup == b.ifgroup && a.if_negate == b.if_negate;
+    case kSkipDir: return a.dir == b.dir;
+    case kSkipAf: return a.af == b.af;
+    case kSkipProto: return a.proto == b.proto;
+    case kSkipSrcAddr: return a.src == b.src;
+    case kSkipSrcPort: return a.sport == b.sport;
+    case kSkipDstAddr: return a.dst == b.dst;
+    default: return a.dport == b.dport;
+  }
+}
+
+// pfsync keeps (rule inside the anchor, anchor rule); pflog wants (main-ruleset
+// rule, rule inside the anchor).
+void SetRuleNumbers(Verdict& v, const State& s) {
+  v.rule_nr = s.anchor != kNoRule ? s.anchor : s.rule;
+  v.subrule_nr = s.anchor != kNoRule ? s.rule : kNoRule;
+}
+
+Direction Reverse(Direction d) { return d == Direction::kIn ? Direction::kOut : Direction::kIn; }
+
+uint8_t OtherTimeout(uint8_t proto, int which) {  // which: 0 first, 1 single, 2 multiple
+  if (proto == kProtoUdp) return static_cast<uint8_t>(kTmUdpFirst + which);
+  return static_cast<uint8_t>(kTmOtherFirst + which);
+}
+
+}  // namespace
+
+Rule PassRule() {
+  Rule r;
+  r.action = Action::kPass;
+  r.keep_state = KeepState::kKeep;
+  r.flags = kSyn;
+  r.flagset = kSyn | kAck;
+  return r;
+}
+
+Rule BlockRule() {
+  Rule r;
+  r.action = Action::kBlock;
+  return r;
+}
+
+struct Engine::EvalResult {
+  Rule* rule = nullptr;
+  Rule* anchor_rule = nullptr;  // the anchor rule `rule` was found under
+  Rule* nat = nullptr;          // rule supplying nat-to (match rules or the final one)
+  Rule* rdr = nullptr;
+  uint8_t log = 0;               // the final rule's log flags
+  uint8_t match_log = 0;         // log flags of match rules on the way
+  bool matched = false;         // anything matched (for quick anchors)
+};
+
+Engine::Engine(EngineOptions opts) : opts_(std::move(opts)) {
+  ifaces_.push_back(Interface{"all", {}, false});
+  next_state_id_ = opts_.state_id_base ? opts_.state_id_base : 1;
+}
+
+uint32_t Engine::NextRandom() {
+  if (opts_.random) return opts_.random();
+  // splitmix64: deterministic unless the embedder injects a generator.
+  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return static_cast<uint32_t>(z ^ (z >> 31));
+}
+
+InterfaceId Engine::AddInterface(const std::string& name) {
+  if (InterfaceId id = FindInterface(name)) return id;
+  Interface ifc;
+  ifc.name = name;
+  ifc.groups.push_back(GroupId(name));
+  ifaces_.push_back(std::move(ifc));
+  return static_cast<InterfaceId>(ifaces_.size() - 1);
+}
+
+uint16_t Engine::GroupId(const std::string& group) {
+  auto [it, inserted] = groups_.try_emplace(group, static_cast<uint16_t>(groups_.size() + 1));
+  return it->second;
+}
+
+void Engine::AddToGroup(InterfaceId ifp, const std::string& group) {
+  const uint16_t g = GroupId(group);
+  auto& gs = ifaces_.at(ifp).groups;
+  if (std::find(gs.begin(), gs.end(), g) == gs.end()) gs.push_back(g);
+}
+
+void Engine::SetSkip(InterfaceId ifp, bool skip) { ifaces_.at(ifp).skip = skip; }
+
+InterfaceId Engine::FindInterface(const std::string& name) const {
+  for (size_t i = 1; i < ifaces_.size(); ++i) {
+    if (ifaces_[i].name == name) return static_cast<InterfaceId>(i);
+  }
+  return 0;
+}
+
+const std::string& Engine::InterfaceName(InterfaceId ifp) const { return ifaces_.at(ifp).name; }
+
+bool Engine::InterfaceInGroup(InterfaceId ifp, uint16_t group) const {
+  if (ifp >= ifaces_.size()) return false;
+  const auto& gs = ifaces_[ifp].groups;
+  return std::find(gs.begin(), gs.end(), group) != gs.end();
+}
+
+std::shared_ptr<Table> Engine::GetTable(const std::string& name) {
+  auto& t = tables_[name];
+  if (!t) t = std::make_shared<Table>(name);
+  return t;
+}
+
+void Engine::ComputeSkipSteps(std::vector<Rule>& rules) {
+  const uint32_t n = static_cast<uint32_t>(rules.size());
+  for (int f = 0; f < kSkipCount; ++f) {
+    uint32_t head = 0;
+    for (uint32_t i = 1; i <= n; ++i) {
+      if (i == n || !SameField(rules[head], rules[i], f)) {
+        for (uint32_t j = head; j < i; ++j) rules[j].skip[f] = i;
+        head = i;
+      }
+    }
+  }
+}
+
+void Engine::LoadRuleset(Ruleset main, std::vector<Ruleset> anchors) {
+  // States keep counting against no rule once their rule is gone (pf keeps the
+  // old rule alive instead; the difference is only in per-rule counters).
+  states_.ForEach([](uint32_t, State& s) { s.rule_ref = kNoRule; });
+  main_ = std::move(main);
+  anchors_ = std::move(anchors);
+  Renumber();
+}
+
+void Engine::Renumber() {
+  by_ref_.clear();
+  for (uint32_t i = 0; i < main_.rules.size(); ++i) {
+    Rule& r = main_.rules[i];
+    r.nr = i;
+    r.anchor_nr = kNoRule;
+    r.ref = static_cast<uint32_t>(by_ref_.size());
+    by_ref_.push_back(&r);
+  }
+  for (size_t a = 0; a < anchors_.size(); ++a) {
+    uint32_t anchor_nr = kNoRule;
+    for (const Rule& r : main_.rules) {
+      if (r.anchor == static_cast<int>(a)) {
+        anchor_nr = r.nr;
+        break;
+      }
+    }
+    for (uint32_t i = 0; i < anchors_[a].rules.size(); ++i) {
+      Rule& r = anchors_[a].rules[i];
+      r.nr = i;
+      r.anchor_nr = anchor_nr;
+      r.ref = static_cast<uint32_t>(by_ref_.size());
+      by_ref_.push_back(&r);
+    }
+  }
+  ComputeSkipSteps(main_.rules);
+  for (Ruleset& rs : anchors_) ComputeSkipSteps(rs.rules);
+}
+
+Rule* Engine::RuleByRef(uint32_t ref) { return ref < by_ref_.size() ? by_ref_[ref] : nullptr; }
+
+bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir, InterfaceId ifp, EvalResult& res,
+                          int depth, Rule* anchor_rule) {
+  auto& rules = const_cast<Ruleset&>(crs).rules;
+  const uint32_t n = static_cast<uint32_t>(rules.size());
+  const bool ports = HasPorts(p.proto) && !p.fragment;
+  const bool icmp = (p.proto == kProtoIcmp || p.proto == kProtoIcmp6) && !p.fragment;
+  uint32_t i = 0;
+  while (i < n) {
+    Rule& r = rules[i];
+    ++r.evaluations;
+    if (r.ifgroup && InterfaceInGroup(ifp, r.ifgroup) == r.if_negate) { i = r.skip[kSkipIfp]; continue; }
+    if (r.dir != Direction::kInOut && r.dir != dir) { i = r.skip[kSkipDir]; continue; }
+    if (r.af != net::Family::kNone && r.af != p.af) { i = r.skip[kSkipAf]; continue; }
+    if (r.proto && r.proto != p.proto) { i = r.skip[kSkipProto]; continue; }
+    if (!r.src.Matches(p.src)) { i = r.skip[kSkipSrcAddr]; continue; }
+    if (!r.sport.empty() && (!ports || !PortsMatch(r.sport, p.sport))) { i = r.skip[kSkipSrcPort]; continue; }
+    if (!r.dst.Matches(p.dst)) { i = r.skip[kSkipDstAddr]; continue; }
+    if (!r.dport.empty() && (!ports || !PortsMatch(r.dport, p.dport))) { i = r.skip[kSkipDstPort]; continue; }
+    ++i;
+    if (r.icmp_type >= 0 && (!icmp || p.icmp_type != r.icmp_type)) continue;
+    if (r.icmp_code >= 0 && (!icmp || p.icmp_code != r.icmp_code)) continue;
+    if (r.flagset && p.proto == kProtoTcp && (p.fragment || (p.flags & r.flagset) != r.flags)) continue;
+    if (r.anchor >= 0) {
+      if (depth >= kMaxAnchorDepth || static_cast<size_t>(r.anchor) >= anchors_.size()) continue;
+      const bool matched_before = res.matched;
+      res.matched = false;
+      const bool stop = MatchRuleset(anchors_[r.anchor], p, dir, ifp, res, depth + 1, &r);
+      const bool inner_matched = res.matched;
+      res.matched = matched_before || inner_matched;
+      if (stop || (r.quick && inner_matched)) return true;
+      continue;
+    }
+    res.matched = true;
+    if (r.nat) res.nat = &r;
+    if (r.rdr) res.rdr = &r;
+    if (r.action == Action::kMatch) {
+      res.match_log |= r.log;
+      continue;
+    }
+    res.rule = &r;
+    res.anchor_rule = anchor_rule;
+    res.log = r.log;
+    if (r.quick) return true;
+  }
+  return false;
+}
+
+void Engine::CountPacket(const PacketInfo& p, Direction dir, bool pass) {
+  const int af = p.af == net::Family::kV6 ? 1 : 0;
+  const int d = dir == Direction::kOut ? 1 : 0;
+  counters_.packets[af][d][pass ? 0 : 1]++;
+  if (pass) counters_.bytes[af][d] += p.l3_len;
+}
+
+Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now) {
+  const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
+  if (opts_.purge_budget) Purge(now, opts_.purge_budget);
+  if (ifp < ifaces_.size() && ifaces_[ifp].skip) return Verdict{};
+
+  auto parsed = ParsePacket(pkt);
+  if (!parsed) {
+    Verdict v;
+    v.action = Action::kBlock;
+    v.reason = kResShort;
+    counters_.reasons[kResShort]++;
+    return v;
+  }
+  PacketInfo& p = *parsed;
+  Verdict v;
+  if (p.icmp_error && p.quoted) {
+    bool found = false;
+    v = TestIcmpError(dir, ifp, pkt, p, now_s, found);
+    if (found) {
+      CountPacket(p, dir, v.action == Action::kPass);
+      return v;
+    }
+  } else if (!p.fragment) {
+    counters_.state_searches++;
+    const StateKey key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
+    const uint32_t idx = states_.Find(key, dir);
+    if (idx != kNoIndex) {
+      bool reevaluate = false;
+      v = TestState(idx, dir, ifp, pkt, p, now_s, reevaluate);
+      if (!reevaluate) {
+        CountPacket(p, dir, v.action == Action::kPass);
+        return v;
+      }
+    }
+  }
+  v = TestRules(dir, ifp, pkt, p, now_s);
+  CountPacket(p, dir, v.action == Action::kPass);
+  return v;
+}
+
+Verdict Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
+                          uint32_t now_s, bool& reevaluate) {
+  Verdict v;
+  State& s = states_.at(idx);
+  if (s.ifindex && s.ifindex != ifp) {
+    reevaluate = true;  // if-bound state of another interface
+    return v;
+  }
+  const bool from_src = static_cast<uint8_t>(dir) == s.direction;
+  Rule* rule = RuleByRef(s.rule_ref);
+  if (p.proto == kProtoTcp) {
+    if (TcpIsReuse(s, p)) {
+      RemoveState(idx);
+      reevaluate = true;
+      return v;
+    }
+    const TcpVerdict tv = TcpTrack(s, p, from_src, NextRandom());
+    if (tv == TcpVerdict::kBadState) {
+      counters_.reasons[kResBadState]++;
+      v.action = Action::kBlock;
+      v.reason = kResBadState;
+      v.state = idx;
+      v.rule_ref = s.rule_ref;
+      SetRuleNumbers(v, s);
+      if (rule && rule->log) {
+        v.log = true;
+        FillPflog(v, dir, ifp, p);
+      }
+      return v;
+    }
+    if (tv == TcpVerdict::kEstablished && s.src_node != kNoIndex && SrcConnLimit(idx, now_s)) {
+      v.action = Action::kBlock;
+      v.reason = kResSrcLimit;
+      counters_.reasons[kResSrcLimit]++;
+      return v;
+    }
+    const Peer& src = from_src ? s.src : s.dst;
+    const Peer& dst = from_src ? s.dst : s.src;
+    if (src.seqdiff || dst.seqdiff) {
+      RewriteTcpSeqAck(pkt, p, p.seq + src.seqdiff, (p.flags & kAck) ? p.ack - dst.seqdiff : p.ack);
+      v.rewritten = true;
+    }
+  } else if (p.icmp_query) {
+    s.timeout = kTmIcmpError;
+  } else {
+    Peer& src = from_src ? s.src : s.dst;
+    Peer& dst = from_src ? s.dst : s.src;
+    if (src.state < kSingle) src.state = kSingle;
+    if (dst.state == kSingle) dst.state = kMultiple;
+    s.timeout = OtherTimeout(p.proto, src.state == kMultiple && dst.state == kMultiple ? 2 : 1);
+  }
+  s.expire = now_s;
+  const int d = from_src ? 0 : 1;
+  s.packets[d]++;
+  s.bytes[d] += p.l3_len;
+  if (rule) {
+    rule->packets[dir == Direction::kOut]++;
+    rule->bytes[dir == Direction::kOut] += p.l3_len;
+  }
+  // Translate to the other key: packets found by the wire key leave with the
+  // stack key's addresses and vice versa.
+  if (!s.keys_equal()) {
+    const StateKey& to = s.key[dir == Direction::kOut ? kWire : kStack];
+    const int sidx = dir == Direction::kOut ? 1 : 0;
+    RewriteSource(pkt, p, to.Addr(sidx), to.port[sidx]);
+    RewriteDestination(pkt, p, to.Addr(1 - sidx), to.port[1 - sidx]);
+    v.rewritten = true;
+  }
+  v.action = Action::kPass;
+  v.state = idx;
+  v.rule_ref = s.rule_ref;
+  SetRuleNumbers(v, s);
+  if (s.log & 0x02) {
+    v.log = true;
+    FillPflog(v, dir, ifp, p);
+  }
+  return v;
+}
+
+Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
+                              uint32_t now_s, bool& found) {
+  Verdict v;
+  const QuotedPacket q = *p.quoted;
+  // The quoted packet travelled the other way: key it as such, but look it up
+  // on the side (wire/stack) of the error itself.
+  counters_.state_searches++;
+  const StateKey key = MakeKey(p.af, q.proto, q.src, q.dst, q.sport, q.dport, Reverse(dir));
+  const uint32_t idx = states_.Find(key, dir);
+  if (idx == kNoIndex) return v;
+  State& s = states_.at(idx);
+  if (s.ifindex && s.ifindex != ifp) return v;
+  found = true;
+  if (q.proto == kProtoTcp) {
+    // The quoted segment was sent by the peer the error is addressed to.
+    const bool quoted_from_src = static_cast<uint8_t>(Reverse(dir)) == s.direction;
+    const Peer& src = quoted_from_src ? s.src : s.dst;
+    const Peer& dst = quoted_from_src ? s.dst : s.src;
+    const uint32_t seq = q.tcp_seq - src.seqdiff;
+    const uint8_t dws = (src.wscale && dst.wscale) ? (dst.wscale & kWscaleMask) : 0;
+    if (static_cast<int32_t>(src.seqhi - seq) < 0 ||
+        static_cast<int32_t>(seq - (src.seqlo - (uint32_t{dst.max_win} << dws))) < 0) {
+      counters_.reasons[kResBadState]++;
+      v.action = Action::kBlock;
+      v.reason = kResBadState;
+      v.state = idx;
+      return v;
+    }
+  }
+  (void)now_s;
+  if (!s.keys_equal()) {
+    const StateKey& to = s.key[dir == Direction::kOut ? kWire : kStack];
+    const int isidx = dir == Direction::kIn ? 1 : 0;  // index of the quoted source
+    const net::IpAddr new_qsrc = to.Addr(isidx), new_qdst = to.Addr(1 - isidx);
+    // Outer addresses first: the quoted rewrite recomputes the ICMP checksum
+    // over the final outer pseudo-header.
+    if (new_qsrc != q.src || to.port[isidx] != q.sport) RewriteDestination(pkt, p, new_qsrc, p.dport);
+    if (new_qdst != q.dst || to.port[1 - isidx] != q.dport) RewriteSource(pkt, p, new_qdst, p.sport);
+    RewriteQuoted(pkt, p, true, new_qsrc, to.port[isidx]);
+    RewriteQuoted(pkt, p, false, new_qdst, to.port[1 - isidx]);
+    v.rewritten = true;
+  }
+  v.action = Action::kPass;
+  v.state = idx;
+  v.rule_ref = s.rule_ref;
+  SetRuleNumbers(v, s);
+  return v;
+}
+
+Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s) {
+  EvalResult res;
+  MatchRuleset(main_, p, dir, ifp, res, 0, nullptr);
+  Verdict v;
+  Rule* r = res.rule;
+  if (r) {
+    v.rule_ref = r->ref;
+    v.rule_nr = res.anchor_rule ? res.anchor_rule->nr : r->nr;
+    v.subrule_nr = res.anchor_rule ? r->nr : kNoRule;
+    r->packets[dir == Direction::kOut]++;
+    r->bytes[dir == Direction::kOut] += p.l3_len;
+  }
+  res.log |= res.match_log;
+  v.log = res.log != 0;
+  counters_.reasons[kResMatch]++;
+  auto block = [&](Reason reason) {
+    v.action = Action::kBlock;
+    v.reason = reason;
+    if (reason != kResMatch) counters_.reasons[reason]++;
+    if (v.log) FillPflog(v, dir, ifp, p);
+    return v;
+  };
+  if (r && r->action == Action::kBlock) {
+    BuildReply(*r, p, pkt, v);
+    return block(kResMatch);
+  }
+  v.action = Action::kPass;
+
+  // Translation (from the final rule or the last match rule carrying it).
+  const PacketInfo before = p;
+  net::IpAddr nat_addr, rdr_addr;
+  uint16_t nat_port = p.sport, rdr_port = p.dport;
+  const bool want_state = r && r->keep_state != KeepState::kNone && !p.fragment;
+  if (res.rdr) {
+    Pool& pool = *res.rdr->rdr;
+    if (!ChooseAddress(*res.rdr, pool, p.src, rdr_addr, now_s)) return block(kResTranslate);
+    if (pool.port_lo && HasPorts(p.proto)) {
+      // rdr-to addr port a[:b]: map the original port range onto a:b.
+      rdr_port = pool.port_lo;
+      if (pool.port_hi > pool.port_lo) {
+        uint32_t span = pool.port_hi - pool.port_lo + 1u;
+        uint16_t base = res.rdr->dport.empty() ? p.dport : res.rdr->dport.front().lo;
+        rdr_port = static_cast<uint16_t>(pool.port_lo + (uint32_t(p.dport - base) % span));
+      }
+    }
+  }
+  if (res.nat) {
+    Pool& pool = *res.nat->nat;
+    if (!ChooseAddress(*res.nat, pool, p.src, nat_addr, now_s)) return block(kResTranslate);
+  }
+
+  StateKey orig_key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
+  StateKey new_key = orig_key;
+  const int sidx = dir == Direction::kOut ? 1 : 0;
+  if (res.rdr) {
+    new_key.SetAddr(1 - sidx, rdr_addr);
+    if (HasPorts(p.proto)) new_key.port[1 - sidx] = rdr_port;
+  }
+  if (res.nat) {
+    new_key.SetAddr(sidx, nat_addr);
+    const Pool& pool = *res.nat->nat;
+    if (HasPorts(p.proto) || (p.icmp_query && !p.icmp_reply)) {
+      uint16_t port;
+      if (!AllocatePort(new_key, sidx, pool, p.sport, port)) return block(kResTranslate);
+      nat_port = port;
+      new_key.port[sidx] = port;
+    }
+  }
+
+  uint32_t idx = kNoIndex;
+  if (want_state) {
+    if (states_.size() >= opts_.limits.states) return block(kResStateLimit);
+    if (r->max_states && r->states_cur >= r->max_states) {
+      counters_.limits[kLcMaxStatesPerRule]++;
+      return block(kResStateLimit);
+    }
+    uint32_t sn = kNoIndex;
+    const bool tracks = r->source_track || r->max_src_nodes || r->max_src_states || r->max_src_conn ||
+                        r->max_src_conn_rate || (r->nat && r->nat->sticky) || (r->rdr && r->rdr->sticky);
+    if (tracks) {
+      sn = SrcNodeFor(*r, p.src, now_s, true);
+      if (sn == kNoIndex) {
+        counters_.limits[kLcMaxSrcNodes]++;
+        return block(kResSrcLimit);
+      }
+      if (r->max_src_states && src_nodes_[sn].states >= r->max_src_states) {
+        counters_.limits[kLcMaxSrcStates]++;
+        return block(kResSrcLimit);
+      }
+    }
+    State s;
+    // Wire key: as seen on the wire (inbound before, outbound after translation).
+    s.key[kWire] = dir == Direction::kIn ? orig_key : new_key;
+    s.key[kStack] = dir == Direction::kIn ? new_key : orig_key;
+    s.direction = static_cast<uint8_t>(dir);
+    s.ifindex = (r->if_bound || opts_.if_bound_default) ? ifp : 0;
+    s.creatorid = opts_.hostid;
+    s.creation = s.expire = now_s;
+    s.rule_ref = r->ref;
+    s.rule = r->nr;
+    s.anchor = res.anchor_rule ? res.anchor_rule->nr : kNoRule;
+    s.log = res.log;
+    if (r->no_sync) s.state_flags |= kSfNoSync;
+    if (r->allow_opts) s.state_flags |= kSfAllowOpts;
+    if (p.proto == kProtoTcp) {
+      TcpInitState(s, p);
+      if (r->keep_state == KeepState::kModulate && (p.flags & (kSyn | kAck)) == kSyn) {
+        const uint32_t iss = NextRandom();
+        s.src.seqdiff = iss - p.seq ? iss - p.seq : 1;
+      }
+    } else if (p.icmp_query) {
+      s.timeout = kTmIcmpFirst;
+    } else {
+      s.src.state = kSingle;
+      s.dst.state = kNoTraffic;
+      s.timeout = OtherTimeout(p.proto, 0);
+    }
+    s.packets[0] = 1;
+    s.bytes[0] = p.l3_len;
+    s.src_node = sn;
+    s.id = next_state_id_++;
+    counters_.state_searches++;
+    idx = states_.Insert(s);
+    if (idx == kNoIndex) {
+      --next_state_id_;
+      return block(kResStateInsert);
+    }
+    counters_.state_inserts++;
+    r->states_cur++;
+    r->states_tot++;
+    if (sn != kNoIndex) {
+      src_nodes_[sn].states++;
+      states_.at(idx).sync_flags |= 0x04;
+    }
+    v.state = idx;
+    v.new_state = true;
+    if (states_.at(idx).src.seqdiff) {
+      RewriteTcpSeqAck(pkt, p, p.seq + states_.at(idx).src.seqdiff, p.ack);
+      v.rewritten = true;
+    }
+  }
+  if (res.nat || res.rdr) {
+    const StateKey& to = new_key;
+    RewriteSource(pkt, p, to.Addr(sidx), (HasPorts(p.proto) || p.icmp_query) ? to.port[sidx] : p.sport);
+    RewriteDestination(pkt, p, to.Addr(1 - sidx), (HasPorts(p.proto) || p.icmp_query) ? to.port[1 - sidx] : p.dport);
+    v.rewritten = v.rewritten || p.src != before.src || p.dst != before.dst || p.sport != before.sport ||
+                  p.dport != before.dport;
+  }
+  (void)nat_port;
+  if (v.log) FillPflog(v, dir, ifp, before);
+  return v;
+}
+
+void Engine::RemoveState(uint32_t idx) {
+  State& s = states_.at(idx);
+  if (!s.live) return;
+  if (Rule* r = RuleByRef(s.rule_ref); r && r->states_cur) r->states_cur--;
+  if (s.src_node != kNoIndex && s.src_node < src_nodes_.size()) {
+    SrcNode& n = src_nodes_[s.src_node];
+    if (n.states) n.states--;
+    if (n.states == 0) n.expire = s.expire;
+  }
+  states_.Remove(idx);
+  counters_.state_removals++;
+}
+
+uint64_t Engine::ExpiresAt(const State& s) const {
+  const Rule* r = s.rule_ref < by_ref_.size() ? by_ref_[s.rule_ref] : nullptr;
+  return StateExpiry(s.expire, s.timeout, r ? &r->timeouts : nullptr, opts_.timeouts, r ? r->states_cur : 0,
+                     static_cast<uint32_t>(states_.size()));
+}
+
+size_t Engine::Purge(TimeNs now, size_t budget) {
+  const uint64_t now_s = static_cast<uint64_t>(now / 1000000000);
+  size_t removed = 0;
+  states_.PurgeStep(budget, [&](uint32_t idx, State& s) {
+    if (ExpiresAt(s) <= now_s) {
+      RemoveState(idx);
+      ++removed;
+    }
+  });
+  // Source nodes without states live on for src.track seconds.
+  for (size_t i = 0; i < budget && !src_nodes_.empty(); ++i) {
+    if (src_cursor_ >= src_nodes_.size()) src_cursor_ = 0;
+    const uint32_t si = src_cursor_++;
+    SrcNode& n = src_nodes_[si];
+    if (!n.live || n.states) continue;
+    if (uint64_t{n.expire} + opts_.timeouts.v[kTmSrcTrack] > now_s) continue;
+    std::array<uint8_t, 17> k{};
+    std::copy(n.addr.bytes().begin(), n.addr.bytes().end(), k.begin());
+    k[16] = static_cast<uint8_t>(n.addr.family());
+    src_index_.erase({n.rule_ref, k});
+    if (Rule* r = RuleByRef(n.rule_ref); r && r->src_nodes) r->src_nodes--;
+    n.live = false;
+    src_free_.push_back(si);
+    counters_.src_removals++;
+  }
+  return removed;
+}
+
+size_t Engine::KillStatesFrom(const net::IpAddr& src, uint32_t rule_ref) {
+  std::vector<uint32_t> victims;
+  states_.ForEach([&](uint32_t idx, State& s) {
+    if (rule_ref != kNoRule && s.rule_ref != rule_ref) return;
+    // The originator is key index 0 for inbound states, 1 for outbound.
+    const int sidx = s.direction == static_cast<uint8_t>(Direction::kOut) ? 1 : 0;
+    if (s.key[kWire].Addr(sidx) == src || s.key[kStack].Addr(sidx) == src) victims.push_back(idx);
+  });
+  for (uint32_t idx : victims) RemoveState(idx);
+  return victims.size();
+}
+
+void Engine::FlushStates() {
+  std::vector<uint32_t> all;
+  states_.ForEach([&](uint32_t idx, State&) { all.push_back(idx); });
+  for (uint32_t idx : all) RemoveState(idx);
+}
+
+uint32_t Engine::SrcNodeFor(Rule& r, const net::IpAddr& src, uint32_t now_s, bool create) {
+  std::array<uint8_t, 17> k{};
+  std::copy(src.bytes().begin(), src.bytes().end(), k.begin());
+  k[16] = static_cast<uint8_t>(src.family());
+  counters_.src_searches++;
+  auto it = src_index_.find({r.ref, k});
+  if (it != src_index_.end()) return it->second;
+  if (!create) return kNoIndex;
+  if (r.max_src_nodes && r.src_nodes >= r.max_src_nodes) return kNoIndex;
+  if (src_index_.size() >= opts_.limits.src_nodes) return kNoIndex;
+  uint32_t si;
+  if (!src_free_.empty()) {
+    si = src_free_.back();
+    src_free_.pop_back();
+  } else {
+    si = static_cast<uint32_t>(src_nodes_.size());
+    src_nodes_.emplace_back();
+  }
+  SrcNode& n = src_nodes_[si];
+  n = SrcNode{};
+  n.addr = src;
+  n.rule_ref = r.ref;
+  n.expire = now_s;
+  n.rate_start = now_s;
+  n.live = true;
+  src_index_[{r.ref, k}] = si;
+  r.src_nodes++;
+  counters_.src_inserts++;
+  return si;
+}
+
+bool Engine::SrcConnLimit(uint32_t idx, uint32_t now_s) {
+  State& s = states_.at(idx);
+  SrcNode& n = src_nodes_[s.src_node];
+  Rule* r = RuleByRef(s.rule_ref);
+  if (!r) return false;
+  n.conn++;
+  // Connection rate: a fixed window of max_src_conn_rate_seconds.
+  if (r->max_src_conn_rate_seconds && now_s - n.rate_start >= r->max_src_conn_rate_seconds) {
+    n.rate_start = now_s;
+    n.rate_count = 0;
+  }
+  n.rate_count++;
+  bool bad = false;
+  if (r->max_src_conn && n.conn > r->max_src_conn) {
+    counters_.limits[kLcMaxSrcConn]++;
+    bad = true;
+  }
+  if (r->max_src_conn_rate && n.rate_count > r->max_src_conn_rate) {
+    counters_.limits[kLcMaxSrcConnRate]++;
+    bad = true;
+  }
+  if (!bad) return false;
+  const net::IpAddr offender = n.addr;
+  if (r->overload) {
+    counters_.limits[kLcOverloadTable]++;
+    r->overload->Add(net::Prefix::Host(offender));
+    if (r->overload_flush) {
+      counters_.limits[kLcOverloadFlush]++;
+      KillStatesFrom(offender, r->overload_flush_global ? kNoRule : r->ref);
+    }
+  }
+  if (states_.valid(idx)) RemoveState(idx);
+  return true;
+}
+
+}  // namespace hapf::pf

@@ -1,0 +1,227 @@
+// The filter engine: given an L3 packet, the interface and direction, decide
+// pass or block with pf's semantics, match or create a state, rewrite for
+// translation in place, count, and describe what to log and what to send back.
+//
+// Pure: no syscalls, no clock, no threads. Time comes in with every call, and
+// randomness (NAT ports, modulate state) from an injected generator.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+
+#include "pf/engine_packet.h"
+#include "pf/ruleset_rule.h"
+#include "pf/state_table.h"
+#include "pf/state_timeouts.h"
+#include "pf/table_lpm.h"
+
+namespace hapf::pf {
+
+using TimeNs = int64_t;         // nanoseconds since the epoch
+using InterfaceId = uint16_t;   // 0 is "all" (floating states)
+
+// pf's reason codes (PFRES_*), also the pfctl -si counter rows.
+enum Reason : uint8_t {
+  kResMatch = 0, kResBadOffset, kResFragment, kResShort, kResNormalize, kResMemory, kResBadTimestamp,
+  kResCongestion, kResIpOption, kResProtoChecksum, kResBadState, kResStateInsert, kResStateLimit,
+  kResSrcLimit, kResSynproxy, kResTranslate, kResNoRoute, kResCount
+};
+const char* ReasonName(Reason r);
+
+// pfctl -si "Limit Counters".
+enum LimitCounter : uint8_t {
+  kLcMaxStatesPerRule = 0, kLcMaxSrcStates, kLcMaxSrcNodes, kLcMaxSrcConn, kLcMaxSrcConnRate,
+  kLcOverloadTable, kLcOverloadFlush, kLcCount
+};
+
+struct Counters {
+  uint64_t state_searches = 0, state_inserts = 0, state_removals = 0;
+  uint64_t src_searches = 0, src_inserts = 0, src_removals = 0;
+  std::array<uint64_t, kResCount> reasons{};
+  std::array<uint64_t, kLcCount> limits{};
+  uint64_t bytes[2][2]{};    // [v4|v6][in|out]
+  uint64_t packets[2][2][2]{};  // [v4|v6][in|out][pass|drop]
+};
+
+constexpr size_t kPflogHeaderLen = 100;  // OpenBSD struct pfloghdr
+
+struct Verdict {
+  Action action = Action::kPass;   // kPass or kBlock
+  Reason reason = kResMatch;
+  // pflog numbering: the main-ruleset rule (the anchor rule when the deciding
+  // rule sits in an anchor) and the rule inside the anchor; kNoRule = none/default.
+  uint32_t rule_nr = kNoRule;
+  uint32_t subrule_nr = kNoRule;
+  uint32_t rule_ref = kNoRule;
+  uint32_t state = kNoIndex;       // matched or created state
+  bool new_state = false;
+  bool rewritten = false;
+  bool log = false;
+  std::array<uint8_t, kPflogHeaderLen> pflog{};  // valid when log
+  std::vector<uint8_t> reply;      // RST or ICMP error to send back (block return)
+};
+
+// An exported state: every field pfsync carries, in host order. Times are
+// relative (age, remaining) as on the wire, so an export/import at the same
+// clock reading is lossless.
+struct StateKeyExport {
+  net::IpAddr addr[2];
+  uint16_t port[2]{};
+  uint16_t rdomain = 0;
+  net::Family af = net::Family::kNone;
+  friend bool operator==(const StateKeyExport&, const StateKeyExport&) = default;
+};
+struct PeerExport {
+  uint16_t scrub_flags = 0;
+  uint8_t scrub_ttl = 0;
+  uint8_t scrub_valid = 0;
+  uint32_t scrub_ts_mod = 0;
+  uint32_t seqlo = 0, seqhi = 0, seqdiff = 0;
+  uint16_t max_win = 0, mss = 0;
+  uint8_t state = 0, wscale = 0;
+  friend bool operator==(const PeerExport&, const PeerExport&) = default;
+};
+struct StateExport {
+  uint64_t id = 0;
+  uint32_t creatorid = 0;
+  std::string ifname;              // "all" for floating states
+  StateKeyExport key[2];           // [0] wire, [1] stack
+  uint8_t proto = 0;
+  PeerExport src, dst;
+  net::IpAddr rt_addr;
+  uint8_t rt = 0;
+  uint32_t rule = kNoRule, anchor = kNoRule, nat_rule = kNoRule;
+  uint32_t creation = 0;           // age in seconds
+  uint32_t expire = 0;             // seconds left
+  uint64_t packets[2]{}, bytes[2]{};
+  int32_t rtableid[2]{};
+  uint16_t max_mss = 0;
+  uint8_t direction = 1, log = 0, timeout = 0, sync_flags = 0, min_ttl = 0, set_tos = 0;
+  uint16_t state_flags = 0;
+  uint8_t set_prio[2]{};
+  friend bool operator==(const StateExport&, const StateExport&) = default;
+};
+
+struct EngineOptions {
+  uint32_t hostid = 1;              // pfsync creatorid
+  uint64_t state_id_base = 0;       // pf: (seconds when enabled) << 32
+  Timeouts timeouts = Timeouts::Defaults();
+  Limits limits;
+  bool if_bound_default = false;    // set state-policy if-bound
+  BlockPolicy block_policy = BlockPolicy::kDrop;  // set block-policy
+  uint32_t purge_budget = 64;       // states examined per Test() call
+  std::function<uint32_t()> random; // injected RNG (ports, ISNs); deterministic default
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions opts = {});
+
+  // Interfaces and groups. Every interface is a member of its own group and of
+  // the group "any"-less groups it is added to (e.g. "carp", "egress").
+  InterfaceId AddInterface(const std::string& name);
+  uint16_t GroupId(const std::string& group);  // creates on first use
+  void AddToGroup(InterfaceId ifp, const std::string& group);
+  void SetSkip(InterfaceId ifp, bool skip);    // set skip on
+  InterfaceId FindInterface(const std::string& name) const;
+  const std::string& InterfaceName(InterfaceId ifp) const;
+
+  std::shared_ptr<Table> GetTable(const std::string& name);  // creates on first use
+
+  // Installs a ruleset: `main` plus anchors referenced by index from rules.
+  void LoadRuleset(Ruleset main, std::vector<Ruleset> anchors = {});
+  const Ruleset& main_ruleset() const { return main_; }
+  Ruleset& anchor(size_t i) { return anchors_[i]; }
+  Rule* RuleByRef(uint32_t ref);
+
+  // The entry point. `pkt` is the L3 packet (IPv4/IPv6), rewritten in place.
+  Verdict Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now);
+
+  // Incremental purge, also run by Test(): examines at most `budget` states.
+  size_t Purge(TimeNs now, size_t budget);
+  // Kills states (pfctl -k / flush): returns the number removed.
+  size_t KillStatesFrom(const net::IpAddr& src, uint32_t rule_ref = kNoRule);
+  void FlushStates();
+
+  StateTable& states() { return states_; }
+  const Counters& counters() const { return counters_; }
+  EngineOptions& options() { return opts_; }
+  // Seconds of a state's timeout after scaling (what pfctl -ss -v prints).
+  uint64_t ExpiresAt(const State& s) const;
+
+  StateExport Export(uint32_t state, TimeNs now) const;
+  // Returns the new state index or kNoIndex (key collision, limit).
+  uint32_t Import(const StateExport& e, TimeNs now);
+
+  // Per-label counters: evaluations, packets, bytes, states (pfctl -sl).
+  struct LabelCounters {
+    uint64_t evaluations = 0, packets = 0, bytes = 0, states = 0;
+  };
+  std::vector<std::pair<std::string, LabelCounters>> Labels() const;
+  // The pfctl -si text of the counters.
+  std::string StatusText() const;
+
+ private:
+  struct Interface {
+    std::string name;
+    std::vector<uint16_t> groups;
+    bool skip = false;
+  };
+  struct SrcNode {
+    net::IpAddr addr;
+    uint32_t rule_ref = kNoRule;
+    uint32_t states = 0;
+    uint32_t conn = 0;
+    uint32_t rate_count = 0;     // connections in the current rate window
+    uint32_t rate_start = 0;     // second the window began
+    uint32_t expire = 0;         // when states reached 0
+    net::IpAddr raddr;           // sticky-address: the pool address chosen
+    bool live = false;
+  };
+  struct EvalResult;
+
+  uint32_t NextRandom();
+  bool InterfaceInGroup(InterfaceId ifp, uint16_t group) const;
+  bool MatchRuleset(const Ruleset& rs, const PacketInfo& p, Direction dir, InterfaceId ifp, EvalResult& res,
+                    int depth, Rule* anchor_rule);
+  Verdict TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
+                    uint32_t now_s, bool& reevaluate);
+  Verdict TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s,
+                        bool& found);
+  Verdict TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s);
+  bool ChooseAddress(Rule& r, Pool& pool, const net::IpAddr& src, net::IpAddr& out, uint32_t now_s);
+  bool AllocatePort(const StateKey& wire_template, int side, const Pool& pool, uint16_t orig_port,
+                    uint16_t& out);
+  void RemoveState(uint32_t idx);
+  uint32_t SrcNodeFor(Rule& r, const net::IpAddr& src, uint32_t now_s, bool create);
+  bool SrcConnLimit(uint32_t state_idx, uint32_t now_s);
+  void BuildReply(const Rule& r, const PacketInfo& p, std::span<const uint8_t> pkt, Verdict& v);
+  void FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketInfo& p) const;
+  void CountPacket(const PacketInfo& p, Direction dir, bool pass);
+  void Renumber();
+  static void ComputeSkipSteps(std::vector<Rule>& rules);
+
+  EngineOptions opts_;
+  std::vector<Interface> ifaces_;
+  absl::flat_hash_map<std::string, uint16_t> groups_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Table>> tables_;
+  Ruleset main_;
+  std::vector<Ruleset> anchors_;
+  std::vector<Rule*> by_ref_;
+  StateTable states_;
+  std::vector<SrcNode> src_nodes_;
+  std::vector<uint32_t> src_free_;
+  absl::flat_hash_map<std::pair<uint32_t, std::array<uint8_t, 17>>, uint32_t> src_index_;
+  uint32_t src_cursor_ = 0;
+  Counters counters_;
+  uint64_t next_state_id_ = 0;
+  uint64_t rng_state_ = 0x9e3779b97f4a7c15ull;
+};
+
+}  // namespace hapf::pf

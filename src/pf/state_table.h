@@ -1,0 +1,202 @@
+// The state table: pf states with fixed-size keys, wire-side and stack-side
+// lookups (so translated flows are found from both ends), stable state
+// indices, and an incremental purge cursor.
+//
+// Keys are 40-byte plain values laid out like pf_state_key so they can later be
+// mirrored into an eBPF hash map. Index 0 of a key is the source of an inbound
+// packet / the destination of an outbound one (pf's sidx/didx rule), which makes
+// both directions of a flow produce the same key.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
+
+#include "net/addr.h"
+
+namespace hapf::pf {
+
+enum class Direction : uint8_t { kInOut = 0, kIn = 1, kOut = 2 };  // pf numbering
+
+struct StateKey {
+  std::array<uint8_t, 16> addr[2]{};
+  uint16_t port[2]{};  // host order
+  uint16_t rdomain = 0;
+  uint8_t af = 0;      // net::Family value
+  uint8_t proto = 0;
+
+  net::IpAddr Addr(int i) const {
+    return af == uint8_t(net::Family::kV4) ? net::IpAddr::V4Bytes(addr[i].data()) : net::IpAddr::V6Bytes(addr[i].data());
+  }
+  void SetAddr(int i, const net::IpAddr& a) { addr[i] = a.bytes(); }
+
+  friend bool operator==(const StateKey& a, const StateKey& b) { return std::memcmp(&a, &b, sizeof(StateKey)) == 0; }
+  template <typename H>
+  friend H AbslHashValue(H h, const StateKey& k) {
+    return H::combine_contiguous(std::move(h), reinterpret_cast<const unsigned char*>(&k), sizeof(StateKey));
+  }
+};
+static_assert(sizeof(StateKey) == 40, "StateKey must stay 40 bytes, padding-free");
+
+// Builds the lookup key of a packet seen in direction `dir` (pf's sidx/didx).
+StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst, uint16_t sport,
+                 uint16_t dport, Direction dir, uint16_t rdomain = 0);
+
+// BSD TCP FSM numbering (pfsync carries it), and pf's UDP/other states.
+enum TcpState : uint8_t {
+  kTcpClosed = 0, kTcpListen, kTcpSynSent, kTcpSynReceived, kTcpEstablished, kTcpCloseWait, kTcpFinWait1,
+  kTcpClosing, kTcpLastAck, kTcpFinWait2, kTcpTimeWait
+};
+enum OtherState : uint8_t { kNoTraffic = 0, kSingle = 1, kMultiple = 2 };
+
+constexpr uint8_t kWscaleFlag = 0x80;
+constexpr uint8_t kWscaleMask = 0x0f;
+
+struct Peer {
+  uint32_t seqlo = 0;   // highest sequence number sent
+  uint32_t seqhi = 0;   // highest sequence number the other end allows
+  uint32_t seqdiff = 0; // modulate state: offset added on the way through
+  uint16_t max_win = 0;
+  uint16_t mss = 0;
+  uint8_t state = 0;
+  uint8_t wscale = 0;   // low bits shift, kWscaleFlag when the option was sent
+  // scrub memory (carried by pfsync; hapf does not normalise timestamps yet)
+  uint8_t scrub_ttl = 0;
+  uint8_t scrub_valid = 0;
+  uint16_t scrub_flags = 0;
+  uint32_t scrub_ts_mod = 0;
+};
+
+enum StateFlag : uint16_t {
+  kSfAllowOpts = 0x0001, kSfSloppy = 0x0002, kSfPflow = 0x0004, kSfNoSync = 0x0008, kSfAck = 0x0010,
+  kSfNoDf = 0x0020, kSfSetTos = 0x0040, kSfRandomId = 0x0080, kSfScrubTcp = 0x0100, kSfSetPrio = 0x0200,
+};
+
+constexpr uint32_t kNoRule = 0xffffffff;
+constexpr uint32_t kNoIndex = 0xffffffff;
+constexpr int kWire = 0, kStack = 1;
+
+struct State {
+  StateKey key[2];          // [kWire], [kStack]
+  Peer src, dst;            // src sent the packet that created the state
+  uint64_t id = 0;
+  uint64_t packets[2]{};    // [0] in the state's direction, [1] the reverse
+  uint64_t bytes[2]{};
+  uint32_t creatorid = 0;
+  uint32_t creation = 0;    // seconds (engine clock)
+  uint32_t expire = 0;      // last activity, seconds; expiry = expire + timeout
+  uint32_t rule_ref = kNoRule;  // index into the engine's rule array; kNoRule = default rule
+  uint32_t rule = kNoRule;      // pf rule numbers as pfsync carries them
+  uint32_t anchor = kNoRule;
+  uint32_t nat_rule = kNoRule;
+  uint32_t src_node = kNoIndex;
+  int32_t rtableid[2]{};
+  uint16_t ifindex = 0;     // 0: floating ("all")
+  uint16_t max_mss = 0;
+  uint16_t state_flags = 0;
+  uint8_t direction = 1;
+  uint8_t log = 0;
+  uint8_t rt = 0;
+  uint8_t timeout = 0;      // Timeout index
+  uint8_t sync_flags = 0;
+  uint8_t min_ttl = 0;
+  uint8_t set_tos = 0;
+  uint8_t set_prio[2]{};
+  uint8_t live : 1 = 0;         // slot in use
+  uint8_t has_rt_addr : 1 = 0;  // rt_addr kept in the table's side map
+
+  bool keys_equal() const { return key[kWire] == key[kStack]; }
+};
+
+// Owns the states. Not thread-safe: the daemon shards flows over several
+// tables (one per worker) by a direction-independent flow hash.
+class StateTable {
+ public:
+  StateTable();
+  StateTable(const StateTable&) = delete;
+  StateTable& operator=(const StateTable&) = delete;
+
+  size_t size() const { return live_; }
+  uint32_t capacity_slots() const { return static_cast<uint32_t>(chunks_.size() * kChunk); }
+
+  // Inserts a state (keys filled in). Returns its index, or kNoIndex if one of
+  // its keys is already used by another state (pf's "state-insert" failure).
+  uint32_t Insert(const State& s);
+  void Remove(uint32_t index);
+
+  // Finds the state whose wire key (dir In) or stack key (dir Out) is `key`.
+  uint32_t Find(const StateKey& key, Direction dir) const;
+  // Finds the state using `key` on either side (port allocation uses this).
+  bool KeyInUse(const StateKey& key) const { return index_.contains(key); }
+
+  State& at(uint32_t index) { return chunks_[index >> kChunkBits][index & (kChunk - 1)]; }
+  const State& at(uint32_t index) const { return chunks_[index >> kChunkBits][index & (kChunk - 1)]; }
+  bool valid(uint32_t index) const { return index < next_unused_ && at(index).live; }
+
+  // Visits at most `budget` slots from the purge cursor, calling fn(index,
+  // state) on each live one (fn may Remove() it). Never walks the whole table
+  // in one call.
+  template <typename Fn>
+  void PurgeStep(size_t budget, Fn&& fn) {
+    const uint32_t slots = next_unused_;
+    if (slots == 0) return;
+    for (size_t i = 0; i < budget && i < slots; ++i) {
+      if (cursor_ >= slots) cursor_ = 0;
+      const uint32_t idx = cursor_++;
+      if (at(idx).live) fn(idx, at(idx));
+    }
+  }
+
+  // Visits every live state (for export, flush, tests).
+  template <typename Fn>
+  void ForEach(Fn&& fn) {
+    const uint32_t slots = next_unused_;
+    for (uint32_t i = 0; i < slots; ++i) {
+      if (at(i).live) fn(i, at(i));
+    }
+  }
+
+  void SetRtAddr(uint32_t index, const net::IpAddr& a);
+  net::IpAddr RtAddr(uint32_t index) const;
+
+  // Bytes owned by the table's structures (states, index, free list).
+  size_t MemoryBytes() const;
+
+ private:
+  static constexpr uint32_t kChunkBits = 12;
+  static constexpr uint32_t kChunk = 1u << kChunkBits;
+
+  // Index entries are (state index << 1 | side); hashing reads the key out of
+  // the state, so an entry costs 4 bytes instead of a 40-byte key copy.
+  struct EntryHash {
+    using is_transparent = void;
+    const StateTable* table;
+    size_t operator()(uint32_t e) const { return absl::Hash<StateKey>()(table->EntryKey(e)); }
+    size_t operator()(const StateKey& k) const { return absl::Hash<StateKey>()(k); }
+  };
+  struct EntryEq {
+    using is_transparent = void;
+    const StateTable* table;
+    bool operator()(uint32_t a, uint32_t b) const { return table->EntryKey(a) == table->EntryKey(b); }
+    bool operator()(uint32_t a, const StateKey& k) const { return table->EntryKey(a) == k; }
+    bool operator()(const StateKey& k, uint32_t a) const { return table->EntryKey(a) == k; }
+  };
+  const StateKey& EntryKey(uint32_t e) const { return at(e >> 1).key[e & 1]; }
+  uint32_t AllocSlot();
+
+  std::vector<std::unique_ptr<State[]>> chunks_;
+  std::vector<uint32_t> free_;
+  absl::flat_hash_set<uint32_t, EntryHash, EntryEq> index_;
+  absl::flat_hash_map<uint32_t, net::IpAddr> rt_addrs_;  // rare: route-to targets
+  uint32_t next_unused_ = 0;
+  uint32_t cursor_ = 0;
+  size_t live_ = 0;
+};
+
+}  // namespace hapf::pf

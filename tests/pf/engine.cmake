@@ -1,0 +1,10 @@
+set(HAPF_PF_ENGINE_TEST_UTIL ${CMAKE_CURRENT_LIST_DIR}/engine_test_util.cc)
+hapf_test(pf_engine_test SOURCES
+  ${HAPF_PF_ENGINE_TEST_UTIL}
+  ${CMAKE_CURRENT_LIST_DIR}/engine_table_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/engine_tcp_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/engine_ruleset_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/engine_nat_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/engine_state_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/engine_pflog_test.cc
+  DEPS hapf_pf_engine hapf_pf_pflog_file)

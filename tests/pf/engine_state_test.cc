@@ -1,0 +1,317 @@
+// States over time: timeouts on a fake clock, adaptive timeouts, limits,
+// source tracking and overload tables, export/import, block return.
+#include <gtest/gtest.h>
+
+#include "engine_test_util.h"
+#include "pf/engine.h"
+
+namespace hapf::pf {
+namespace {
+
+using namespace testing;
+
+class StateTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ifp = e.AddInterface("em0"); }
+  void LoadPassAll(Rule r = PassRule()) {
+    Ruleset rs;
+    rs.rules.push_back(r);
+    e.LoadRuleset(rs);
+  }
+  Verdict Run(Direction d, std::vector<uint8_t>& p) { return e.Test(d, ifp, p, now); }
+  Verdict In(std::vector<uint8_t>&& p) { return Run(Direction::kIn, p); }
+  Verdict Out(std::vector<uint8_t>&& p) { return Run(Direction::kOut, p); }
+  // Purges the whole (small) table at the current time.
+  void PurgeAll() { e.Purge(now, 1 << 16); }
+
+  Engine e;
+  InterfaceId ifp = 0;
+  TimeNs now = 1000 * kSec;
+};
+
+TEST_F(StateTest, UdpTimeoutsFollowSingleAndMultiple) {
+  LoadPassAll();
+  const uint32_t st = In(Udp("198.51.100.1", "192.0.2.1", 1000, 53)).state;
+  ASSERT_NE(st, kNoIndex);
+  EXPECT_EQ(e.states().at(st).timeout, kTmUdpFirst);
+  now += 59 * kSec;
+  PurgeAll();
+  ASSERT_EQ(e.states().size(), 1u);  // udp.first = 60 s
+  now += 2 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 0u);
+
+  const uint32_t st2 = In(Udp("198.51.100.1", "192.0.2.1", 1001, 53)).state;
+  Out(Udp("192.0.2.1", "198.51.100.1", 53, 1001));
+  EXPECT_EQ(e.states().at(st2).timeout, kTmUdpSingle);
+  In(Udp("198.51.100.1", "192.0.2.1", 1001, 53));
+  EXPECT_EQ(e.states().at(st2).timeout, kTmUdpMultiple);
+  EXPECT_EQ(e.states().at(st2).src.state, kMultiple);
+  EXPECT_EQ(e.states().at(st2).dst.state, kMultiple);
+  now += 59 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 1u);
+  now += 2 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 0u);
+  EXPECT_EQ(e.counters().state_removals, 2u);
+}
+
+TEST_F(StateTest, SetTimeoutAndPerRuleTimeouts) {
+  e.options().timeouts.v[kTmOtherFirst] = 5;
+  Rule r = PassRule();
+  r.proto = kProtoUdp;
+  r.timeouts.v[kTmUdpFirst] = 3;
+  Ruleset rs;
+  rs.rules.push_back(r);
+  rs.rules.push_back(PassRule());
+  rs.rules.back().proto = 47;  // gre: "other"
+  e.LoadRuleset(rs);
+  In(Udp("198.51.100.1", "192.0.2.1", 1, 2));
+  In(RawProto("198.51.100.1", "192.0.2.1", 47));
+  now += 4 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 1u);  // the udp state (3 s) is gone, gre (5 s) remains
+  now += 2 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 0u);
+}
+
+TEST_F(StateTest, TcpEstablishedTimeoutOnFakeClock) {
+  LoadPassAll();
+  In(Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kSyn, 10, 0));
+  now += 31 * kSec;  // tcp.first 120 s: still there
+  PurgeAll();
+  ASSERT_EQ(e.states().size(), 1u);
+  Out(Tcp("192.0.2.1", "198.51.100.1", 80, 1000, kSyn | kAck, 50, 11));
+  In(Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kAck, 11, 51));
+  now += 86399 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 1u);
+  now += 2 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 0u);
+}
+
+TEST_F(StateTest, AdaptiveTimeoutsScaleWithTheStateCount) {
+  // 10 states between adaptive.start 5 and adaptive.end 15 halve the timeouts.
+  e.options().timeouts.v[kTmAdaptiveStart] = 5;
+  e.options().timeouts.v[kTmAdaptiveEnd] = 15;
+  LoadPassAll();
+  for (int i = 0; i < 10; ++i) In(Udp("198.51.100.1", "192.0.2.1", static_cast<uint16_t>(100 + i), 53));
+  ASSERT_EQ(e.states().size(), 10u);
+  const State& s = e.states().at(0);
+  EXPECT_EQ(e.ExpiresAt(s), s.expire + 30u);  // 60 * (15 - 10) / (15 - 5)
+  now += 31 * kSec;
+  e.options().purge_budget = 0;
+  e.Purge(now, 1);  // one state examined: exactly one removed (incremental)
+  EXPECT_EQ(e.states().size(), 9u);
+  PurgeAll();       // with 9 states the timeout is 36 s: the rest live on
+  EXPECT_EQ(e.states().size(), 9u);
+  now += 30 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 0u);
+}
+
+TEST_F(StateTest, StateLimitsGlobalAndPerRule) {
+  e.options().limits.states = 3;
+  Rule r = PassRule();
+  r.max_states = 2;
+  r.proto = kProtoUdp;
+  Ruleset rs;
+  rs.rules.push_back(PassRule());
+  rs.rules.push_back(r);
+  e.LoadRuleset(rs);
+  EXPECT_EQ(In(Udp("198.51.100.1", "192.0.2.1", 1, 53)).action, Action::kPass);
+  EXPECT_EQ(In(Udp("198.51.100.1", "192.0.2.1", 2, 53)).action, Action::kPass);
+  Verdict v = In(Udp("198.51.100.1", "192.0.2.1", 3, 53));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.reason, kResStateLimit);
+  EXPECT_EQ(e.counters().limits[kLcMaxStatesPerRule], 1u);
+  EXPECT_EQ(In(Tcp("198.51.100.1", "192.0.2.1", 3, 80, kSyn, 1, 0)).action, Action::kPass);
+  v = In(Tcp("198.51.100.1", "192.0.2.1", 4, 80, kSyn, 1, 0));
+  EXPECT_EQ(v.action, Action::kBlock);  // global limit of 3
+  EXPECT_EQ(e.counters().reasons[kResStateLimit], 2u);
+  EXPECT_NE(e.StatusText().find("state-limit"), std::string::npos);
+}
+
+TEST_F(StateTest, MaxSrcStatesAndSourceNodeExpiry) {
+  Rule r = PassRule();
+  r.max_src_states = 2;
+  LoadPassAll(r);
+  EXPECT_EQ(In(Udp("198.51.100.1", "192.0.2.1", 1, 53)).action, Action::kPass);
+  EXPECT_EQ(In(Udp("198.51.100.1", "192.0.2.1", 2, 53)).action, Action::kPass);
+  Verdict v = In(Udp("198.51.100.1", "192.0.2.1", 3, 53));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.reason, kResSrcLimit);
+  EXPECT_EQ(In(Udp("198.51.100.2", "192.0.2.1", 3, 53)).action, Action::kPass);  // another source
+  EXPECT_EQ(e.counters().limits[kLcMaxSrcStates], 1u);
+  now += 61 * kSec;
+  PurgeAll();
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 0u);
+  EXPECT_EQ(e.counters().src_removals, 2u);
+}
+
+TEST_F(StateTest, OverloadTableFillsAndFlushes) {
+  auto bad = e.GetTable("bruteforce");
+  Ruleset rs;
+  Rule block_bad = BlockRule();
+  block_bad.quick = true;
+  block_bad.src = AddrSpec::OfTable(bad);
+  rs.rules.push_back(block_bad);
+  rs.rules.push_back(PassRule());
+  Rule ssh = PassRule();
+  ssh.proto = kProtoTcp;
+  ssh.dport = {{PortRange::Op::kEq, 22, 0}};
+  ssh.max_src_conn = 2;
+  ssh.overload = bad;
+  ssh.overload_flush = true;
+  ssh.overload_flush_global = true;
+  rs.rules.push_back(ssh);
+  e.LoadRuleset(rs);
+  // An unrelated flow from the attacker, flushed with "flush global".
+  In(Udp("198.51.100.66", "192.0.2.1", 9, 9));
+  auto connect = [&](uint16_t sport) {
+    In(Tcp("198.51.100.66", "192.0.2.1", sport, 22, kSyn, 100, 0));
+    Out(Tcp("192.0.2.1", "198.51.100.66", 22, sport, kSyn | kAck, 900, 101));
+    return In(Tcp("198.51.100.66", "192.0.2.1", sport, 22, kAck, 101, 901));
+  };
+  EXPECT_EQ(connect(1001).action, Action::kPass);
+  EXPECT_EQ(connect(1002).action, Action::kPass);
+  EXPECT_EQ(bad->size(), 0u);
+  Verdict v = connect(1003);  // third established connection: over the limit
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_TRUE(bad->Matches(A("198.51.100.66")));
+  EXPECT_EQ(e.states().size(), 0u);  // everything from the source flushed
+  EXPECT_EQ(e.counters().limits[kLcMaxSrcConn], 1u);
+  EXPECT_EQ(e.counters().limits[kLcOverloadTable], 1u);
+  EXPECT_EQ(e.counters().limits[kLcOverloadFlush], 1u);
+  // And the quick block rule now stops the source at the door.
+  v = In(Tcp("198.51.100.66", "192.0.2.1", 1004, 22, kSyn, 100, 0));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.rule_nr, 0u);
+}
+
+TEST_F(StateTest, ExportImportRoundTripsEveryField) {
+  Rule r = PassRule();
+  r.if_bound = true;
+  r.keep_state = KeepState::kModulate;
+  r.log = 0x03;
+  LoadPassAll(r);
+  In(Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kSyn, 10, 0, 1000, 0, {5, 1400}));
+  ASSERT_EQ(e.states().size(), 1u);
+  State& s = e.states().at(0);
+  // Fill the fields no packet sets so that they are covered too.
+  s.rtableid[0] = 3;
+  s.rtableid[1] = -1;
+  s.max_mss = 1360;
+  s.min_ttl = 17;
+  s.set_tos = 0x10;
+  s.set_prio[0] = 2;
+  s.set_prio[1] = 5;
+  s.state_flags |= kSfSetTos | kSfNoDf;
+  s.rt = 1;
+  s.src.scrub_valid = 1;
+  s.src.scrub_ts_mod = 0xdeadbeef;
+  s.src.scrub_ttl = 61;
+  s.src.scrub_flags = 1;
+  s.nat_rule = 9;
+  s.sync_flags = 0x04;
+  e.states().SetRtAddr(0, A("192.0.2.254"));
+  now += 7 * kSec;
+  const StateExport x = e.Export(0, now);
+  EXPECT_EQ(x.ifname, "em0");
+  EXPECT_EQ(x.creation, 7u);
+  EXPECT_EQ(x.expire, 113u);
+  EXPECT_EQ(x.src.wscale, kWscaleFlag | 5);
+  EXPECT_NE(x.src.seqdiff, 0u);
+
+  EngineOptions opts;
+  opts.hostid = 2;
+  Engine other(opts);
+  const uint32_t idx = other.Import(x, now);
+  ASSERT_NE(idx, kNoIndex);
+  const StateExport y = other.Export(idx, now);
+  EXPECT_EQ(x, y);
+  // The imported if-bound state created its interface as a placeholder.
+  EXPECT_NE(other.FindInterface("em0"), 0);
+  // A second import of the same keys collides.
+  EXPECT_EQ(other.Import(x, now), kNoIndex);
+  StateExport z = x;
+  z.creatorid = 0;
+  EXPECT_EQ(Engine().Import(z, now), kNoIndex);
+}
+
+TEST_F(StateTest, ImportedStatePassesTrafficOnTheOtherNode) {
+  LoadPassAll();
+  In(Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kSyn, 10, 0));
+  Out(Tcp("192.0.2.1", "198.51.100.1", 80, 1000, kSyn | kAck, 50, 11));
+  In(Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kAck, 11, 51));
+  const StateExport x = e.Export(0, now);
+  // The backup has a ruleset that would block the mid-stream packet.
+  Engine backup;
+  const InterfaceId b_if = backup.AddInterface("em0");
+  Ruleset rs;
+  rs.rules.push_back(BlockRule());
+  backup.LoadRuleset(rs);
+  auto mid = Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kAck | kPush, 11, 51, 65535, 100);
+  EXPECT_EQ(backup.Test(Direction::kIn, b_if, mid, now).action, Action::kBlock);
+  ASSERT_NE(backup.Import(x, now), kNoIndex);
+  auto mid2 = Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kAck | kPush, 11, 51, 65535, 100);
+  EXPECT_EQ(backup.Test(Direction::kIn, b_if, mid2, now).action, Action::kPass);
+}
+
+TEST_F(StateTest, BlockReturnSendsRstAndIcmpUnreachable) {
+  Ruleset rs;
+  Rule r = BlockRule();
+  r.block_policy = BlockPolicy::kReturn;
+  rs.rules.push_back(r);
+  e.LoadRuleset(rs);
+  auto syn = Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kSyn, 4000, 0);
+  Verdict v = Run(Direction::kIn, syn);
+  ASSERT_EQ(v.action, Action::kBlock);
+  ASSERT_FALSE(v.reply.empty());
+  PacketInfo rst = Info(v.reply);
+  EXPECT_EQ(rst.src, A("192.0.2.1"));
+  EXPECT_EQ(rst.dst, A("198.51.100.1"));
+  EXPECT_EQ(rst.sport, 80);
+  EXPECT_EQ(rst.dport, 1000);
+  EXPECT_EQ(rst.flags, kRst | kAck);
+  EXPECT_EQ(rst.ack, 4001u);
+  EXPECT_EQ(ChecksumError(v.reply), "");
+
+  auto udp = Udp("198.51.100.1", "192.0.2.1", 1000, 53);
+  v = Run(Direction::kIn, udp);
+  PacketInfo icmp = Info(v.reply);
+  EXPECT_EQ(icmp.proto, kProtoIcmp);
+  EXPECT_EQ(icmp.icmp_type, 3);
+  EXPECT_EQ(icmp.icmp_code, 3);
+  ASSERT_TRUE(icmp.quoted);
+  EXPECT_EQ(icmp.quoted->sport, 1000);
+  EXPECT_EQ(ChecksumError(v.reply), "");
+
+  auto udp6 = Udp("2001:db8::1", "2001:db8::2", 1000, 53);
+  v = Run(Direction::kIn, udp6);
+  PacketInfo icmp6 = Info(v.reply);
+  EXPECT_EQ(icmp6.proto, kProtoIcmp6);
+  EXPECT_EQ(icmp6.icmp_type, 1);
+  EXPECT_EQ(icmp6.icmp_code, 4);
+  EXPECT_EQ(ChecksumError(v.reply), "");
+  // Never answer a RST.
+  auto rstin = Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kRst, 1, 0);
+  EXPECT_TRUE(Run(Direction::kIn, rstin).reply.empty());
+}
+
+TEST_F(StateTest, MalformedPacketsAreDroppedAndCounted) {
+  LoadPassAll();
+  std::vector<uint8_t> junk = {0x45, 0, 0, 200, 0, 0};
+  EXPECT_EQ(Run(Direction::kIn, junk).action, Action::kBlock);
+  auto tcp = Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kSyn, 1, 0);
+  tcp[32] = 0x30;  // data offset 12 bytes: below the minimum
+  EXPECT_EQ(Run(Direction::kIn, tcp).action, Action::kBlock);
+  EXPECT_EQ(e.counters().reasons[kResShort], 2u);
+}
+
+}  // namespace
+}  // namespace hapf::pf
