@@ -130,9 +130,9 @@ enum class StateKind : uint8_t { kNone /* no state */, kKeep, kModulate, kSynpro
 
 enum class SourceTrack : uint8_t { kNone, kRule, kGlobal };
 
-// Named per-state timeouts (also used by `set timeout`).
+// Named per-state timeouts (also used by `set timeout`), in pfctl's printing order.
 enum class TimeoutKind : uint8_t {
-  kTcpFirst, kTcpOpening, kTcpEstablished, kTcpClosing, kTcpFinWait, kTcpClosed,
+  kTcpFirst, kTcpOpening, kTcpEstablished, kTcpClosing, kTcpFinWait, kTcpClosed, kTcpTsDiff,
   kUdpFirst, kUdpSingle, kUdpMultiple,
   kIcmpFirst, kIcmpError,
   kOtherFirst, kOtherSingle, kOtherMultiple,
@@ -283,14 +283,21 @@ struct TableEntry {
   bool negated = false;
 };
 
+// One `{ ... }` block or `file "..."` of a table definition, as written (for printing).
+struct TableSource {
+  bool is_file = false;
+  std::string file;                 // is_file
+  std::vector<TableEntry> entries;  // !is_file: the block's entries, hosts expanded
+};
+
 struct Table {
   std::string name;
   bool persist = false;
   bool is_const = false;
   bool counters = false;
-  std::vector<TableEntry> entries;      // inline entries, hosts expanded
-  std::vector<std::string> files;       // `file "..."` in order written
-  std::vector<TableEntry> file_entries; // entries read from the files
+  // Every entry the table starts with: inline blocks and file contents, in order.
+  std::vector<TableEntry> entries;
+  std::vector<TableSource> sources;     // as written
   bool automatic = false;               // __automatic_N made from a list in a rule
   int line = 0;
 };
