@@ -281,6 +281,12 @@ bool IcmpView::IsError(uint8_t type) {
          type == icmptype::kTimeExceeded || type == icmptype::kParamProblem;
 }
 
+bool IsIcmpQuery(Family family, uint8_t type) {
+  if (family == Family::kV6) return type == icmp6type::kEchoRequest || type == icmp6type::kEchoReply;
+  // Echo reply 0, echo 8, timestamp 13/14, information 15/16, address mask 17/18.
+  return type == icmptype::kEchoReply || type == icmptype::kEcho || (type >= 13 && type <= 18);
+}
+
 ParseError Icmp6View::Parse(std::span<const uint8_t> bytes, Icmp6View& out) {
   return IcmpView::Parse(bytes, out);
 }
@@ -648,7 +654,7 @@ ParseError RewritePort(std::span<uint8_t> bytes, ParsedPacket& p, Side side, uin
   if (p.proto == ipproto::kTcp || p.proto == ipproto::kUdp) {
     SetWord(bytes, p.l4_offset + (side == Side::kSource ? 0 : 2), to, l4_sum, {}, {});
     (side == Side::kSource ? p.src_port : p.dst_port) = to;
-  } else if (p.is_icmp() && !p.icmp_error) {
+  } else if (p.is_icmp_query()) {
     SetWord(bytes, p.l4_offset + 4, to, l4_sum, {}, {});
     p.icmp_id = to;
   } else {
@@ -680,7 +686,7 @@ ParseError RewriteQuotedPort(std::span<uint8_t> bytes, ParsedPacket& p, Side sid
   if (q.has_ports) {
     SetWord(bytes, q.l4_offset + (side == Side::kSource ? 0 : 2), to, l4_sum, {}, outer);
     (side == Side::kSource ? q.src_port : q.dst_port) = to;
-  } else if (q.has_icmp) {
+  } else if (q.has_icmp && IsIcmpQuery(q.family, q.icmp_type)) {
     SetWord(bytes, q.l4_offset + 4, to, l4_sum, {}, outer);
     q.icmp_id = to;
   } else {

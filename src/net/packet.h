@@ -332,6 +332,11 @@ class IcmpView {
   std::span<const uint8_t> bytes_;
 };
 
+// ICMP queries carry an identifier (bytes 4-5) that NAT maps like a port:
+// echo, timestamp, information and address-mask request/reply for IPv4,
+// echo request/reply for IPv6.
+bool IsIcmpQuery(Family family, uint8_t type);
+
 class Icmp6View : public IcmpView {
  public:
   static ParseError Parse(std::span<const uint8_t> bytes, Icmp6View& out);
@@ -436,6 +441,7 @@ struct ParsedPacket {
   bool is_icmp() const {
     return l4_present && (proto == ipproto::kIcmp || proto == ipproto::kIcmp6);
   }
+  bool is_icmp_query() const { return is_icmp() && IsIcmpQuery(family, icmp_type); }
 };
 
 // Parses a whole packet. On kOk every field describes the packet; on error
@@ -462,13 +468,14 @@ enum class Side : uint8_t { kSource, kDestination };
 // when a routing header makes final_dst the pseudo-header's). The new address
 // must be of the packet's family.
 ParseError RewriteAddress(std::span<uint8_t> bytes, ParsedPacket& p, Side side, const IpAddr& to);
-// The TCP/UDP source or destination port. For ICMP/ICMPv6 queries `side` is
-// ignored and the identifier is rewritten instead.
+// The TCP/UDP source or destination port. For ICMP/ICMPv6 queries
+// (IsIcmpQuery) `side` is ignored and the identifier is rewritten instead.
 ParseError RewritePort(std::span<uint8_t> bytes, ParsedPacket& p, Side side, uint16_t to);
 // The address and port inside an ICMP error's quoted packet (what NAT must undo
 // for the error to reach the host behind it). Fixes the quoted IPv4 header
 // checksum, the quoted L4 checksum when its bytes are present, and the outer
-// ICMP/ICMPv6 checksum. For a quoted ICMP query, the port is its identifier.
+// ICMP/ICMPv6 checksum. For a quoted ICMP query, the port is its identifier
+// (`side` ignored).
 ParseError RewriteQuotedAddress(std::span<uint8_t> bytes, ParsedPacket& p, Side side, const IpAddr& to);
 ParseError RewriteQuotedPort(std::span<uint8_t> bytes, ParsedPacket& p, Side side, uint16_t to);
 

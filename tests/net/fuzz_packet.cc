@@ -40,11 +40,13 @@ void Exercise(std::span<const uint8_t> input, LinkType link) {
   const IpAddr addr = v4 ? to : IpAddr::V6Bytes(v6_bytes);
   Check(RewriteAddress(b, p, Side::kSource, addr) == ParseError::kOk);
   Check(RewriteAddress(b, p, Side::kDestination, addr) == ParseError::kOk);
-  if (p.is_tcp() || p.is_udp() || (p.is_icmp() && !p.icmp_error))
-    Check(RewritePort(b, p, Side::kDestination, 4242) == ParseError::kOk);
+  const bool has_port = p.is_tcp() || p.is_udp() || p.is_icmp_query();
+  Check((RewritePort(b, p, Side::kDestination, 4242) == ParseError::kOk) == has_port);
   if (p.icmp_error) {
     Check(RewriteQuotedAddress(b, p, Side::kSource, addr) == ParseError::kOk);
-    if (p.inner.has_ports || p.inner.has_icmp) Check(RewriteQuotedPort(b, p, Side::kSource, 999) == ParseError::kOk);
+    const bool quoted_port =
+        p.inner.has_ports || (p.inner.has_icmp && IsIcmpQuery(p.inner.family, p.inner.icmp_type));
+    Check((RewriteQuotedPort(b, p, Side::kSource, 999) == ParseError::kOk) == quoted_port);
   }
   ParsedPacket again;
   Check(ParsePacket(b, link, again) == ParseError::kOk);

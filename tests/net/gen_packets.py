@@ -270,7 +270,7 @@ def describe(raw, link):
         d["payload_length"] = l3_end - l4 - 8
         error = up.type in (3, 4, 5, 11, 12) if family == 4 else up.type < 128
         d["icmp_error"] = error
-        if up.type in ((0, 8) if family == 4 else (128, 129)):
+        if up.type in ((0, 8, 13, 14, 15, 16, 17, 18) if family == 4 else (128, 129)):
             d["icmp_id"] = up.id
             d["icmp_seq"] = up.seq
         if error:
@@ -302,6 +302,7 @@ def cases():
     yield "ipv4_options", "eth", eth() / IP(options=[IPOption_RR(routers=["192.0.2.7"]), IPOption_Router_Alert()],
                                             **V4) / UDP(sport=1, dport=2) / b"opt", None
     yield "icmp4_echo", "eth", eth() / IP(**V4) / ICMP(type=8, id=0x4242, seq=3) / b"ping", None
+    yield "icmp4_timestamp", "raw", IP(**V4) / ICMP(type=13, id=0x99, seq=4, ts_ori=1, ts_rx=2, ts_tx=3), None
     yield "icmp6_echo_reply", "raw", IPv6(**V6) / ICMPv6EchoReply(id=9, seq=10, data=b"pong"), None
     yield "udp4_no_checksum", "raw", IP(**V4) / UDP(sport=9, dport=9, chksum=0) / b"zero", None
     # scapy computes no TCP checksum under AH: take it from a plain IPv4/TCP.

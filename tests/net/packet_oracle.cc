@@ -11,11 +11,6 @@ std::string GenPacketsScript() { return std::string(HAPF_SOURCE_DIR) + "/tests/n
 
 namespace {
 
-bool IsQuery(const ParsedPacket& p) {
-  if (p.family == Family::kV4) return p.icmp_type == icmptype::kEcho || p.icmp_type == icmptype::kEchoReply;
-  return p.icmp_type == icmp6type::kEchoRequest || p.icmp_type == icmp6type::kEchoReply;
-}
-
 json DescribeQuote(const QuotedPacket& q) {
   json d;
   d["family"] = q.family == Family::kV4 ? 4 : 6;
@@ -113,7 +108,7 @@ json Describe(std::span<const uint8_t> bytes, const ParsedPacket& p) {
     d["icmp_code"] = p.icmp_code;
     d["l4_checksum"] = p.l4_checksum;
     d["icmp_error"] = p.icmp_error;
-    if (IsQuery(p)) {
+    if (p.is_icmp_query()) {
       d["icmp_id"] = p.icmp_id;
       d["icmp_seq"] = p.icmp_seq;
     }

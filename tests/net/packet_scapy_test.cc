@@ -175,8 +175,10 @@ TEST_F(ScapyOracleTest, RewritesKeepScapysChecksumsRight) {
     if (p.is_tcp() || p.is_udp()) {
       EXPECT_EQ(RewritePort(b, p, Side::kSource, 61001), ParseError::kOk);
       EXPECT_EQ(RewritePort(b, p, Side::kDestination, 8080), ParseError::kOk);
-    } else if (p.is_icmp() && !p.icmp_error) {
+    } else if (p.is_icmp_query()) {
       EXPECT_EQ(RewritePort(b, p, Side::kSource, 0xbeef), ParseError::kOk);
+    } else {
+      EXPECT_EQ(RewritePort(b, p, Side::kSource, 0xbeef), ParseError::kInvalidArgument);
     }
     if (p.icmp_error) {
       EXPECT_EQ(RewriteQuotedAddress(b, p, Side::kSource, new_dst), ParseError::kOk);
