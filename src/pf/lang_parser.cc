@@ -159,6 +159,7 @@ class Parser {
 
  private:
   // ------------------------------------------------------------ tokens
+  // References from Peek() die when Take() pops the token: callers keep copies.
   const Token& Peek(size_t k = 0) {
     while (ahead_.size() <= k) ahead_.push_back(lexer_->Next());
     return ahead_[k];
@@ -184,7 +185,7 @@ class Parser {
     return false;
   }
   bool AtEnd() {
-    const Token& t = Peek();
+    const Token t = Peek();
     return t.kind == TokKind::kNewline || t.kind == TokKind::kEof ||
            (brace_depth_ > 0 && t.Is("}"));
   }
@@ -203,7 +204,7 @@ class Parser {
     throw Abort{};
   }
   [[noreturn]] void SyntaxError() {
-    const Token& t = Peek();
+    const Token t = Peek();
     ErrorAt(t.line, "syntax error");
     throw Abort{};
   }
@@ -232,7 +233,7 @@ class Parser {
   }
   // pfctl's numberstring/string: words, quoted strings and numbers.
   std::string ExpectStringOrNumber() {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (!t.IsString() && t.kind != TokKind::kNumber) SyntaxError();
     return Take().text;
   }
@@ -353,7 +354,7 @@ void Parser::ParseText(std::string text, const std::string& filename, Ruleset& r
 
 void Parser::Statements(Ruleset& rs, int depth) {
   for (;;) {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.kind == TokKind::kEof) return;
     if (t.kind == TokKind::kNewline) {
       Take();
@@ -369,7 +370,7 @@ void Parser::Statements(Ruleset& rs, int depth) {
 }
 
 void Parser::Statement(Ruleset& rs, int depth) {
-  const Token& t = Peek();
+  const Token t = Peek();
   if (t.kind == TokKind::kError) SyntaxError();
   if (t.kind == TokKind::kWord) {
     const std::string& w = t.text;
@@ -396,7 +397,7 @@ void Parser::MacroDef() {
   std::string value;
   bool any = false;
   while (!AtEnd()) {
-    const Token& v = Peek();
+    const Token v = Peek();
     if (!v.IsString() && v.kind != TokKind::kNumber) SyntaxError();
     if (any) value += " ";
     value += Take().text;
@@ -451,7 +452,7 @@ void Parser::LoadAnchor(Ruleset& rs, int depth) {
 
 void Parser::SetOption(Ruleset& rs) {
   Take();
-  const Token& t = Peek();
+  const Token t = Peek();
   if (t.kind != TokKind::kWord) SyntaxError();
   std::string what = Take().text;
   Option o;
@@ -506,7 +507,7 @@ void Parser::SetOption(Ruleset& rs) {
     o.text = ExpectString();
   } else if (what == "hostid") {
     // A number, or the hex form pfctl prints (0x00000001).
-    const Token& h = Peek();
+    const Token h = Peek();
     if (h.kind != TokKind::kNumber && h.kind != TokKind::kWord) SyntaxError();
     std::string text = Take().text;
     uint64_t v;
@@ -770,7 +771,7 @@ std::optional<std::vector<HostNode>> Parser::ResolveHost(const std::string& text
 
 void Parser::HostItem(std::vector<HostNode>& out) {
   bool neg = AcceptPunct("!");
-  const Token& t = Peek();
+  const Token t = Peek();
   std::vector<HostNode> nodes;
   if (t.IsWord("any")) {
     Take();
@@ -878,7 +879,7 @@ std::vector<InterfaceSpec> Parser::InterfaceList() {
 std::vector<uint8_t> Parser::ProtoList() {
   std::vector<uint8_t> out;
   List([&] {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.kind == TokKind::kNumber) {
       int64_t v = Take().number;
       if (v < 0 || v > 255) Fail("protocol outside range");
@@ -906,7 +907,7 @@ uint16_t Parser::PortNumber(const std::string& s) {
 
 PortRange Parser::PortItem() {
   PortRange p;
-  const Token& t = Peek();
+  const Token t = Peek();
   static const std::pair<const char*, RangeOp> kUnary[] = {
       {"=", RangeOp::kEq}, {"!=", RangeOp::kNe}, {"<", RangeOp::kLt},
       {"<=", RangeOp::kLe}, {">", RangeOp::kGt}, {">=", RangeOp::kGe}};
@@ -1120,7 +1121,7 @@ void Parser::StateOpts(StateOptions& st) {
   };
   bool explicit_track = false;
   for (;;) {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.kind != TokKind::kWord) SyntaxError();
     std::string w = Take().text;
     if (w == "max") {
@@ -1230,7 +1231,7 @@ void Parser::ScrubOpts(ScrubOptions& sc) {
 
 void Parser::PoolOptions(PoolSpec& p) {
   for (;;) {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.kind != TokKind::kWord) return;
     const std::string& w = t.text;
     auto set_type = [&](PoolType ty) {
@@ -1249,7 +1250,7 @@ void Parser::PoolOptions(PoolSpec& p) {
     } else if (w == "source-hash") {
       Take();
       set_type(PoolType::kSourceHash);
-      const Token& k = Peek();
+      const Token k = Peek();
       static const std::set<std::string> kPoolWords = {"bitmask", "random", "round-robin",
                                                        "least-states", "sticky-address", "static-port"};
       if (k.IsString() && !(k.kind == TokKind::kWord && (kPoolWords.count(k.text) || Keywords().count(k.text)))) {
@@ -1308,7 +1309,7 @@ void Parser::Redirspec(PoolSpec& p, bool with_port, bool with_opts) {
 }
 
 std::string Parser::TagString(const char* what) {
-  const Token& t = Peek();
+  const Token t = Peek();
   if (!t.IsString()) SyntaxError();
   std::string s = Take().text;
   if (s.size() > 63) Fail(std::string(what) + " too long, max 63 chars");
@@ -1319,7 +1320,7 @@ void Parser::FilterOptions(FilterOpts& o, bool is_anchor) {
   (void)is_anchor;
   for (;;) {
     if (AtEnd() || Peek().Is("{")) return;
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.Is("!")) {
       Take();
       if (AcceptWord("tagged")) {
@@ -1475,7 +1476,7 @@ void Parser::RuleStatement(Ruleset& rs, int depth) {
   else r.action = Action::kAnchor;
 
   if (is_anchor) {
-    const Token& t = Peek();
+    const Token t = Peek();
     static const std::set<std::string> kNotName = {"in", "out", "on", "inet", "inet6", "proto", "from",
                                                    "to", "all", "log", "quick"};
     if (t.kind == TokKind::kQuoted || t.kind == TokKind::kNumber ||
@@ -1489,7 +1490,7 @@ void Parser::RuleStatement(Ruleset& rs, int depth) {
   }
   if (r.action == Action::kBlock) {
     r.block = block_policy_return_ ? BlockPolicy::kReturn : BlockPolicy::kDrop;
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.IsWord("drop")) {
       Take();
       r.block = BlockPolicy::kDrop;
@@ -1992,7 +1993,7 @@ void Parser::TableDef(Ruleset& rs) {
       for (HostNode& n : *r) n.addr.negated = neg;
       nodes = std::move(*r);
     } else {
-      const Token& tk = Peek();
+      const Token tk = Peek();
       bool neg = tk.Is("!");
       if (neg) {
         if (Peek(1).Is("<")) Fail("tables cannot contain tables");

@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return e;
   }();
   hapf::pf::ParseOptions opts;
-  opts.max_rules = 20000;
-  opts.max_rules_per_statement = 5000;
+  opts.max_rules = 2000;
+  opts.max_rules_per_statement = 500;
   std::string text(reinterpret_cast<const char*>(data), size);
   hapf::pf::ParseResult r = hapf::pf::ParsePfConf(text, env, opts);
   std::string printed = hapf::pf::FormatRuleset(r.ruleset);
