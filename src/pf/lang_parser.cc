@@ -535,16 +535,8 @@ void Parser::SetOption(Ruleset& rs) {
     if (AcceptWord("no-df")) o.no_df = true;
   } else if (what == "skip") {
     if (!AcceptWord("on")) SyntaxError();
-    std::vector<std::string> names;
-    List([&] { names.push_back(ExpectString()); });
-    ExpectEnd();
-    for (const std::string& n : names) {
-      Option x;
-      x.kind = OptionKind::kSkip;
-      x.text = n;
-      AddOption(rs, x);
-    }
-    return;
+    o.kind = OptionKind::kSkip;
+    List([&] { o.interfaces.push_back(ExpectString()); });
   } else if (what == "debug") {
     o.kind = OptionKind::kDebug;
     std::string v = ExpectStringOrNumber();
@@ -572,13 +564,14 @@ void Parser::SetOption(Ruleset& rs) {
         if (!ParseUnsigned(p, n, 10) || n > 100) Fail("illegal percentage " + p);
         return static_cast<uint32_t>(n);
       };
+      o.watermarks = true;
       o.adaptive_start = pct("start");
       AcceptPunct(",");
       o.adaptive_end = pct("end");
       if (!AcceptPunct(")")) SyntaxError();
-      if (o.adaptive_start < o.adaptive_end) Fail("adaptive start must be greater than end");
+      if (o.adaptive_start <= o.adaptive_end) Fail("start must be higher than end");
     } else if (v == "adaptive") {
-      o.adaptive_start = 25;
+      o.adaptive_start = 25;  // pf's defaults (percent of the state limit)
       o.adaptive_end = 12;
     }
   } else if (what == "ruleset-optimization") {

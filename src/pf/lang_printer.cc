@@ -148,7 +148,6 @@ std::string FormatAddress(const Address& a, Family af) {
       return "<" + a.name + ">";
     case AddrKind::kRange:
       return a.prefix.addr.ToString() + " - " + a.range_end.ToString();
-    case AddrKind::kSelf:
     case AddrKind::kDynamic: {
       s = "(" + a.name;
       switch (a.modifier) {
@@ -416,10 +415,15 @@ std::string FormatOption(const Option& o) {
     case OptionKind::kStatePolicy: return o.flag ? "set state-policy floating" : "set state-policy if-bound";
     case OptionKind::kReassemble:
       return std::string("set reassemble ") + (o.flag ? "yes" : "no") + " " + (o.no_df ? "no-df" : "");
-    case OptionKind::kSkip: return "set skip on " + o.text;
+    case OptionKind::kSkip: {
+      if (o.interfaces.size() == 1 && o.interfaces[0] == "none") return "set skip on none";
+      std::string s = "set skip on {";
+      for (const std::string& i : o.interfaces) s += " " + i;
+      return s + " }";
+    }
     case OptionKind::kDebug: return "set debug " + o.text;
     case OptionKind::kSyncookies:
-      if (o.text == "adaptive")
+      if (o.text == "adaptive" && o.watermarks)
         return "set syncookies adaptive (start " + std::to_string(o.adaptive_start) + "%, end " +
                std::to_string(o.adaptive_end) + "%)";
       return "set syncookies " + o.text;

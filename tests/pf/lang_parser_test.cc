@@ -37,24 +37,27 @@ void ExpectRoundTrip(const std::string& printed) {
 }
 
 TEST(PfLangOptions, SetSkip) {
-  std::string out = Print("set skip on { lo0 tun1000000 }\n");
-  EXPECT_EQ(out, "set skip on lo0\nset skip on tun1000000\n");
+  // pf.conf(5): set skip on ifspec; pfctl prints the list in braces.
+  std::string out = Print("set skip on { lo0 tun1000000 }\nset skip on lo\n");
+  EXPECT_EQ(out, "set skip on { lo0 tun1000000 }\nset skip on { lo }\n");
   ParseResult r = Parse("set skip on lo0\n");
   ASSERT_EQ(r.ruleset.options.size(), 1u);
   EXPECT_EQ(r.ruleset.options[0].kind, OptionKind::kSkip);
-  EXPECT_EQ(r.ruleset.options[0].text, "lo0");
+  EXPECT_EQ(r.ruleset.options[0].interfaces, std::vector<std::string>{"lo0"});
   ExpectRoundTrip(out);
 }
 
 TEST(PfLangOptions, Syncookies) {
-  ParseResult r = Parse("set syncookies adaptive (start 25%, end 12%)\nset syncookies never\n");
+  ParseResult r = Parse("set syncookies adaptive (start 30%, end 10%)\nset syncookies never\nset syncookies adaptive\n");
   ASSERT_TRUE(r.ok());
-  ASSERT_EQ(r.ruleset.options.size(), 2u);
+  ASSERT_EQ(r.ruleset.options.size(), 3u);
   EXPECT_EQ(r.ruleset.options[0].text, "adaptive");
-  EXPECT_EQ(r.ruleset.options[0].adaptive_start, 25u);
-  EXPECT_EQ(r.ruleset.options[0].adaptive_end, 12u);
+  EXPECT_EQ(r.ruleset.options[0].adaptive_start, 30u);
+  EXPECT_EQ(r.ruleset.options[0].adaptive_end, 10u);
+  EXPECT_EQ(r.ruleset.options[2].adaptive_start, 25u);  // pf's default watermarks
+  EXPECT_EQ(r.ruleset.options[2].adaptive_end, 12u);
   std::string out = FormatRuleset(r.ruleset);
-  EXPECT_EQ(out, "set syncookies adaptive (start 25%, end 12%)\nset syncookies never\n");
+  EXPECT_EQ(out, "set syncookies adaptive (start 30%, end 10%)\nset syncookies never\nset syncookies adaptive\n");
   ExpectRoundTrip(out);
   EXPECT_FALSE(Parse("set syncookies sometimes\n").ok());
   EXPECT_FALSE(Parse("set syncookies adaptive (start 10%, end 20%)\n").ok());
