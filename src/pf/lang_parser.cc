@@ -295,7 +295,8 @@ class Parser {
   std::vector<IdRange> IdList(bool user);
   uint32_t IdValue(const std::string& s, bool user);
   void FilterOptions(FilterOpts& o, bool is_anchor);
-  void StateOpts(StateOptions& st);
+  // `( opt, opt )` after keep state, or a bare list (set state-defaults).
+  void StateOpts(StateOptions& st, bool bare = false);
   void ScrubOpts(ScrubOptions& sc);
   void FlagsSpec(TcpFlags& f);
   void IcmpList(std::vector<IcmpSpec>& out, bool v6);
@@ -311,7 +312,10 @@ class Parser {
   void Expand(Ruleset& rs, RuleSpec& spec, int line);
   bool ResolvePool(const PoolSpec& spec, Family& af, Pool& out, Ruleset& rs, int line, bool for_binat_src);
   std::string ExpandLabel(const std::string& label, const Rule& r, int nr) const;
+  // Set by earlier `set` lines and applied to the rules that follow, as pfctl does.
   int block_policy_return_ = 0;
+  bool default_if_bound_ = false;           // set state-policy if-bound
+  std::optional<StateOptions> state_defaults_;  // set state-defaults ...
 
   const HostEnvironment& env_;
   const ParseOptions& opts_;
@@ -526,6 +530,7 @@ void Parser::SetOption(Ruleset& rs) {
     if (AcceptWord("if-bound")) o.flag = false;
     else if (AcceptWord("floating")) o.flag = true;
     else SyntaxError();
+    default_if_bound_ = !o.flag;
   } else if (what == "reassemble") {
     o.kind = OptionKind::kReassemble;
     std::string v = ExpectString();
@@ -585,8 +590,9 @@ void Parser::SetOption(Ruleset& rs) {
   } else if (what == "state-defaults") {
     o.kind = OptionKind::kStateDefaults;
     StateOptions st;
-    StateOpts(st);
+    StateOpts(st, true);
     o.state_defaults = st;
+    state_defaults_ = st;
   } else {
     SyntaxError();
   }
@@ -1105,8 +1111,8 @@ void Parser::SetSpec(FilterOpts& o) {
   }
 }
 
-void Parser::StateOpts(StateOptions& st) {
-  if (!AcceptPunct("(")) return;
+void Parser::StateOpts(StateOptions& st, bool bare) {
+  if (!bare && !AcceptPunct("(")) return;
   auto number = [&] {
     int64_t v = ExpectNumber();
     if (v < 0 || v > UINT32_MAX) Fail("only positive values permitted");
@@ -1164,7 +1170,7 @@ void Parser::StateOpts(StateOptions& st) {
       if (found) st.timeouts.push_back({*k, number()});
       if (!found) Fail("illegal timeout name " + w);
     }
-    if (AcceptPunct(")")) break;
+    if (bare ? AtEnd() : AcceptPunct(")")) break;
     if (!AcceptPunct(",")) SyntaxError();
   }
   if (st.if_bound && st.floating) Fail("if-bound and floating are mutually exclusive");
@@ -1851,6 +1857,15 @@ void Parser::Expand(Ruleset& rs, RuleSpec& spec, int line) {
     r.scrub = o.scrub;
     if (o.state_given) r.state = o.state;
     else r.state.kind = r.action == Action::kPass ? StateKind::kKeep : StateKind::kNone;
+    if (r.action == Action::kPass && r.state.kind != StateKind::kNone) {
+      // Rules without their own state options take `set state-defaults`.
+      if (state_defaults_ && !o.state.explicit_keep) {
+        StateKind kind = r.state.kind;
+        r.state = *state_defaults_;
+        r.state.kind = kind;
+      }
+      if (default_if_bound_ && !r.state.if_bound && !r.state.floating) r.state.if_bound = true;
+    }
     if (r.action == Action::kAnchor) r.state.kind = StateKind::kNone;
     // TCP flags: S/SA by default on stateful pass rules; only meaningful for TCP.
     if (o.flags_given) r.flags = o.flags;

@@ -434,8 +434,12 @@ std::string FormatOption(const Option& o) {
       r.action = Action::kPass;
       r.state = o.state_defaults;
       std::string line = FormatRule(r);
-      size_t p = line.find(" (");
-      return "set state-defaults" + (p == std::string::npos ? std::string() : line.substr(p + 1));
+      // The rule printer's "keep state (a, b)" holds the list: print it bare.
+      size_t open = line.find(" keep state (");
+      if (open == std::string::npos) return "set state-defaults";
+      std::string list = line.substr(open + 13);
+      list = list.substr(0, list.find(')'));
+      return "set state-defaults " + list;
     }
   }
   return {};

@@ -81,6 +81,29 @@ TEST(PfLangOptions, StatePolicyAndFriends) {
   ExpectRoundTrip(out);
 }
 
+TEST(PfLangOptions, StateDefaultsAndPolicyApplyToLaterRules) {
+  // pf.conf(5): state-defaults apply to rules without an explicit keep state;
+  // state-policy if-bound binds the states of the rules that follow.
+  ParseResult r = Parse("pass out proto udp\nset state-defaults no-sync, pflow\nset state-policy if-bound\n"
+                        "pass out proto udp\npass out proto tcp keep state\npass out proto icmp keep state (floating)\n");
+  ASSERT_TRUE(r.ok()) << r.messages.at(0);
+  ASSERT_EQ(r.ruleset.rules.size(), 4u);
+  EXPECT_FALSE(r.ruleset.rules[0].state.no_sync);
+  EXPECT_FALSE(r.ruleset.rules[0].state.if_bound);
+  EXPECT_TRUE(r.ruleset.rules[1].state.no_sync);
+  EXPECT_TRUE(r.ruleset.rules[1].state.pflow);
+  EXPECT_TRUE(r.ruleset.rules[1].state.if_bound);
+  EXPECT_FALSE(r.ruleset.rules[2].state.no_sync);
+  EXPECT_TRUE(r.ruleset.rules[2].state.if_bound);
+  EXPECT_FALSE(r.ruleset.rules[3].state.if_bound);
+  EXPECT_EQ(FormatRuleset(r.ruleset),
+            "set state-defaults no-sync, pflow\nset state-policy if-bound\n"
+            "pass out proto udp all\n"
+            "pass out proto udp all keep state (no-sync, if-bound, pflow)\n"
+            "pass out proto tcp all flags S/SA keep state (if-bound)\n"
+            "pass out proto icmp all\n");
+}
+
 TEST(PfLangRules, OnceAndReceivedOn) {
   std::string out = Print("pass in on lo0 received-on tun1000000 label \"x\" once\n");
   EXPECT_EQ(out, "pass in on lo0 all received-on tun1000000 flags S/SA label \"x\" once\n");
