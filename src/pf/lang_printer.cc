@@ -447,14 +447,16 @@ std::string FormatOption(const Option& o) {
 
 std::string FormatMacro(const Macro& m) { return m.name + " = \"" + m.value + "\""; }
 
-std::string FormatRules(const Ruleset& rs, int indent) {
+std::string FormatRules(const Ruleset& rs, int indent, bool rule_numbers) {
   std::string out;
   std::string pad(static_cast<size_t>(indent), ' ');
   for (const Rule& r : rs.rules) {
-    out += pad + FormatRule(r);
+    out += pad;
+    if (rule_numbers) out += "@" + std::to_string(r.number) + " ";
+    out += FormatRule(r);
     if (r.action == Action::kAnchor && r.anchor_body) {
       out += " {\n";
-      out += FormatRules(*r.anchor_body, indent + 2);
+      out += FormatRules(*r.anchor_body, indent + 2, rule_numbers);
       out += pad + "}\n";
     } else {
       out += "\n";
@@ -476,7 +478,7 @@ std::string FormatRuleset(const Ruleset& rs, const PrintOptions& options) {
       }
     }
   }
-  if (options.rules) out += FormatRules(rs, 0);
+  if (options.rules) out += FormatRules(rs, 0, options.rule_numbers);
   return out;
 }
 

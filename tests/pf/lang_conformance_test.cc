@@ -236,6 +236,11 @@ TEST(Hapfctl, CombinedFlagsAndFileNamesInErrors) {
   HapfctlRun a = Hapfctl({"-nvf", "-"}, "pass in on lo0\n");
   EXPECT_EQ(a.rc, 0);
   EXPECT_EQ(a.out, "pass in on lo0 all flags S/SA\n");
+  HapfctlRun numbered = Hapfctl({"-nvvf", "-"}, "pass in on lo0\nmatch on lo0 from 10/8 binat-to 192.0.2.0/8\n");
+  EXPECT_EQ(numbered.out,
+            "@0 pass in on lo0 all flags S/SA\n"
+            "@1 match out on lo0 inet from 10.0.0.0/8 to any nat-to 192.0.0.0/8 static-port\n"
+            "@2 match in on lo0 inet from any to 192.0.0.0/8 rdr-to 10.0.0.0/8\n");
   HapfctlRun quiet = Hapfctl({"-nf", "-"}, "pass in on lo0\n");
   EXPECT_EQ(quiet.rc, 0);
   EXPECT_TRUE(quiet.out.empty());
