@@ -420,7 +420,7 @@ void Parser::Include(Ruleset& rs, int depth) {
   if (include_depth_ >= opts_.max_include_depth) Fail("include nesting too deep");
   std::string err;
   std::optional<std::string> text = env_.ReadFile(path, err);
-  if (!text) Fail("cannot open include file " + path + ": " + err);
+  if (!text) Fail("failed to include file " + path);
   ++include_depth_;
   ParseText(std::move(*text), path, rs, depth);
   --include_depth_;
