@@ -16,11 +16,10 @@ int main(int argc, char** argv) {
     regress_env = true;
     args.erase(args.begin());
   }
+  // `-f -`, `-nvf -` and `-f-` read the ruleset from standard input.
   bool reads_stdin = false;
-  for (size_t i = 0; i < args.size(); ++i)
-    if (args[i] == "-" || (args[i].size() > 1 && args[i].back() == 'f' && args[i][0] == '-' &&
-                           i + 1 < args.size() && args[i + 1] == "-"))
-      reads_stdin = true;
+  for (const std::string& a : args)
+    if (a == "-" || (a.size() > 2 && a[0] == '-' && a.compare(a.size() - 2, 2, "f-") == 0)) reads_stdin = true;
   std::string input;
   if (reads_stdin) input.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   std::string out, err;

@@ -175,6 +175,7 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
     pf::PrintOptions p;
     p.rules = r.ok() && !options_only;
     p.tables = !options_only;
+    p.rule_numbers = verbose > 1;
     out += pf::FormatRuleset(r.ruleset, p);
   }
   return r.ok() ? 0 : 1;

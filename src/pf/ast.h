@@ -36,8 +36,9 @@ enum class AddrKind : uint8_t {
   kDynamic,     // (ifname[:mod])[/len]: the interface's addresses, followed at run time
   kNoRoute,     // no-route
   kUrpfFailed,  // urpf-failed
-  kSelf,        // (self) dynamic form is kDynamic with name "self"; kept for clarity
 };
+// `self` is expanded to the machine's addresses at parse time; `(self)` is
+// kDynamic with name "self".
 
 struct Address {
   AddrKind kind = AddrKind::kAny;
@@ -144,15 +145,9 @@ struct Timeout {
   uint32_t seconds;
 };
 
-// Keeps the order options were written in, for printing; each field appears once.
-enum class StateOptKind : uint8_t {
-  kMax, kNoSync, kSourceTrack, kMaxSrcStates, kMaxSrcNodes, kMaxSrcConn,
-  kMaxSrcConnRate, kOverload, kIfBound, kFloating, kSloppy, kPflow, kTimeout,
-};
-
 struct StateOptions {
   StateKind kind = StateKind::kKeep;
-  bool explicit_keep = false;  // `keep state` was written (printed only when options follow)
+  bool explicit_keep = false;  // `keep state` was written (pfctl prints it only with options)
   std::optional<uint32_t> max;
   bool no_sync = false;
   SourceTrack source_track = SourceTrack::kNone;
@@ -167,8 +162,7 @@ struct StateOptions {
   bool floating = false;
   bool sloppy = false;
   bool pflow = false;
-  std::vector<Timeout> timeouts;
-  std::vector<StateOptKind> order;  // options as written, for printing
+  std::vector<Timeout> timeouts;  // per-rule timeouts (printed in TimeoutKind order)
 };
 
 struct ScrubOptions {
@@ -255,8 +249,7 @@ struct Rule {
   SetPrio set_prio;
   std::optional<uint8_t> set_tos;
   bool once = false;
-  uint32_t probability = 0;      // 0: always; else fraction of UINT32_MAX
-  std::string probability_text;  // as pfctl prints it ("50%", "0.8%")
+  uint32_t probability = 0;      // 0: always; else matches with probability/UINT32_MAX
   std::optional<std::string> received_on;
   bool received_on_negated = false;
   std::optional<uint32_t> max_pkt_rate_packets;
@@ -329,8 +322,10 @@ struct Option {
   uint32_t value = 0;         // timeout seconds, limit, hostid, debug level
   bool flag = false;          // block-policy return / reassemble yes / state-policy floating
   bool no_df = false;         // reassemble ... no-df
-  std::string text;           // optimization name, loginterface/skip name, syncookies mode, fingerprints file
-  uint32_t adaptive_start = 0, adaptive_end = 0;  // syncookies adaptive (percent * 10 not needed: whole %)
+  std::string text;           // optimization name, loginterface name, debug level, syncookies mode, fingerprints file
+  std::vector<std::string> interfaces;            // set skip on { ... }
+  bool watermarks = false;                        // syncookies adaptive (start S%, end E%) given
+  uint32_t adaptive_start = 0, adaptive_end = 0;  // syncookies watermarks, percent of the state limit
   StateOptions state_defaults;                    // kStateDefaults
 };
 

@@ -7,6 +7,7 @@ namespace {
 
 // Marks the end of a macro's expanded text: '$' is only special outside one.
 constexpr int kEndExpand = -2;
+constexpr int kStartExpand = -3;
 constexpr int kEof = -1;
 
 bool AllowedInWord(int c) {
@@ -38,7 +39,14 @@ int Lexer::Get() {
     if (!pushback_.empty()) {
       c = pushback_.back();
       pushback_.pop_back();
-      if (c == kEndExpand) continue;
+      if (c == kEndExpand) {
+        --expanding_;
+        continue;
+      }
+      if (c == kStartExpand) {
+        ++expanding_;
+        continue;
+      }
       return c;
     }
     if (pos_ >= text_.size()) return kEof;
@@ -76,6 +84,7 @@ Token Lexer::Fail(int line) {
   t.kind = TokKind::kError;
   t.line = line;
   pushback_.clear();
+  expanding_ = 0;
   for (;;) {
     int c = Get();
     if (c == kEof) break;
@@ -113,7 +122,8 @@ top:
     ++line_;
     return t;
   }
-  if (c == '$') {
+  // As in pfctl, a '$' inside expanded macro text is not expanded again.
+  if (c == '$' && expanding_ == 0) {
     std::string name;
     for (;;) {
       int d = Get();
@@ -141,6 +151,7 @@ top:
     pushback_.push_back(kEndExpand);
     for (size_t i = value->size(); i > 0; --i)
       pushback_.push_back(static_cast<unsigned char>((*value)[i - 1]));
+    pushback_.push_back(kStartExpand);
     goto top;
   }
   if (c == '"' || c == '\'') {

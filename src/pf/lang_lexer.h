@@ -63,6 +63,7 @@ class Lexer {
   // Characters pushed back or produced by macro expansion, consumed LIFO.
   std::vector<int> pushback_;
   size_t expanded_bytes_ = 0;
+  int expanding_ = 0;  // inside macro text (markers seen but not yet left)
   bool pending_newline_ = false;  // after an error: the skipped line's newline
   Token Fail(int line);
   int line_ = 1;

@@ -159,6 +159,7 @@ class Parser {
 
  private:
   // ------------------------------------------------------------ tokens
+  // References from Peek() die when Take() pops the token: callers keep copies.
   const Token& Peek(size_t k = 0) {
     while (ahead_.size() <= k) ahead_.push_back(lexer_->Next());
     return ahead_[k];
@@ -184,7 +185,7 @@ class Parser {
     return false;
   }
   bool AtEnd() {
-    const Token& t = Peek();
+    const Token t = Peek();
     return t.kind == TokKind::kNewline || t.kind == TokKind::kEof ||
            (brace_depth_ > 0 && t.Is("}"));
   }
@@ -203,7 +204,7 @@ class Parser {
     throw Abort{};
   }
   [[noreturn]] void SyntaxError() {
-    const Token& t = Peek();
+    const Token t = Peek();
     ErrorAt(t.line, "syntax error");
     throw Abort{};
   }
@@ -232,7 +233,7 @@ class Parser {
   }
   // pfctl's numberstring/string: words, quoted strings and numbers.
   std::string ExpectStringOrNumber() {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (!t.IsString() && t.kind != TokKind::kNumber) SyntaxError();
     return Take().text;
   }
@@ -294,7 +295,8 @@ class Parser {
   std::vector<IdRange> IdList(bool user);
   uint32_t IdValue(const std::string& s, bool user);
   void FilterOptions(FilterOpts& o, bool is_anchor);
-  void StateOpts(StateOptions& st);
+  // `( opt, opt )` after keep state, or a bare list (set state-defaults).
+  void StateOpts(StateOptions& st, bool bare = false);
   void ScrubOpts(ScrubOptions& sc);
   void FlagsSpec(TcpFlags& f);
   void IcmpList(std::vector<IcmpSpec>& out, bool v6);
@@ -310,7 +312,10 @@ class Parser {
   void Expand(Ruleset& rs, RuleSpec& spec, int line);
   bool ResolvePool(const PoolSpec& spec, Family& af, Pool& out, Ruleset& rs, int line, bool for_binat_src);
   std::string ExpandLabel(const std::string& label, const Rule& r, int nr) const;
+  // Set by earlier `set` lines and applied to the rules that follow, as pfctl does.
   int block_policy_return_ = 0;
+  bool default_if_bound_ = false;           // set state-policy if-bound
+  std::optional<StateOptions> state_defaults_;  // set state-defaults ...
 
   const HostEnvironment& env_;
   const ParseOptions& opts_;
@@ -353,7 +358,7 @@ void Parser::ParseText(std::string text, const std::string& filename, Ruleset& r
 
 void Parser::Statements(Ruleset& rs, int depth) {
   for (;;) {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.kind == TokKind::kEof) return;
     if (t.kind == TokKind::kNewline) {
       Take();
@@ -369,7 +374,7 @@ void Parser::Statements(Ruleset& rs, int depth) {
 }
 
 void Parser::Statement(Ruleset& rs, int depth) {
-  const Token& t = Peek();
+  const Token t = Peek();
   if (t.kind == TokKind::kError) SyntaxError();
   if (t.kind == TokKind::kWord) {
     const std::string& w = t.text;
@@ -396,7 +401,7 @@ void Parser::MacroDef() {
   std::string value;
   bool any = false;
   while (!AtEnd()) {
-    const Token& v = Peek();
+    const Token v = Peek();
     if (!v.IsString() && v.kind != TokKind::kNumber) SyntaxError();
     if (any) value += " ";
     value += Take().text;
@@ -415,7 +420,7 @@ void Parser::Include(Ruleset& rs, int depth) {
   if (include_depth_ >= opts_.max_include_depth) Fail("include nesting too deep");
   std::string err;
   std::optional<std::string> text = env_.ReadFile(path, err);
-  if (!text) Fail("cannot open include file " + path + ": " + err);
+  if (!text) Fail("failed to include file " + path);
   ++include_depth_;
   ParseText(std::move(*text), path, rs, depth);
   --include_depth_;
@@ -451,7 +456,7 @@ void Parser::LoadAnchor(Ruleset& rs, int depth) {
 
 void Parser::SetOption(Ruleset& rs) {
   Take();
-  const Token& t = Peek();
+  const Token t = Peek();
   if (t.kind != TokKind::kWord) SyntaxError();
   std::string what = Take().text;
   Option o;
@@ -506,7 +511,7 @@ void Parser::SetOption(Ruleset& rs) {
     o.text = ExpectString();
   } else if (what == "hostid") {
     // A number, or the hex form pfctl prints (0x00000001).
-    const Token& h = Peek();
+    const Token h = Peek();
     if (h.kind != TokKind::kNumber && h.kind != TokKind::kWord) SyntaxError();
     std::string text = Take().text;
     uint64_t v;
@@ -525,6 +530,7 @@ void Parser::SetOption(Ruleset& rs) {
     if (AcceptWord("if-bound")) o.flag = false;
     else if (AcceptWord("floating")) o.flag = true;
     else SyntaxError();
+    default_if_bound_ = !o.flag;
   } else if (what == "reassemble") {
     o.kind = OptionKind::kReassemble;
     std::string v = ExpectString();
@@ -534,16 +540,8 @@ void Parser::SetOption(Ruleset& rs) {
     if (AcceptWord("no-df")) o.no_df = true;
   } else if (what == "skip") {
     if (!AcceptWord("on")) SyntaxError();
-    std::vector<std::string> names;
-    List([&] { names.push_back(ExpectString()); });
-    ExpectEnd();
-    for (const std::string& n : names) {
-      Option x;
-      x.kind = OptionKind::kSkip;
-      x.text = n;
-      AddOption(rs, x);
-    }
-    return;
+    o.kind = OptionKind::kSkip;
+    List([&] { o.interfaces.push_back(ExpectString()); });
   } else if (what == "debug") {
     o.kind = OptionKind::kDebug;
     std::string v = ExpectStringOrNumber();
@@ -571,13 +569,14 @@ void Parser::SetOption(Ruleset& rs) {
         if (!ParseUnsigned(p, n, 10) || n > 100) Fail("illegal percentage " + p);
         return static_cast<uint32_t>(n);
       };
+      o.watermarks = true;
       o.adaptive_start = pct("start");
       AcceptPunct(",");
       o.adaptive_end = pct("end");
       if (!AcceptPunct(")")) SyntaxError();
-      if (o.adaptive_start < o.adaptive_end) Fail("adaptive start must be greater than end");
+      if (o.adaptive_start <= o.adaptive_end) Fail("start must be higher than end");
     } else if (v == "adaptive") {
-      o.adaptive_start = 25;
+      o.adaptive_start = 25;  // pf's defaults (percent of the state limit)
       o.adaptive_end = 12;
     }
   } else if (what == "ruleset-optimization") {
@@ -591,8 +590,9 @@ void Parser::SetOption(Ruleset& rs) {
   } else if (what == "state-defaults") {
     o.kind = OptionKind::kStateDefaults;
     StateOptions st;
-    StateOpts(st);
+    StateOpts(st, true);
     o.state_defaults = st;
+    state_defaults_ = st;
   } else {
     SyntaxError();
   }
@@ -770,7 +770,7 @@ std::optional<std::vector<HostNode>> Parser::ResolveHost(const std::string& text
 
 void Parser::HostItem(std::vector<HostNode>& out) {
   bool neg = AcceptPunct("!");
-  const Token& t = Peek();
+  const Token t = Peek();
   std::vector<HostNode> nodes;
   if (t.IsWord("any")) {
     Take();
@@ -878,7 +878,7 @@ std::vector<InterfaceSpec> Parser::InterfaceList() {
 std::vector<uint8_t> Parser::ProtoList() {
   std::vector<uint8_t> out;
   List([&] {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.kind == TokKind::kNumber) {
       int64_t v = Take().number;
       if (v < 0 || v > 255) Fail("protocol outside range");
@@ -906,7 +906,7 @@ uint16_t Parser::PortNumber(const std::string& s) {
 
 PortRange Parser::PortItem() {
   PortRange p;
-  const Token& t = Peek();
+  const Token t = Peek();
   static const std::pair<const char*, RangeOp> kUnary[] = {
       {"=", RangeOp::kEq}, {"!=", RangeOp::kNe}, {"<", RangeOp::kLt},
       {"<=", RangeOp::kLe}, {">", RangeOp::kGt}, {">=", RangeOp::kGe}};
@@ -1111,8 +1111,8 @@ void Parser::SetSpec(FilterOpts& o) {
   }
 }
 
-void Parser::StateOpts(StateOptions& st) {
-  if (!AcceptPunct("(")) return;
+void Parser::StateOpts(StateOptions& st, bool bare) {
+  if (!bare && !AcceptPunct("(")) return;
   auto number = [&] {
     int64_t v = ExpectNumber();
     if (v < 0 || v > UINT32_MAX) Fail("only positive values permitted");
@@ -1120,7 +1120,7 @@ void Parser::StateOpts(StateOptions& st) {
   };
   bool explicit_track = false;
   for (;;) {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.kind != TokKind::kWord) SyntaxError();
     std::string w = Take().text;
     if (w == "max") {
@@ -1170,7 +1170,7 @@ void Parser::StateOpts(StateOptions& st) {
       if (found) st.timeouts.push_back({*k, number()});
       if (!found) Fail("illegal timeout name " + w);
     }
-    if (AcceptPunct(")")) break;
+    if (bare ? AtEnd() : AcceptPunct(")")) break;
     if (!AcceptPunct(",")) SyntaxError();
   }
   if (st.if_bound && st.floating) Fail("if-bound and floating are mutually exclusive");
@@ -1230,7 +1230,7 @@ void Parser::ScrubOpts(ScrubOptions& sc) {
 
 void Parser::PoolOptions(PoolSpec& p) {
   for (;;) {
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.kind != TokKind::kWord) return;
     const std::string& w = t.text;
     auto set_type = [&](PoolType ty) {
@@ -1249,7 +1249,7 @@ void Parser::PoolOptions(PoolSpec& p) {
     } else if (w == "source-hash") {
       Take();
       set_type(PoolType::kSourceHash);
-      const Token& k = Peek();
+      const Token k = Peek();
       static const std::set<std::string> kPoolWords = {"bitmask", "random", "round-robin",
                                                        "least-states", "sticky-address", "static-port"};
       if (k.IsString() && !(k.kind == TokKind::kWord && (kPoolWords.count(k.text) || Keywords().count(k.text)))) {
@@ -1308,7 +1308,7 @@ void Parser::Redirspec(PoolSpec& p, bool with_port, bool with_opts) {
 }
 
 std::string Parser::TagString(const char* what) {
-  const Token& t = Peek();
+  const Token t = Peek();
   if (!t.IsString()) SyntaxError();
   std::string s = Take().text;
   if (s.size() > 63) Fail(std::string(what) + " too long, max 63 chars");
@@ -1319,7 +1319,7 @@ void Parser::FilterOptions(FilterOpts& o, bool is_anchor) {
   (void)is_anchor;
   for (;;) {
     if (AtEnd() || Peek().Is("{")) return;
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.Is("!")) {
       Take();
       if (AcceptWord("tagged")) {
@@ -1475,7 +1475,7 @@ void Parser::RuleStatement(Ruleset& rs, int depth) {
   else r.action = Action::kAnchor;
 
   if (is_anchor) {
-    const Token& t = Peek();
+    const Token t = Peek();
     static const std::set<std::string> kNotName = {"in", "out", "on", "inet", "inet6", "proto", "from",
                                                    "to", "all", "log", "quick"};
     if (t.kind == TokKind::kQuoted || t.kind == TokKind::kNumber ||
@@ -1489,7 +1489,7 @@ void Parser::RuleStatement(Ruleset& rs, int depth) {
   }
   if (r.action == Action::kBlock) {
     r.block = block_policy_return_ ? BlockPolicy::kReturn : BlockPolicy::kDrop;
-    const Token& t = Peek();
+    const Token t = Peek();
     if (t.IsWord("drop")) {
       Take();
       r.block = BlockPolicy::kDrop;
@@ -1857,6 +1857,15 @@ void Parser::Expand(Ruleset& rs, RuleSpec& spec, int line) {
     r.scrub = o.scrub;
     if (o.state_given) r.state = o.state;
     else r.state.kind = r.action == Action::kPass ? StateKind::kKeep : StateKind::kNone;
+    if (r.action == Action::kPass && r.state.kind != StateKind::kNone) {
+      // Rules without their own state options take `set state-defaults`.
+      if (state_defaults_ && !o.state.explicit_keep) {
+        StateKind kind = r.state.kind;
+        r.state = *state_defaults_;
+        r.state.kind = kind;
+      }
+      if (default_if_bound_ && !r.state.if_bound && !r.state.floating) r.state.if_bound = true;
+    }
     if (r.action == Action::kAnchor) r.state.kind = StateKind::kNone;
     // TCP flags: S/SA by default on stateful pass rules; only meaningful for TCP.
     if (o.flags_given) r.flags = o.flags;
@@ -1992,7 +2001,7 @@ void Parser::TableDef(Ruleset& rs) {
       for (HostNode& n : *r) n.addr.negated = neg;
       nodes = std::move(*r);
     } else {
-      const Token& tk = Peek();
+      const Token tk = Peek();
       bool neg = tk.Is("!");
       if (neg) {
         if (Peek(1).Is("<")) Fail("tables cannot contain tables");

@@ -148,7 +148,6 @@ std::string FormatAddress(const Address& a, Family af) {
       return "<" + a.name + ">";
     case AddrKind::kRange:
       return a.prefix.addr.ToString() + " - " + a.range_end.ToString();
-    case AddrKind::kSelf:
     case AddrKind::kDynamic: {
       s = "(" + a.name;
       switch (a.modifier) {
@@ -416,10 +415,15 @@ std::string FormatOption(const Option& o) {
     case OptionKind::kStatePolicy: return o.flag ? "set state-policy floating" : "set state-policy if-bound";
     case OptionKind::kReassemble:
       return std::string("set reassemble ") + (o.flag ? "yes" : "no") + " " + (o.no_df ? "no-df" : "");
-    case OptionKind::kSkip: return "set skip on " + o.text;
+    case OptionKind::kSkip: {
+      if (o.interfaces.size() == 1 && o.interfaces[0] == "none") return "set skip on none";
+      std::string s = "set skip on {";
+      for (const std::string& i : o.interfaces) s += " " + i;
+      return s + " }";
+    }
     case OptionKind::kDebug: return "set debug " + o.text;
     case OptionKind::kSyncookies:
-      if (o.text == "adaptive")
+      if (o.text == "adaptive" && o.watermarks)
         return "set syncookies adaptive (start " + std::to_string(o.adaptive_start) + "%, end " +
                std::to_string(o.adaptive_end) + "%)";
       return "set syncookies " + o.text;
@@ -430,8 +434,12 @@ std::string FormatOption(const Option& o) {
       r.action = Action::kPass;
       r.state = o.state_defaults;
       std::string line = FormatRule(r);
-      size_t p = line.find(" (");
-      return "set state-defaults" + (p == std::string::npos ? std::string() : line.substr(p + 1));
+      // The rule printer's "keep state (a, b)" holds the list: print it bare.
+      size_t open = line.find(" keep state (");
+      if (open == std::string::npos) return "set state-defaults";
+      std::string list = line.substr(open + 13);
+      list = list.substr(0, list.find(')'));
+      return "set state-defaults " + list;
     }
   }
   return {};
@@ -439,14 +447,16 @@ std::string FormatOption(const Option& o) {
 
 std::string FormatMacro(const Macro& m) { return m.name + " = \"" + m.value + "\""; }
 
-std::string FormatRules(const Ruleset& rs, int indent) {
+std::string FormatRules(const Ruleset& rs, int indent, bool rule_numbers) {
   std::string out;
   std::string pad(static_cast<size_t>(indent), ' ');
   for (const Rule& r : rs.rules) {
-    out += pad + FormatRule(r);
+    out += pad;
+    if (rule_numbers) out += "@" + std::to_string(r.number) + " ";
+    out += FormatRule(r);
     if (r.action == Action::kAnchor && r.anchor_body) {
       out += " {\n";
-      out += FormatRules(*r.anchor_body, indent + 2);
+      out += FormatRules(*r.anchor_body, indent + 2, rule_numbers);
       out += pad + "}\n";
     } else {
       out += "\n";
@@ -468,7 +478,7 @@ std::string FormatRuleset(const Ruleset& rs, const PrintOptions& options) {
       }
     }
   }
-  if (options.rules) out += FormatRules(rs, 0);
+  if (options.rules) out += FormatRules(rs, 0, options.rule_numbers);
   return out;
 }
 

@@ -22,11 +22,12 @@ struct PrintOptions {
   bool preamble = true;  // macros, options, tables
   bool tables = true;
   bool rules = true;
+  bool rule_numbers = false;  // -vv: "@N " before each rule, as pfctl prints
 };
 
 // The whole -nv printout (preamble items in parse order, then rules).
 std::string FormatRuleset(const Ruleset& rs, const PrintOptions& options = {});
 // Just the rules (with inline anchors), `indent` spaces deep.
-std::string FormatRules(const Ruleset& rs, int indent = 0);
+std::string FormatRules(const Ruleset& rs, int indent = 0, bool rule_numbers = false);
 
 }  // namespace hapf::pf

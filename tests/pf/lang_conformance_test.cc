@@ -221,3 +221,41 @@ TEST(PfctlConformance, LoadAnchors) {
 
 }  // namespace
 }  // namespace hapf::pf
+
+namespace hapf::pf {
+namespace {
+
+TEST(Hapfctl, RefusesToLoadWithoutDryRun) {
+  HapfctlRun r = Hapfctl({"-f", "-"}, "pass\n");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("talking to hapfd is not implemented yet"), std::string::npos);
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(Hapfctl, CombinedFlagsAndFileNamesInErrors) {
+  HapfctlRun a = Hapfctl({"-nvf", "-"}, "pass in on lo0\n");
+  EXPECT_EQ(a.rc, 0);
+  EXPECT_EQ(a.out, "pass in on lo0 all flags S/SA\n");
+  HapfctlRun numbered = Hapfctl({"-nvvf", "-"}, "pass in on lo0\nmatch on lo0 from 10/8 binat-to 192.0.2.0/8\n");
+  EXPECT_EQ(numbered.out,
+            "@0 pass in on lo0 all flags S/SA\n"
+            "@1 match out on lo0 inet from 10.0.0.0/8 to any nat-to 192.0.0.0/8 static-port\n"
+            "@2 match in on lo0 inet from any to 192.0.0.0/8 rdr-to 10.0.0.0/8\n");
+  HapfctlRun quiet = Hapfctl({"-nf", "-"}, "pass in on lo0\n");
+  EXPECT_EQ(quiet.rc, 0);
+  EXPECT_TRUE(quiet.out.empty());
+  // Errors name the file given with -f.
+  HapfctlRun b = Hapfctl({"-n", "-f", "pfail4.in"}, "");
+  EXPECT_EQ(b.rc, 1);
+  EXPECT_EQ(b.err, "pfail4.in:3: syntax error\n");
+  HapfctlRun c = Hapfctl({"-nv", "-Dx=lo0", "-f", "-"}, "pass on $x\n");
+  EXPECT_EQ(c.out, "pass on lo0 all flags S/SA\n");
+  HapfctlRun d = Hapfctl({"-n", "-X"}, "");
+  EXPECT_EQ(d.rc, 1);
+  HapfctlRun e = Hapfctl({"-n", "-f", "no-such-file"}, "");
+  EXPECT_EQ(e.rc, 1);
+  EXPECT_EQ(e.err, "hapfctl: no-such-file: No such file or directory\n");
+}
+
+}  // namespace
+}  // namespace hapf::pf
