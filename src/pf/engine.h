@@ -206,6 +206,7 @@ class Engine {
   void CountPacket(const PacketInfo& p, Direction dir, bool pass);
   void Renumber();
   static void ComputeSkipSteps(std::vector<Rule>& rules);
+  static void BuildIndex(Ruleset& rs);
 
   EngineOptions opts_;
   std::vector<Interface> ifaces_;
