@@ -115,7 +115,9 @@ struct EngineOptions {
   Limits limits;
   bool if_bound_default = false;    // set state-policy if-bound
   BlockPolicy block_policy = BlockPolicy::kDrop;  // set block-policy
-  uint32_t purge_budget = 64;       // states examined per Test() call
+  // States examined per Test() call (sequential slots, cheap); the daemon also
+  // calls Purge() from its timer so idle tables drain.
+  uint32_t purge_budget = 4;
   std::function<uint32_t()> random; // injected RNG (ports, ISNs); deterministic default
 };
 
