@@ -10,7 +10,7 @@
 #include "net/checksum.h"
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 namespace {
 
 constexpr TimeNs kNow = 1000LL * 1000000000LL;
@@ -208,6 +208,6 @@ void BM_BytesPerState(benchmark::State& st) {
 BENCHMARK(BM_BytesPerState)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine
 
 BENCHMARK_MAIN();

@@ -4,7 +4,7 @@
 
 #include "pf/tcp_track.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 namespace {
 
@@ -754,4 +754,4 @@ bool Engine::SrcConnLimit(uint32_t idx, uint32_t now_s) {
   return true;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -21,7 +21,7 @@
 #include "pf/state_timeouts.h"
 #include "pf/table_lpm.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 using TimeNs = int64_t;         // nanoseconds since the epoch
 using InterfaceId = uint16_t;   // 0 is "all" (floating states)
@@ -227,4 +227,4 @@ class Engine {
   uint64_t rng_state_ = 0x9e3779b97f4a7c15ull;
 };
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

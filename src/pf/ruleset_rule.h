@@ -17,7 +17,7 @@
 #include "pf/state_timeouts.h"
 #include "pf/table_lpm.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 enum class Action : uint8_t { kPass = 0, kBlock = 1, kMatch = 2 };
 
@@ -155,4 +155,4 @@ struct Ruleset {
   absl::flat_hash_map<std::array<uint8_t, 17>, std::vector<uint32_t>> by_dst;
 };
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -20,7 +20,7 @@
 
 #include "net/addr.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 enum class Direction : uint8_t { kInOut = 0, kIn = 1, kOut = 2 };  // pf numbering
 
@@ -215,4 +215,4 @@ class StateTable {
   size_t live_ = 0;
 };
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -5,7 +5,7 @@
 #include "engine_test_util.h"
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 namespace {
 
 using namespace testing;
@@ -321,4 +321,4 @@ TEST_F(RulesetTest, SkipStepsAndIndexGiveTheSameAnswersAsALinearScan) {
 }
 
 }  // namespace
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

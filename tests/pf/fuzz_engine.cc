@@ -11,9 +11,9 @@
 #include "engine_test_util.h"
 #include "pf/engine.h"
 
-using namespace hapf::pf;
-using hapf::pf::testing::kSec;
-using hapf::pf::testing::P;
+using namespace hapf::pf::engine;
+using hapf::pf::engine::testing::kSec;
+using hapf::pf::engine::testing::P;
 
 namespace {
 
@@ -96,12 +96,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Direction dir = (ctl & 1) ? Direction::kOut : Direction::kIn;
     const InterfaceId ifp = (ctl & 2) ? lan : ext;
     now += (ctl >> 2 & 0x0f) * kSec * 7;
-    const bool valid_before = hapf::pf::testing::ChecksumError(pkt).empty();
+    const bool valid_before = hapf::pf::engine::testing::ChecksumError(pkt).empty();
     const Verdict v = e.Test(dir, ifp, pkt, now);
     Check(v.action == Action::kPass || v.action == Action::kBlock);
     if (v.action == Action::kPass && v.rewritten && valid_before)
-      Check(hapf::pf::testing::ChecksumError(pkt).empty());
-    if (!v.reply.empty() && valid_before) Check(hapf::pf::testing::ChecksumError(v.reply).empty());
+      Check(hapf::pf::engine::testing::ChecksumError(pkt).empty());
+    if (!v.reply.empty() && valid_before) Check(hapf::pf::engine::testing::ChecksumError(v.reply).empty());
     // Every live state is reachable through both keys.
     size_t live = 0;
     e.states().ForEach([&](uint32_t idx, State& s) {
