@@ -1,0 +1,7 @@
+# hapfctl: the control program (parse-only mode so far).
+hapf_library(hapf_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/hapfctl_cli.cc DEPS hapf_pf_lang)
+if(NOT HAPF_FUZZ)
+  add_executable(hapfctl ${CMAKE_CURRENT_LIST_DIR}/hapfctl.cc)
+  target_compile_options(hapfctl PRIVATE ${HAPF_WARNINGS})
+  target_link_libraries(hapfctl PRIVATE hapf_cli)
+endif()

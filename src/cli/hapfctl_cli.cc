@@ -1,0 +1,183 @@
+#include "cli/hapfctl_cli.h"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <cstring>
+#include <map>
+
+#include "pf/lang_parser.h"
+#include "pf/lang_printer.h"
+
+namespace hapf::cli {
+namespace {
+
+net::IpAddr FromSockaddr(const sockaddr* sa) {
+  if (!sa) return {};
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    return net::IpAddr::V4Bytes(reinterpret_cast<const uint8_t*>(&in->sin_addr));
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    return net::IpAddr::V6Bytes(in6->sin6_addr.s6_addr);
+  }
+  return {};
+}
+
+const char* kUsage =
+    "usage: hapfctl [-nNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-o level]\n";
+
+}  // namespace
+
+SystemHostEnvironment::SystemHostEnvironment() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return;
+  std::map<std::string, size_t> index;
+  for (ifaddrs* ifa = list; ifa; ifa = ifa->ifa_next) {
+    std::string name = ifa->ifa_name;
+    if (!index.count(name)) {
+      index[name] = interfaces_.size();
+      pf::InterfaceInfo info;
+      info.name = name;
+      info.loopback = ifa->ifa_flags & IFF_LOOPBACK;
+      info.point_to_point = ifa->ifa_flags & IFF_POINTOPOINT;
+      info.broadcast = ifa->ifa_flags & IFF_BROADCAST;
+      std::string group = name;
+      while (!group.empty() && std::isdigit(static_cast<unsigned char>(group.back()))) group.pop_back();
+      if (!group.empty() && group != name) info.groups.push_back(group);
+      interfaces_.push_back(info);
+    }
+    if (!ifa->ifa_addr || (ifa->ifa_addr->sa_family != AF_INET && ifa->ifa_addr->sa_family != AF_INET6))
+      continue;
+    pf::InterfaceAddress a;
+    a.addr = FromSockaddr(ifa->ifa_addr);
+    std::optional<int> len = net::MaskToPrefixLen(FromSockaddr(ifa->ifa_netmask));
+    a.prefix_len = len ? *len : a.addr.max_prefix();
+    if (ifa->ifa_flags & IFF_POINTOPOINT) a.peer = FromSockaddr(ifa->ifa_dstaddr);
+    else if (ifa->ifa_flags & IFF_BROADCAST) a.broadcast = FromSockaddr(ifa->ifa_broadaddr);
+    if (ifa->ifa_addr->sa_family == AF_INET6)
+      a.scope = reinterpret_cast<const sockaddr_in6*>(ifa->ifa_addr)->sin6_scope_id;
+    interfaces_[index[name]].addrs.push_back(a);
+  }
+  freeifaddrs(list);
+}
+
+std::vector<net::IpAddr> SystemHostEnvironment::Resolve(const std::string& name) const {
+  std::vector<net::IpAddr> out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) return out;
+  for (addrinfo* r = res; r; r = r->ai_next) {
+    net::IpAddr a = FromSockaddr(r->ai_addr);
+    if (!a.empty()) out.push_back(a);
+  }
+  freeaddrinfo(res);
+  return out;
+}
+
+std::optional<std::string> SystemHostEnvironment::ReadFile(const std::string& path, std::string& error) const {
+  pf::StaticHostEnvironment disk;
+  return disk.ReadFile(path, error);
+}
+
+int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_text, std::string& out,
+                std::string& err, const pf::HostEnvironment& env) {
+  bool noaction = false, options_only = false, quiet = false;
+  int verbose = 0;
+  std::string file, anchor, optimizer = "basic";
+  bool have_file = false, flush = false;
+  pf::ParseOptions popts;
+  // getopt-style parsing: flags combine ("-nvf -"), arguments attach or follow.
+  const std::string with_arg = "afDFo";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() < 2 || a[0] != '-') {
+      err += kUsage;
+      return 1;
+    }
+    for (size_t j = 1; j < a.size(); ++j) {
+      char c = a[j];
+      std::string value;
+      if (with_arg.find(c) != std::string::npos) {
+        if (j + 1 < a.size()) {
+          value = a.substr(j + 1);
+        } else if (i + 1 < args.size()) {
+          value = args[++i];
+        } else {
+          err += "hapfctl: option requires an argument -- " + std::string(1, c) + "\n" + kUsage;
+          return 1;
+        }
+        j = a.size();
+      }
+      switch (c) {
+        case 'n': noaction = true; break;
+        case 'v': ++verbose; break;
+        case 'q': quiet = true; break;
+        case 'O': options_only = true; break;
+        case 'N': popts.no_dns = true; break;
+        case 'f': file = value; have_file = true; break;
+        case 'a': anchor = value; break;
+        case 'F': flush = true; break;
+        case 'o': optimizer = value; break;
+        case 'D': {
+          size_t eq = value.find('=');
+          if (eq == std::string::npos || eq == 0) {
+            err += "hapfctl: could not parse macro definition " + value + "\n";
+            return 1;
+          }
+          popts.defines.emplace_back(value.substr(0, eq), value.substr(eq + 1));
+          break;
+        }
+        default:
+          err += "hapfctl: unknown option -- " + std::string(1, c) + "\n" + kUsage;
+          return 1;
+      }
+    }
+  }
+  (void)quiet;
+  if (optimizer != "none" && optimizer != "basic" && optimizer != "profile") {
+    err += "hapfctl: unknown optimization level " + optimizer + "\n";
+    return 1;
+  }
+  if (!noaction) {
+    err += "hapfctl: talking to hapfd is not implemented yet; use -n to parse and check a ruleset\n";
+    return 1;
+  }
+  if (flush && !have_file) return 0;  // a dry-run flush has nothing to do
+  if (!have_file) {
+    err += kUsage;
+    return 1;
+  }
+  std::string text;
+  if (file == "-") {
+    text = std::string(stdin_text);
+    popts.filename = "stdin";
+  } else {
+    std::string e;
+    std::optional<std::string> t = env.ReadFile(file, e);
+    if (!t) {
+      err += "hapfctl: " + file + ": " + e + "\n";
+      return 1;
+    }
+    text = std::move(*t);
+    popts.filename = file;
+  }
+  pf::ParseResult r = pf::ParsePfConf(text, env, popts);
+  for (const std::string& m : r.messages) err += m + "\n";
+  if (verbose) {
+    pf::PrintOptions p;
+    p.rules = r.ok() && !options_only;
+    p.tables = !options_only;
+    out += pf::FormatRuleset(r.ruleset, p);
+  }
+  return r.ok() ? 0 : 1;
+}
+
+}  // namespace hapf::cli

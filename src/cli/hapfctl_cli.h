@@ -1,0 +1,31 @@
+// hapfctl's command line, as a function so tests can drive it in-process:
+// pfctl-compatible flags (-n -v -f -o -D -O -a -F -N, combined like `-nvf -`).
+// Only parse-only mode (-n) exists so far; talking to hapfd comes later.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pf/lang_host.h"
+
+namespace hapf::cli {
+
+// args excludes the program name. Returns the exit status.
+int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_text, std::string& out,
+                std::string& err, const pf::HostEnvironment& env);
+
+// The running machine: getifaddrs() interfaces (groups by driver name, e.g.
+// "eth" for eth0), getaddrinfo() host names, files from the disk.
+class SystemHostEnvironment : public pf::HostEnvironment {
+ public:
+  SystemHostEnvironment();
+  const std::vector<pf::InterfaceInfo>& Interfaces() const override { return interfaces_; }
+  std::vector<net::IpAddr> Resolve(const std::string& name) const override;
+  std::optional<std::string> ReadFile(const std::string& path, std::string& error) const override;
+
+ private:
+  std::vector<pf::InterfaceInfo> interfaces_;
+};
+
+}  // namespace hapf::cli

@@ -1,0 +1,7 @@
+hapf_test(pf_lang_conformance_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/lang_conformance_test.cc DEPS hapf_cli)
+hapf_test(pf_lang_parser_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/lang_parser_test.cc DEPS hapf_pf_lang)
+set(pf_lang_seeds)
+if(EXISTS ${HAPF_SHARED_DIR}/conformance/pfctl)
+  set(pf_lang_seeds SEEDS ${HAPF_SHARED_DIR}/conformance/pfctl)
+endif()
+hapf_fuzzer(fuzz_pfconf SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_pfconf.cc DEPS hapf_pf_lang RUNS 10000 ${pf_lang_seeds})
