@@ -4,13 +4,14 @@
 
 #include "pf/tcp_track.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 namespace {
 
 constexpr int kSkipIfp = 0, kSkipDir = 1, kSkipAf = 2, kSkipProto = 3, kSkipSrcAddr = 4, kSkipSrcPort = 5,
               kSkipDstAddr = 6, kSkipDstPort = 7, kSkipCount = 8;
 constexpr int kMaxAnchorDepth = 64;
+constexpr size_t kIndexThreshold = 32;
 
 bool PortsMatch(const PortList& list, uint16_t port) {
   for (const PortRange& r : list) {
@@ -180,10 +181,37 @@ void Engine::Renumber() {
     }
   }
   ComputeSkipSteps(main_.rules);
-  for (Ruleset& rs : anchors_) ComputeSkipSteps(rs.rules);
+  BuildIndex(main_);
+  for (Ruleset& rs : anchors_) {
+    ComputeSkipSteps(rs.rules);
+    BuildIndex(rs);
+  }
 }
 
 Rule* Engine::RuleByRef(uint32_t ref) { return ref < by_ref_.size() ? by_ref_[ref] : nullptr; }
+
+static std::array<uint8_t, 17> AddrKey(const net::IpAddr& a) {
+  std::array<uint8_t, 17> k{};
+  std::copy(a.bytes().begin(), a.bytes().end(), k.begin());
+  k[16] = static_cast<uint8_t>(a.family());
+  return k;
+}
+
+void Engine::BuildIndex(Ruleset& rs) {
+  rs.generic.clear();
+  rs.by_dst.clear();
+  rs.indexed = false;
+  for (uint32_t i = 0; i < rs.rules.size(); ++i) {
+    const Rule& r = rs.rules[i];
+    if (r.anchor < 0 && r.dst.kind == AddrSpec::Kind::kPrefix && !r.dst.negate && r.dst.prefix.is_host()) {
+      rs.by_dst[AddrKey(r.dst.prefix.addr)].push_back(i);
+    } else {
+      rs.generic.push_back(i);
+    }
+  }
+  // Small rulesets are served well by skip steps alone.
+  rs.indexed = rs.rules.size() >= kIndexThreshold && !rs.by_dst.empty();
+}
 
 bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir, InterfaceId ifp, EvalResult& res,
                           int depth, Rule* anchor_rule) {
@@ -191,6 +219,63 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
   const uint32_t n = static_cast<uint32_t>(rules.size());
   const bool ports = HasPorts(p.proto) && !p.fragment;
   const bool icmp = (p.proto == kProtoIcmp || p.proto == kProtoIcmp6) && !p.fragment;
+  // The checks skip steps do not cover.
+  auto rest_matches = [&](const Rule& r) {
+    if (r.icmp_type >= 0 && (!icmp || p.icmp_type != r.icmp_type)) return false;
+    if (r.icmp_code >= 0 && (!icmp || p.icmp_code != r.icmp_code)) return false;
+    if (r.flagset && p.proto == kProtoTcp && (p.fragment || (p.flags & r.flagset) != r.flags)) return false;
+    return true;
+  };
+  // Applies a matching rule; returns true when evaluation must stop.
+  auto apply = [&](Rule& r) {
+    if (r.anchor >= 0) {
+      if (depth >= kMaxAnchorDepth || static_cast<size_t>(r.anchor) >= anchors_.size()) return false;
+      const bool matched_before = res.matched;
+      res.matched = false;
+      const bool stop = MatchRuleset(anchors_[r.anchor], p, dir, ifp, res, depth + 1, &r);
+      const bool inner_matched = res.matched;
+      res.matched = matched_before || inner_matched;
+      return stop || (r.quick && inner_matched);
+    }
+    res.matched = true;
+    if (r.nat) res.nat = &r;
+    if (r.rdr) res.rdr = &r;
+    if (r.action == Action::kMatch) {
+      res.match_log |= r.log;
+      return false;
+    }
+    res.rule = &r;
+    res.anchor_rule = anchor_rule;
+    res.log = r.log;
+    return r.quick;
+  };
+
+  if (crs.indexed) {
+    // Merge, in rule order, the rules that can match any destination with
+    // those written for exactly this destination host.
+    static const std::vector<uint32_t> kNone;
+    auto it = crs.by_dst.find(AddrKey(p.dst));
+    const std::vector<uint32_t>& host = it == crs.by_dst.end() ? kNone : it->second;
+    const std::vector<uint32_t>& gen = crs.generic;
+    size_t a = 0, b = 0;
+    while (a < gen.size() || b < host.size()) {
+      const uint32_t idx = (b == host.size() || (a < gen.size() && gen[a] < host[b])) ? gen[a++] : host[b++];
+      Rule& r = rules[idx];
+      ++r.evaluations;
+      if (r.ifgroup && InterfaceInGroup(ifp, r.ifgroup) == r.if_negate) continue;
+      if (r.dir != Direction::kInOut && r.dir != dir) continue;
+      if (r.af != net::Family::kNone && r.af != p.af) continue;
+      if (r.proto && r.proto != p.proto) continue;
+      if (!r.src.Matches(p.src)) continue;
+      if (!r.sport.empty() && (!ports || !PortsMatch(r.sport, p.sport))) continue;
+      if (!r.dst.Matches(p.dst)) continue;
+      if (!r.dport.empty() && (!ports || !PortsMatch(r.dport, p.dport))) continue;
+      if (!rest_matches(r)) continue;
+      if (apply(r)) return true;
+    }
+    return false;
+  }
+
   uint32_t i = 0;
   while (i < n) {
     Rule& r = rules[i];
@@ -204,30 +289,8 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (!r.dst.Matches(p.dst)) { i = r.skip[kSkipDstAddr]; continue; }
     if (!r.dport.empty() && (!ports || !PortsMatch(r.dport, p.dport))) { i = r.skip[kSkipDstPort]; continue; }
     ++i;
-    if (r.icmp_type >= 0 && (!icmp || p.icmp_type != r.icmp_type)) continue;
-    if (r.icmp_code >= 0 && (!icmp || p.icmp_code != r.icmp_code)) continue;
-    if (r.flagset && p.proto == kProtoTcp && (p.fragment || (p.flags & r.flagset) != r.flags)) continue;
-    if (r.anchor >= 0) {
-      if (depth >= kMaxAnchorDepth || static_cast<size_t>(r.anchor) >= anchors_.size()) continue;
-      const bool matched_before = res.matched;
-      res.matched = false;
-      const bool stop = MatchRuleset(anchors_[r.anchor], p, dir, ifp, res, depth + 1, &r);
-      const bool inner_matched = res.matched;
-      res.matched = matched_before || inner_matched;
-      if (stop || (r.quick && inner_matched)) return true;
-      continue;
-    }
-    res.matched = true;
-    if (r.nat) res.nat = &r;
-    if (r.rdr) res.rdr = &r;
-    if (r.action == Action::kMatch) {
-      res.match_log |= r.log;
-      continue;
-    }
-    res.rule = &r;
-    res.anchor_rule = anchor_rule;
-    res.log = r.log;
-    if (r.quick) return true;
+    if (!rest_matches(r)) continue;
+    if (apply(r)) return true;
   }
   return false;
 }
@@ -691,4 +754,4 @@ bool Engine::SrcConnLimit(uint32_t idx, uint32_t now_s) {
   return true;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -11,4 +11,6 @@ hapf_library(hapf_pf_engine SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/nat_pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/pflog_record.cc
   DEPS hapf_net absl::flat_hash_map absl::flat_hash_set absl::hash)
+# The compiler from the language's AST into the engine.
+hapf_library(hapf_pf_compile SOURCES ${CMAKE_CURRENT_LIST_DIR}/ruleset_compile.cc DEPS hapf_pf_engine)
 hapf_library(hapf_pf_pflog_file SOURCES ${CMAKE_CURRENT_LIST_DIR}/pflog_file.cc DEPS hapf_pf_engine)

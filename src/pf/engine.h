@@ -21,7 +21,7 @@
 #include "pf/state_timeouts.h"
 #include "pf/table_lpm.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 using TimeNs = int64_t;         // nanoseconds since the epoch
 using InterfaceId = uint16_t;   // 0 is "all" (floating states)
@@ -115,7 +115,9 @@ struct EngineOptions {
   Limits limits;
   bool if_bound_default = false;    // set state-policy if-bound
   BlockPolicy block_policy = BlockPolicy::kDrop;  // set block-policy
-  uint32_t purge_budget = 64;       // states examined per Test() call
+  // States examined per Test() call (sequential slots, cheap); the daemon also
+  // calls Purge() from its timer so idle tables drain.
+  uint32_t purge_budget = 4;
   std::function<uint32_t()> random; // injected RNG (ports, ISNs); deterministic default
 };
 
@@ -206,6 +208,7 @@ class Engine {
   void CountPacket(const PacketInfo& p, Direction dir, bool pass);
   void Renumber();
   static void ComputeSkipSteps(std::vector<Rule>& rules);
+  static void BuildIndex(Ruleset& rs);
 
   EngineOptions opts_;
   std::vector<Interface> ifaces_;
@@ -224,4 +227,4 @@ class Engine {
   uint64_t rng_state_ = 0x9e3779b97f4a7c15ull;
 };
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -4,7 +4,7 @@
 
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 namespace {
 
@@ -207,4 +207,4 @@ std::string Engine::StatusText() const {
   return out;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

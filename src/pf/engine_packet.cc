@@ -2,7 +2,7 @@
 
 #include "net/checksum.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 uint16_t Load16(std::span<const uint8_t> b, size_t off) {
   return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
@@ -354,4 +354,4 @@ void RewriteTcpSeqAck(std::span<uint8_t> pkt, PacketInfo& info, uint32_t seq, ui
   info.ack = ack;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -12,7 +12,7 @@
 
 #include "net/addr.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 enum TcpFlag : uint8_t {
   kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPush = 0x08, kAck = 0x10, kUrg = 0x20, kEce = 0x40, kCwr = 0x80
@@ -91,4 +91,4 @@ uint32_t Load32(std::span<const uint8_t> b, size_t off);
 void Store16(std::span<uint8_t> b, size_t off, uint16_t v);
 void Store32(std::span<uint8_t> b, size_t off, uint32_t v);
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -2,7 +2,7 @@
 #include "net/checksum.h"
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 namespace {
 
@@ -82,4 +82,4 @@ void Engine::BuildReply(const Rule& r, const PacketInfo& p, std::span<const uint
   }
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -5,7 +5,7 @@
 
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 namespace {
 
@@ -165,4 +165,4 @@ bool Engine::AllocatePort(const StateKey& wire_template, int side, const Pool& p
   return false;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

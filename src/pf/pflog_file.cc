@@ -1,6 +1,6 @@
 #include "pf/pflog_file.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 PflogFile::~PflogFile() { Close(); }
 
@@ -24,4 +24,4 @@ void PflogFile::Close() {
   file_ = nullptr;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -9,7 +9,7 @@
 
 #include "pf/pflog_record.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 class PflogFile {
  public:
@@ -27,4 +27,4 @@ class PflogFile {
   std::vector<uint8_t> buf_;
 };
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 namespace {
 
@@ -93,4 +93,4 @@ void Engine::FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketI
   v.pflog = EncodePflogHeader(f);
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

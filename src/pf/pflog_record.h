@@ -11,7 +11,7 @@
 
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 constexpr uint32_t kLinktypePflog = 117;
 
@@ -37,4 +37,4 @@ std::array<uint8_t, 24> PflogPcapFileHeader(uint32_t snaplen = 65535);
 void AppendPflogRecord(std::vector<uint8_t>& out, TimeNs ts, std::span<const uint8_t> pflog_header,
                        std::span<const uint8_t> packet, uint32_t snaplen = 65535);
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
+
 #include "net/addr.h"
 #include "pf/state_table.h"
 #include "pf/state_timeouts.h"
 #include "pf/table_lpm.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 enum class Action : uint8_t { kPass = 0, kBlock = 1, kMatch = 2 };
 
@@ -143,6 +145,14 @@ Rule BlockRule();  // block ... (drop)
 struct Ruleset {
   std::string name;
   std::vector<Rule> rules;
+
+  // Built by the engine on load. Rules whose destination is one host are
+  // listed under that host, all others in `generic`; large rulesets are
+  // evaluated by merging the generic list with the packet destination's list
+  // (same order, same answer as a full scan, far fewer rules visited).
+  bool indexed = false;
+  std::vector<uint32_t> generic;
+  absl::flat_hash_map<std::array<uint8_t, 17>, std::vector<uint32_t>> by_dst;
 };
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

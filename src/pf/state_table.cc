@@ -1,6 +1,6 @@
 #include "pf/state_table.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst, uint16_t sport,
                  uint16_t dport, Direction dir, uint16_t rdomain) {
@@ -85,4 +85,4 @@ size_t StateTable::MemoryBytes() const {
          index_.capacity() * (sizeof(uint32_t) + 1);
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

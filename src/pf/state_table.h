@@ -20,7 +20,7 @@
 
 #include "net/addr.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 enum class Direction : uint8_t { kInOut = 0, kIn = 1, kOut = 2 };  // pf numbering
 
@@ -37,9 +37,25 @@ struct StateKey {
   void SetAddr(int i, const net::IpAddr& a) { addr[i] = a.bytes(); }
 
   friend bool operator==(const StateKey& a, const StateKey& b) { return std::memcmp(&a, &b, sizeof(StateKey)) == 0; }
+  // A fast inline hash of the five 64-bit words (absl's byte hash is an
+  // out-of-line call and showed up as a quarter of the lookup time).
+  size_t Hash() const {
+    uint64_t w[5];
+    std::memcpy(w, this, sizeof w);
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (uint64_t x : w) {
+      h ^= x;
+      h *= 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+    }
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return static_cast<size_t>(h);
+  }
   template <typename H>
   friend H AbslHashValue(H h, const StateKey& k) {
-    return H::combine_contiguous(std::move(h), reinterpret_cast<const unsigned char*>(&k), sizeof(StateKey));
+    return H::combine(std::move(h), k.Hash());
   }
 };
 static_assert(sizeof(StateKey) == 40, "StateKey must stay 40 bytes, padding-free");
@@ -177,8 +193,8 @@ class StateTable {
   struct EntryHash {
     using is_transparent = void;
     const StateTable* table;
-    size_t operator()(uint32_t e) const { return absl::Hash<StateKey>()(table->EntryKey(e)); }
-    size_t operator()(const StateKey& k) const { return absl::Hash<StateKey>()(k); }
+    size_t operator()(uint32_t e) const { return table->EntryKey(e).Hash(); }
+    size_t operator()(const StateKey& k) const { return k.Hash(); }
   };
   struct EntryEq {
     using is_transparent = void;
@@ -199,4 +215,4 @@ class StateTable {
   size_t live_ = 0;
 };
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -1,6 +1,6 @@
 #include "pf/state_timeouts.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 std::optional<Timeout> Timeouts::ByName(std::string_view name) {
   static constexpr std::string_view kNames[kTmCount] = {
@@ -14,4 +14,4 @@ std::optional<Timeout> Timeouts::ByName(std::string_view name) {
   return std::nullopt;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

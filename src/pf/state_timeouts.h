@@ -7,7 +7,7 @@
 #include <optional>
 #include <string_view>
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 enum Timeout : uint8_t {
   kTmTcpFirst = 0, kTmTcpOpening, kTmTcpEstablished, kTmTcpClosing, kTmTcpFinWait, kTmTcpClosed,
@@ -65,4 +65,4 @@ inline uint64_t StateExpiry(uint32_t last, uint8_t tm, const Timeouts* rule, con
   return uint64_t{last} + timeout;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

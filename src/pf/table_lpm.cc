@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 bool Table::Add(const net::Prefix& prefix, bool negated) {
   if (prefix.addr.empty() || prefix.len > prefix.addr.max_prefix()) return false;
@@ -68,4 +68,4 @@ std::vector<TableEntry> Table::Entries() const {
   return out;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -14,7 +14,7 @@
 
 #include "net/addr.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 struct TableEntry {
   net::Prefix prefix;  // normalized (host bits clear)
@@ -59,4 +59,4 @@ class Table {
   Family v6_;
 };
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -4,7 +4,7 @@
 
 #include "pf/state_timeouts.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 namespace {
 
@@ -173,4 +173,4 @@ TcpVerdict TcpTrack(State& s, const PacketInfo& pkt, bool from_src, uint32_t ran
   return TcpVerdict::kBadState;
 }
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

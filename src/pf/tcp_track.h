@@ -10,7 +10,7 @@
 #include "pf/engine_packet.h"
 #include "pf/state_table.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 
 // kEstablished: passed, and this segment completed the handshake with both
 // ends established (pf checks max-src-conn at that moment).
@@ -31,4 +31,4 @@ TcpVerdict TcpTrack(State& s, const PacketInfo& pkt, bool from_src, uint32_t ran
 // state and evaluates the SYN against the rules (port reuse).
 bool TcpIsReuse(const State& s, const PacketInfo& pkt);
 
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

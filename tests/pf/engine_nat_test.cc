@@ -7,7 +7,7 @@
 #include "engine_test_util.h"
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 namespace {
 
 using namespace testing;
@@ -307,4 +307,4 @@ TEST_F(NatTest, ScapyAgreesWithTranslatedChecksums) {
 }
 
 }  // namespace
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

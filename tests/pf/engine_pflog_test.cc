@@ -7,7 +7,7 @@
 #include "pf/engine.h"
 #include "pf/pflog_file.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 namespace {
 
 using namespace testing;
@@ -112,4 +112,4 @@ TEST(EnginePflog, HeaderLayoutMatchesOpenBsd) {
 }
 
 }  // namespace
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -5,7 +5,7 @@
 #include "engine_test_util.h"
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 namespace {
 
 using namespace testing;
@@ -274,44 +274,51 @@ TEST_F(RulesetTest, PortOperatorsAndIcmpTypes) {
   EXPECT_EQ(dec(Tcp("203.0.113.1", "192.0.2.1", 1024, 80, kAck, 1, 1)), Action::kPass);  // no flags check
 }
 
-TEST_F(RulesetTest, SkipStepsGiveTheSameAnswersAsALinearScan) {
+// Skip steps (no host destinations) and the destination index (with them)
+// must both agree with a plain linear scan.
+TEST_F(RulesetTest, SkipStepsAndIndexGiveTheSameAnswersAsALinearScan) {
   const InterfaceId em0 = e.AddInterface("em0");
-  Ruleset rs;
-  uint32_t x = 99;
-  auto rnd = [&] { return x = x * 1664525 + 1013904223; };
-  for (int i = 0; i < 300; ++i) {
-    Rule r = (rnd() % 2) ? PassRule() : BlockRule();
-    r.flagset = 0;
-    r.keep_state = KeepState::kNone;
-    if (rnd() % 2) r.proto = (rnd() % 2) ? kProtoTcp : kProtoUdp;
-    if (rnd() % 2) r.dir = (rnd() % 2) ? Direction::kIn : Direction::kOut;
-    if (rnd() % 3 == 0) r.src = AddrSpec::Of(net::Prefix{net::IpAddr::V4(0xc6336400 | (rnd() & 0xff)), 30});
-    if (rnd() % 3 == 0) r.dport = {{PortRange::Op::kLe, static_cast<uint16_t>(rnd() % 2000), 0}};
-    r.quick = rnd() % 50 == 0;
-    rs.rules.push_back(r);
-  }
-  e.LoadRuleset(rs);
-  const auto& rules = e.main_ruleset().rules;
-  for (int i = 0; i < 2000; ++i) {
-    const Direction d = (rnd() % 2) ? Direction::kIn : Direction::kOut;
-    char src[32];
-    snprintf(src, sizeof src, "198.51.100.%u", rnd() & 0xff);
-    const uint16_t dport = static_cast<uint16_t>(rnd() % 2500);
-    auto pkt = (rnd() % 2) ? Udp(src, "192.0.2.1", 7, dport) : Tcp(src, "192.0.2.1", 7, dport, kAck, 1, 1);
-    const PacketInfo p = Info(pkt);
-    // Reference: a plain linear scan with pf's last-match/quick rule.
-    uint32_t expect = kNoRule;
-    for (const Rule& r : rules) {
-      if (r.dir != Direction::kInOut && r.dir != d) continue;
-      if (r.proto && r.proto != p.proto) continue;
-      if (!r.src.Matches(p.src)) continue;
-      if (!r.dport.empty() && !r.dport[0].Matches(p.dport)) continue;
-      expect = r.nr;
-      if (r.quick) break;
+  for (bool hosts : {false, true}) {
+    Ruleset rs;
+    uint32_t x = hosts ? 7 : 99;
+    auto rnd = [&] { return x = x * 1664525 + 1013904223; };
+    for (int i = 0; i < 300; ++i) {
+      Rule r = (rnd() % 2) ? PassRule() : BlockRule();
+      r.flagset = 0;
+      r.keep_state = KeepState::kNone;
+      if (rnd() % 2) r.proto = (rnd() % 2) ? kProtoTcp : kProtoUdp;
+      if (rnd() % 2) r.dir = (rnd() % 2) ? Direction::kIn : Direction::kOut;
+      if (rnd() % 3 == 0) r.src = AddrSpec::Of(net::Prefix{net::IpAddr::V4(0xc6336400 | (rnd() & 0xff)), 30});
+      if (rnd() % 3 == 0) r.dport = {{PortRange::Op::kLe, static_cast<uint16_t>(rnd() % 2000), 0}};
+      if (hosts && rnd() % 4 != 0) r.dst = AddrSpec::Of(net::Prefix::Host(net::IpAddr::V4(0xc0000200 | (rnd() % 4))));
+      r.quick = rnd() % 50 == 0;
+      rs.rules.push_back(r);
     }
-    EXPECT_EQ(Run(d, em0, pkt).rule_nr, expect) << i;
+    e.LoadRuleset(rs);
+    EXPECT_EQ(e.main_ruleset().indexed, hosts);
+    const auto& rules = e.main_ruleset().rules;
+    for (int i = 0; i < 2000; ++i) {
+      const Direction d = (rnd() % 2) ? Direction::kIn : Direction::kOut;
+      char src[32], dst[32];
+      snprintf(src, sizeof src, "198.51.100.%u", rnd() & 0xff);
+      snprintf(dst, sizeof dst, "192.0.2.%u", rnd() % 5);
+      const uint16_t dport = static_cast<uint16_t>(rnd() % 2500);
+      auto pkt = (rnd() % 2) ? Udp(src, dst, 7, dport) : Tcp(src, dst, 7, dport, kAck, 1, 1);
+      const PacketInfo p = Info(pkt);
+      // Reference: a plain linear scan with pf's last-match/quick rule.
+      uint32_t expect = kNoRule;
+      for (const Rule& r : rules) {
+        if (r.dir != Direction::kInOut && r.dir != d) continue;
+        if (r.proto && r.proto != p.proto) continue;
+        if (!r.src.Matches(p.src) || !r.dst.Matches(p.dst)) continue;
+        if (!r.dport.empty() && !r.dport[0].Matches(p.dport)) continue;
+        expect = r.nr;
+        if (r.quick) break;
+      }
+      EXPECT_EQ(Run(d, em0, pkt).rule_nr, expect) << i << (hosts ? " indexed" : " skip steps");
+    }
   }
 }
 
 }  // namespace
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

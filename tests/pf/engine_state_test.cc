@@ -5,7 +5,7 @@
 #include "engine_test_util.h"
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 namespace {
 
 using namespace testing;
@@ -314,4 +314,4 @@ TEST_F(StateTest, MalformedPacketsAreDroppedAndCounted) {
 }
 
 }  // namespace
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

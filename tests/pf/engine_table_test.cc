@@ -3,7 +3,7 @@
 #include "engine_test_util.h"
 #include "pf/table_lpm.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 namespace {
 
 using testing::A;
@@ -84,4 +84,4 @@ TEST(EngineTable, ManyPrefixesAgreeWithLinearScan) {
 }
 
 }  // namespace
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -4,7 +4,7 @@
 #include "engine_test_util.h"
 #include "pf/engine.h"
 
-namespace hapf::pf {
+namespace hapf::pf::engine {
 namespace {
 
 using namespace testing;
@@ -182,4 +182,4 @@ TEST_F(TcpTest, ModulateStateRewritesSequenceNumbersBothWays) {
 }
 
 }  // namespace
-}  // namespace hapf::pf
+}  // namespace hapf::pf::engine

@@ -1,6 +1,6 @@
 #include "engine_test_util.h"
 
-namespace hapf::pf::testing {
+namespace hapf::pf::engine::testing {
 
 namespace {
 
@@ -142,4 +142,4 @@ std::string ChecksumError(const std::vector<uint8_t>& pkt) {
 
 PacketInfo Info(const std::vector<uint8_t>& pkt) { return *ParsePacket(pkt); }
 
-}  // namespace hapf::pf::testing
+}  // namespace hapf::pf::engine::testing

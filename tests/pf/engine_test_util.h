@@ -9,7 +9,7 @@
 #include "net/checksum.h"
 #include "pf/engine.h"
 
-namespace hapf::pf::testing {
+namespace hapf::pf::engine::testing {
 
 inline net::IpAddr A(const char* s) { return *net::IpAddr::Parse(s); }
 inline net::Prefix P(const char* s) { return *net::Prefix::Parse(s); }
@@ -40,4 +40,4 @@ PacketInfo Info(const std::vector<uint8_t>& pkt);
 
 constexpr TimeNs kSec = 1000000000;
 
-}  // namespace hapf::pf::testing
+}  // namespace hapf::pf::engine::testing

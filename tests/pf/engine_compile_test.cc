@@ -1,0 +1,137 @@
+// pf.conf text -> the language's parser -> the compiler -> the engine.
+#include <gtest/gtest.h>
+
+#include "engine_test_util.h"
+#include "pf/lang_parser.h"
+#include "pf/ruleset_compile.h"
+
+namespace hapf::pf::engine {
+namespace {
+
+using namespace testing;
+
+class CompileTest : public ::testing::Test {
+ protected:
+  CompileResult Load(const std::string& conf) {
+    hapf::pf::StaticHostEnvironment env;
+    env.files = std::map<std::string, std::string>{};
+    for (const char* name : {"em0", "em1", "em2"}) {
+      hapf::pf::InterfaceInfo info;
+      info.name = name;
+      env.interfaces.push_back(info);
+    }
+    hapf::pf::ParseOptions po;
+    po.no_dns = true;
+    auto parsed = hapf::pf::ParsePfConf(conf, env, po);
+    EXPECT_TRUE(parsed.ok()) << (parsed.messages.empty() ? "" : parsed.messages[0]);
+    em0 = e.AddInterface("em0");
+    em1 = e.AddInterface("em1");
+    em2 = e.AddInterface("em2");
+    e.AddToGroup(em0, "carp");
+    return CompileAndLoad(parsed.ruleset, e);
+  }
+  Verdict Run(Direction d, InterfaceId i, std::vector<uint8_t> p) { return e.Test(d, i, p, now); }
+
+  Engine e;
+  InterfaceId em0 = 0, em1 = 0, em2 = 0;
+  TimeNs now = 100 * kSec;
+};
+
+TEST_F(CompileTest, SeedRulesetFromPfConf) {
+  CompileResult r = Load(R"(
+ext_if = "em0"
+sync_if = "em2"
+admin_net = "198.51.100.0/24"
+table <bad> { 203.0.113.0/24, !203.0.113.7 }
+set timeout udp.first 20
+set limit states 5000
+block log all
+block in quick from <bad>
+pass on carp proto carp
+pass on $sync_if proto pfsync
+pass in on $ext_if proto tcp from $admin_net to 192.0.2.10 port ssh
+pass inet proto icmp
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  EXPECT_EQ(r.rules, 6u);
+  EXPECT_EQ(e.options().timeouts.v[kTmUdpFirst], 20u);
+  EXPECT_EQ(e.options().limits.states, 5000u);
+
+  Verdict v = Run(Direction::kIn, em0, Tcp("198.51.100.9", "192.0.2.10", 50000, 22, kSyn, 1, 0));
+  EXPECT_EQ(v.action, Action::kPass);
+  EXPECT_EQ(v.rule_nr, 4u);
+  EXPECT_TRUE(v.new_state);
+  EXPECT_EQ(Run(Direction::kOut, em0, Tcp("192.0.2.10", "198.51.100.9", 22, 50000, kSyn | kAck, 7, 2)).state,
+            v.state);
+  v = Run(Direction::kIn, em0, Tcp("198.51.100.9", "192.0.2.10", 50000, 23, kSyn, 1, 0));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.rule_nr, 0u);
+  EXPECT_TRUE(v.log);
+  // <bad> with its negated host: quick block, except 203.0.113.7.
+  EXPECT_EQ(Run(Direction::kIn, em0, IcmpEcho("203.0.113.5", "192.0.2.10", 1)).rule_nr, 1u);
+  v = Run(Direction::kIn, em0, IcmpEcho("203.0.113.7", "192.0.2.10", 1));
+  EXPECT_EQ(v.action, Action::kPass);
+  EXPECT_EQ(v.rule_nr, 5u);
+  // carp on a carp-group member, pfsync on em2 only.
+  EXPECT_EQ(Run(Direction::kIn, em0, RawProto("192.0.2.2", "224.0.0.18", 112, 36)).rule_nr, 2u);
+  // (another sender: the first created a floating state)
+  EXPECT_EQ(Run(Direction::kIn, em1, RawProto("192.0.2.4", "224.0.0.18", 112, 36)).action, Action::kBlock);
+  EXPECT_EQ(Run(Direction::kIn, em2, RawProto("192.0.2.3", "224.0.0.240", 240, 40)).rule_nr, 3u);
+  // icmp is inet only: ICMPv6 echo is blocked.
+  EXPECT_EQ(Run(Direction::kIn, em0, IcmpEcho("2001:db8::1", "2001:db8::2", 1)).action, Action::kBlock);
+}
+
+TEST_F(CompileTest, NatRdrAnchorsAndPortOperators) {
+  CompileResult r = Load(R"(
+pass out on em0 from 10.0.0.0/24 to any nat-to 203.0.113.1
+pass in on em0 proto tcp to 203.0.113.1 port 8080 rdr-to 10.0.0.20 port 80
+block in on em1 proto udp to port 1000:2000
+block in on em1 proto udp to port 3000 >< 3005
+anchor "web" in on em1 {
+  pass proto tcp to port { 80, 443 }
+}
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  EXPECT_EQ(r.anchors, 1u);
+  auto p = Udp("10.0.0.5", "198.51.100.53", 5353, 53);
+  Verdict v = e.Test(Direction::kOut, em0, p, now);
+  EXPECT_EQ(v.action, Action::kPass);
+  EXPECT_EQ(Info(p).src, A("203.0.113.1"));
+  auto q = Tcp("198.51.100.1", "203.0.113.1", 40000, 8080, kSyn, 1, 0);
+  v = e.Test(Direction::kIn, em0, q, now);
+  EXPECT_EQ(Info(q).dst, A("10.0.0.20"));
+  EXPECT_EQ(Info(q).dport, 80);
+  EXPECT_EQ(Run(Direction::kIn, em1, Udp("198.51.100.1", "192.0.2.1", 1, 1500)).rule_nr, 2u);
+  EXPECT_EQ(Run(Direction::kIn, em1, Udp("198.51.100.1", "192.0.2.1", 1, 3003)).rule_nr, 3u);
+  EXPECT_EQ(Run(Direction::kIn, em1, Udp("198.51.100.1", "192.0.2.1", 1, 3005)).action, Action::kPass);
+  v = Run(Direction::kIn, em1, Tcp("198.51.100.1", "192.0.2.1", 1, 443, kSyn, 1, 0));
+  EXPECT_EQ(v.action, Action::kPass);
+  EXPECT_EQ(v.rule_nr, 4u);
+  EXPECT_EQ(v.subrule_nr, 1u);
+}
+
+TEST_F(CompileTest, UnsupportedConditionsFailClosed) {
+  CompileResult r = Load(R"(
+block
+pass in proto tcp user 1000
+pass in proto udp
+block in proto udp tos 0x10
+)");
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_NE(r.warnings[0].find("user"), std::string::npos);
+  // The pass with "user" never matches; the block with "tos" blocks all udp.
+  EXPECT_EQ(Run(Direction::kIn, em0, Tcp("198.51.100.1", "192.0.2.1", 1, 22, kSyn, 1, 0)).action, Action::kBlock);
+  EXPECT_EQ(Run(Direction::kIn, em0, Udp("198.51.100.1", "192.0.2.1", 1, 53)).rule_nr, 3u);
+}
+
+TEST(EngineCompile, RangeToPrefixes) {
+  auto v = RangeToPrefixes(A("10.0.0.1"), A("10.0.0.9"));
+  std::vector<std::string> s;
+  for (const auto& p : v) s.push_back(p.ToString());
+  EXPECT_EQ(s, (std::vector<std::string>{"10.0.0.1", "10.0.0.2/31", "10.0.0.4/30", "10.0.0.8/31"}));
+  EXPECT_EQ(RangeToPrefixes(A("0.0.0.0"), A("255.255.255.255")).size(), 1u);
+  EXPECT_EQ(RangeToPrefixes(A("2001:db8::"), A("2001:db8::ffff")).front().ToString(), "2001:db8::/112");
+}
+
+}  // namespace
+}  // namespace hapf::pf::engine
