@@ -57,6 +57,9 @@ struct Engine::Vhost {
   Time ad_deadline = sim::kNever;
   Time md_deadline[2] = {sim::kNever, sim::kNever};  // IPv4, IPv6
   int garp_countdown = 0;
+  int send_errors[2] = {0, 0};   // consecutive failures per family
+  int send_ok[2] = {0, 0};       // consecutive successes while demoted
+  bool send_demoted[2] = {false, false};
 
   uint8_t wire_advbase() const { return cfg.fast_interval ? 0 : cfg.advbase; }
 };
@@ -151,6 +154,65 @@ std::optional<std::string> Engine::AddInterface(const VhostConfig& cfg, Time now
   }
   ArmTimer(out);
   return std::nullopt;
+}
+
+std::optional<std::string> Engine::Reconfigure(const VhostConfig& cfg, Time now, Actions& out) {
+  Vhost* v = Find(cfg.ifname);
+  if (!v) return cfg.ifname + ": no such interface";
+  if (cfg.vhid != v->cfg.vhid || cfg.carpdev != v->cfg.carpdev) {
+    RemoveInterface(cfg.ifname, now, out);
+    return AddInterface(cfg, now, out);
+  }
+  if (cfg.addresses.empty()) return cfg.ifname + ": no address";
+  if (cfg.advskew > 254 || cfg.advbase > 254) return cfg.ifname + ": advbase and advskew must be 0..254";
+  bool added = false;
+  for (const auto& p : cfg.addresses)
+    if (std::find(v->cfg.addresses.begin(), v->cfg.addresses.end(), p) == v->cfg.addresses.end()) added = true;
+  const bool admin_changed = cfg.admin_up != v->cfg.admin_up;
+  const bool was_up = v->cfg.admin_up;
+  v->cfg = cfg;
+  v->cfg.admin_up = was_up;
+  std::vector<net::IpAddr> addrs;
+  for (const auto& p : cfg.addresses) addrs.push_back(p.addr);
+  v->auth = Authenticator(cfg.passphrase, cfg.vhid, addrs, VirtualMac(cfg.vhid));
+  v->digest = v->auth.Compute(v->cookie);
+  if (admin_changed) {
+    SetAdminUp(cfg.ifname, cfg.admin_up, now, out);
+  } else if (added && v->state != State::kInit) {
+    GoInit(*v, out);
+    if (Runnable(*v)) EnterBackup(*v, now, out);
+  } else if (v->state == State::kMaster) {
+    v->ad_deadline = now + AdvertInterval(v->cfg);
+  } else if (v->state == State::kBackup) {
+    const Duration md = MasterDownInterval(v->cfg);
+    v->md_deadline[0] = v->cfg.has_v4() ? now + md : sim::kNever;
+    v->md_deadline[1] = v->cfg.has_v6() ? now + md : sim::kNever;
+  }
+  ArmTimer(out);
+  return std::nullopt;
+}
+
+void Engine::ReportSendResult(std::string_view ifname, bool v6, bool ok, Time now, Actions& out) {
+  Vhost* v = Find(ifname);
+  if (!v) return;
+  const int f = v6 ? 1 : 0;
+  constexpr int kLimit = 3;  // 3 × the number of nodes on the interface (one)
+  const std::string reason = v6 ? "snd6errors" : "snderrors";
+  if (!ok) {
+    v->send_ok[f] = 0;
+    if (++v->send_errors[f] >= kLimit && !v->send_demoted[f]) {
+      v->send_demoted[f] = true;
+      Adjust(v->cfg.ifname, GroupsOf(*v), &v->own_demote, +1, "> " + reason, now, out);
+    }
+  } else {
+    v->send_errors[f] = 0;
+    if (v->send_demoted[f] && ++v->send_ok[f] >= kLimit) {
+      v->send_demoted[f] = false;
+      v->send_ok[f] = 0;
+      Adjust(v->cfg.ifname, GroupsOf(*v), &v->own_demote, -1, "< " + reason, now, out);
+    }
+  }
+  ArmTimer(out);
 }
 
 void Engine::RemoveInterface(std::string_view ifname, Time now, Actions& out) {
@@ -356,28 +418,28 @@ void Engine::Receive(const RxAdvert& rx, Time now, Actions& out) {
   const bool v6 = rx.src.is_v6();
   ++(v6 ? stats_.ipackets6 : stats_.ipackets);
   if (!settings_.allow) return;
-  const std::string dev(rx.ifname);
+  const std::string_view dev = rx.ifname;
   if (std::none_of(vhosts_.begin(), vhosts_.end(), [&](auto& v) { return v->cfg.carpdev == dev; })) {
     ++stats_.badif;
-    Log(kLogInfo, "carp: packet received on non-carp interface: " + dev, out);
+    Log(kLogInfo, "carp: packet received on non-carp interface: " + std::string(dev), out);
     return;
   }
   if (rx.ttl != kTtl) {
     ++stats_.badttl;
-    Log(kLogNotice, "carp: received ttl " + std::to_string(rx.ttl) + " != 255 on " + dev, out);
+    Log(kLogNotice, "carp: received ttl " + std::to_string(rx.ttl) + " != 255 on " + std::string(dev), out);
     return;
   }
   if (rx.payload.size() < kAdvertLen) {
     ++stats_.badlen;
     Log(kLogInfo,
         v6 ? "carp: packet size " + std::to_string(rx.payload.size()) + " too small"
-           : "carp: packet too short " + std::to_string(rx.payload.size() + 20) + " on " + dev,
+           : "carp: packet too short " + std::to_string(rx.payload.size() + 20) + " on " + std::string(dev),
         out);
     return;
   }
   if (!ChecksumValid(rx.payload)) {
     ++stats_.badsum;
-    Log(kLogInfo, (v6 ? "carp: checksum failed, on " : "carp: checksum failed on ") + dev, out);
+    Log(kLogInfo, (v6 ? "carp: checksum failed, on " : "carp: checksum failed on ") + std::string(dev), out);
     return;
   }
   const Advert ad = *DecodeAdvert(rx.payload);

@@ -114,6 +114,15 @@ class Engine {
   void RemoveInterface(std::string_view ifname, Time now, Actions& out);
   // `ifconfig carpN up|down`: down sends a bow-out if MASTER, then INIT.
   void SetAdminUp(std::string_view ifname, bool up, Time now, Actions& out);
+  // Applies a changed configuration of an existing interface as ifconfig does
+  // (carp.md §7, §12): a new vhid or carpdev re-creates it (new cookie); an
+  // added address sends it through INIT to BACKUP; other changes recompute the
+  // HMAC input and restart the running timers without a state change.
+  std::optional<std::string> Reconfigure(const VhostConfig& cfg, Time now, Actions& out);
+  // Result of a kSendAdvert: 3 consecutive failures demote the interface by 1
+  // ("> snderrors"), 3 consecutive successes afterwards undo it. An
+  // unreachable unicast peer (EHOSTDOWN) should be reported as success.
+  void ReportSendResult(std::string_view ifname, bool v6, bool ok, Time now, Actions& out);
   // `ifconfig carpN state backup|master`.
   void RequestState(std::string_view ifname, State s, Time now, Actions& out);
 

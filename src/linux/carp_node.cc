@@ -114,15 +114,18 @@ void CarpNode::Log(int level, const std::string& line) {
 }
 
 void CarpNode::Apply(carp::Actions& actions) {
+  carp::Actions follow_up;  // from send results: applied after this batch
   for (auto& a : actions) {
     switch (a.kind) {
       case carp::Action::Kind::kSendAdvert: {
         Dev& d = devs_.at(a.carpdev);
         CarpSocket* s = a.addr.is_v4() ? d.v4.get() : d.v6.get();
         if (!s) break;
-        if (int err = s->Send(a.addr, a.payload))
+        const int err = s->Send(a.addr, a.payload);
+        if (err != 0)
           Log(carp::kLogWarning,
-              a.ifname + (a.addr.is_v4() ? ": ip_output failed: " : ": ip6_output failed: ") + std::to_string(err));
+              a.ifname + (a.addr.is_v4() ? ": ip_output failed: " : ": ip6_output failed: ") + std::strerror(err));
+        engine_->ReportSendResult(a.ifname, a.addr.is_v6(), err == 0 || err == EHOSTDOWN, MonotonicNow(), follow_up);
         break;
       }
       case carp::Action::Kind::kStateChange: {
@@ -160,6 +163,7 @@ void CarpNode::Apply(carp::Actions& actions) {
     }
   }
   actions.clear();
+  if (!follow_up.empty()) Apply(follow_up);
 }
 
 void CarpNode::OnLink(const LinkInfo& link) {

@@ -429,3 +429,53 @@ TEST(CarpConfigTest, ErrorsNameFileAndLine) {
 
 }  // namespace
 }  // namespace hapf::carp
+
+namespace hapf::carp {
+namespace {
+
+TEST(CarpEngineTest, ReconfigureAddedAddressGoesThroughInitOtherChangesKeepState) {
+  Fixture f(Cfg(), {.log_level = kLogWarning});
+  f.MakeMaster();
+  auto c = f.cfg;
+  c.advskew = 20;  // parameter change: state kept, timer restarted, new skew advertised
+  f.out.clear();
+  ASSERT_EQ(f.e.Reconfigure(c, f.now, f.out), std::nullopt);
+  EXPECT_EQ(f.e.state("carp0"), State::kMaster);
+  f.Advance(Engine::AdvertInterval(c));
+  auto it = std::find_if(f.out.begin(), f.out.end(), [](auto& a) { return a.kind == Action::Kind::kSendAdvert; });
+  ASSERT_NE(it, f.out.end());
+  EXPECT_EQ(DecodeAdvert(it->payload)->advskew, 20);
+  c.addresses.push_back(*net::Prefix::Parse("198.51.100.7/24"));
+  f.out.clear();
+  ASSERT_EQ(f.e.Reconfigure(c, f.now, f.out), std::nullopt);
+  EXPECT_EQ(f.e.state("carp0"), State::kBackup);
+  std::vector<std::string> logs;
+  for (auto& a : f.out)
+    if (a.kind == Action::Kind::kLog) logs.push_back(a.text);
+  EXPECT_EQ(logs, (std::vector<std::string>{"carp0: state transition: MASTER -> INIT",
+                                            "carp0: state transition: INIT -> BACKUP"}));
+  // The new address set is in the HMAC: a peer with the old set fails.
+  f.Rx(f.Peer(1, 0, 0));
+  EXPECT_EQ(f.e.stats().badauth, 1u);
+  f.cfg = c;  // a peer with the same set passes
+  f.Rx(f.Peer(1, 0, 0));
+  EXPECT_EQ(f.e.stats().badauth, 1u);
+}
+
+TEST(CarpEngineTest, SendErrorsDemoteAfterThreeAndRecoverAfterThree) {
+  Fixture f(Cfg(), {.log_level = kLogErr});
+  for (int i = 0; i < 2; ++i) f.e.ReportSendResult("carp0", false, false, f.now, f.out);
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 0);
+  f.out.clear();
+  f.e.ReportSendResult("carp0", false, false, f.now, f.out);
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 1);
+  EXPECT_EQ(f.LastLog(), "carp: carp0 demoted group carp by 1 to 1 (> snderrors)");
+  f.e.ReportSendResult("carp0", false, false, f.now, f.out);  // still one demotion
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 1);
+  for (int i = 0; i < 3; ++i) f.e.ReportSendResult("carp0", false, true, f.now, f.out);
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 0);
+  EXPECT_EQ(f.LastLog(), "carp: carp0 demoted group carp by -1 to 0 (< snderrors)");
+}
+
+}  // namespace
+}  // namespace hapf::carp

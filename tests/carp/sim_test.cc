@@ -194,6 +194,23 @@ TEST(CarpSimTest, TrackedInterfaceAndPfsyncHookDemoteTheGroup) {
   EXPECT_EQ(f.c.Holders("carp1"), Names{"A"});
 }
 
+TEST(CarpSimTest, SeveralVhidsOnOneCarpdevShareTheLoad) {
+  Pair p;
+  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
+  p.c.AddInterface(p.a, MakeVhost("carp1", "em0", 2, 100, {"198.51.100.4/24"}));
+  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.c.AddInterface(p.b, MakeVhost("carp1", "em0", 2, 0, {"198.51.100.4/24"}));
+  p.c.sim().RunFor(seconds(20));
+  EXPECT_EQ(p.c.Holders("carp0"), Names{"A"});
+  EXPECT_EQ(p.c.Holders("carp1"), Names{"B"});
+  EXPECT_EQ(p.a.engine->stats().badvhid + p.a.engine->stats().badauth, 0u);
+  // A's link loss moves carp0 to B; B's own vhid is undisturbed.
+  p.c.SetLink(p.a, "em0", false);
+  p.c.sim().RunFor(seconds(5));
+  EXPECT_EQ(p.c.Holders("carp0"), Names{"B"});
+  EXPECT_EQ(p.c.Holders("carp1"), Names{"B"});
+}
+
 TEST(CarpSimTest, WrongPassphraseAdvertsAreIgnoredSoBothBecomeMaster) {
   Pair p;
   p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}, "one"));

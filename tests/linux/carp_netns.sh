@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Namespace tests of hapf's CARP on Linux: two (or a hapf and a ucarp) nodes on
 # a bridge and a client namespace. Usage: carp_netns.sh CARP_NODE SCENARIO
-# Scenarios: elect (with the ARP checks), sigkill, linkdown, preempt, ucarp_hapf_master,
+# Scenarios: elect (with the ARP checks), sigkill, linkdown, preempt, track, ucarp_hapf_master,
 # ucarp_ucarp_master, ipv6.
 # Addresses only from 198.51.100.0/24 and 2001:db8::/32, namespaces named
 # hc<pid><role>, always torn down; every wait is bounded.
@@ -150,6 +150,22 @@ case $SCENARIO in
     ms=$(wait_master $A 1000) || fail "A did not preempt"
     echo "preempted after ${ms} ms"
     sleep 1
+    check_single_master
+    ;;
+  track)
+    # A tracks a second interface; its loss demotes group carp and the VIP moves
+    # to B at once (rule B2), although A's carpdev is fine and preempt is off.
+    ip -n $A link add em1 type veth peer name em1peer
+    ip -n $A link set em1peer up
+    ip -n $A link set em1 up
+    start_node $A a 13 "advbase 0" "--track em1"
+    start_node $B b 26 "advbase 0"
+    wait_master $A 1500 >/dev/null || fail "no MASTER"
+    sleep 0.5
+    ip -n $A link set em1peer down  # em1 loses carrier
+    ms=$(wait_master $B 500) || fail "B did not take over within 500 ms"
+    echo "takeover after tracked link loss: ${ms} ms"
+    sleep 0.5
     check_single_master
     ;;
   ucarp_hapf_master|ucarp_ucarp_master)

@@ -28,7 +28,8 @@ TEST_P(CarpNetnsTest, Scenario) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Linux, CarpNetnsTest,
-                         ::testing::Values("elect", "sigkill", "linkdown", "preempt", "ucarp_hapf_master",
+                         ::testing::Values("elect", "sigkill", "linkdown", "preempt", "track",
+                                           "ucarp_hapf_master",
                                            "ucarp_ucarp_master", "ipv6"));
 
 }  // namespace
