@@ -23,12 +23,16 @@ struct Pair {
     c.Attach(a, "em0", lan, "198.51.100.2", "fe80::2");
     c.Attach(b, "em0", lan, "198.51.100.3", "fe80::3");
   }
+  // carp0 (vhid 1, 198.51.100.1) on both, A preferred (advskew 0 vs 100).
+  void AddBoth() {
+    c.AddInterface(a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
+    c.AddInterface(b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  }
 };
 
 TEST(CarpSimTest, TwoNodesElectThePreferredMasterOnce) {
   Pair p;
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(milliseconds(2900));
   EXPECT_EQ(p.c.Holders("carp0"), Names{});  // master-down is 3 s
   p.c.sim().RunFor(milliseconds(200));
@@ -104,8 +108,7 @@ TEST(CarpSimTest, NoPreemptWhenPreemptIsOff) {
 
 TEST(CarpSimTest, PartitionGivesSplitBrainAndHealingASingleMaster) {
   Pair p;
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(10));
   p.lan.SetGroup(p.b.ports["em0"].id, 1);
   p.c.sim().RunFor(seconds(6));
@@ -117,9 +120,9 @@ TEST(CarpSimTest, PartitionGivesSplitBrainAndHealingASingleMaster) {
   EXPECT_EQ(p.c.Holders("carp0"), Names{"A"});
 }
 
-TEST(CarpSimTest, EqualConfigurationsConvergeAfterPartitionThroughTheTieRule) {
-  // Equal timing and demote: a MASTER yields (carp.md §7), so after healing
-  // the pair ends with one master (whoever advertised last keeps it).
+TEST(CarpSimTest, EqualConfigurationsEndWithOneMasterThroughTheTieRule) {
+  // Equal timing and demote: a MASTER yields (carp.md §7), so the pair ends
+  // with one master (whoever advertised last keeps it).
   Pair p;
   p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 10, {"198.51.100.1/24"}));
   p.c.sim().RunFor(milliseconds(300));
@@ -222,8 +225,7 @@ TEST(CarpSimTest, WrongPassphraseAdvertsAreIgnoredSoBothBecomeMaster) {
 
 TEST(CarpSimTest, ReplayedAdvertsAreAcceptedLikeFreshOnesButOwnLoopsAreNot) {
   Pair p;
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(10));
   ASSERT_FALSE(p.a.sent.empty());
   const auto captured = p.a.sent.back();
@@ -248,8 +250,7 @@ TEST(CarpSimTest, ReplayedAdvertsAreAcceptedLikeFreshOnesButOwnLoopsAreNot) {
 
 TEST(CarpSimTest, FlappingLinkWithoutPreemptMovesMastershipOnce) {
   Pair p;
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(10));
   const sim::Time start = p.c.sim().Now();
   for (int i = 0; i < 20; ++i) {
@@ -265,8 +266,7 @@ TEST(CarpSimTest, FlappingLinkWithoutPreemptMovesMastershipOnce) {
 
 TEST(CarpSimTest, FlappingLinkWithPreemptFlapsNoFasterThanTheMasterDownTimer) {
   Pair p(Settings{.preempt = true});
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(10));
   const sim::Time start = p.c.sim().Now();
   for (int i = 0; i < 40; ++i) {  // 20 s of a link that changes every 500 ms
@@ -309,8 +309,7 @@ TEST(CarpSimTest, BowOutMakesTheBackupTakeOverAtOnce) {
 TEST(CarpSimTest, LossyReorderingLanKeepsOneMaster) {
   Pair p(Settings{}, 11);
   p.lan.set_impairment({.loss = 0.1, .delay = milliseconds(1), .jitter = milliseconds(30), .duplicate = 0.05});
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(120));
   EXPECT_EQ(p.c.Holders("carp0"), Names{"A"});
   // Losing three adverts in a row (p = 0.001) is rare; at most a couple of blips.
