@@ -38,11 +38,11 @@ struct VhostConfig {
   uint8_t advbase = 1;
   uint8_t advskew = 0;
   std::string passphrase;
-  std::vector<net::Prefix> addresses;     // virtual addresses in configuration order
-  std::optional<net::IpAddr> peer;        // carppeer (IPv4 unicast) instead of 224.0.0.18
-  std::vector<std::string> groups;        // interface groups besides "carp"
-  bool admin_up = true;                   // `up` / `down`
-  std::optional<State> requested_state;   // `state backup|master`
+  std::vector<net::Prefix> addresses;    // virtual addresses in configuration order
+  std::optional<net::IpAddr> peer;       // carppeer (IPv4 unicast) instead of 224.0.0.18
+  std::vector<std::string> groups;       // interface groups besides "carp"
+  bool admin_up = true;                  // `up` / `down`
+  std::optional<State> requested_state;  // `state backup|master`
   // hapf extension, NOT interoperable with OpenBSD: advertise every
   // `fast_interval` (master-down 3×) regardless of advbase/advskew; the wire
   // still carries advbase 0 and the configured advskew for elections.
@@ -53,8 +53,8 @@ struct VhostConfig {
 };
 
 struct Settings {
-  bool allow = true;     // net.inet.carp.allow
-  bool preempt = false;  // net.inet.carp.preempt
+  bool allow = true;         // net.inet.carp.allow
+  bool preempt = false;      // net.inet.carp.preempt
   int log_level = kLogCrit;  // net.inet.carp.log
 };
 
@@ -67,12 +67,12 @@ struct Stats {
 
 struct Action {
   enum class Kind : uint8_t {
-    kSendAdvert,     // send `payload` from `carpdev` to `addr` (family of addr), TTL 255
-    kStateChange,    // `from` → `to`: entering MASTER adds the VIPs, leaving it removes them
-    kGratuitousArp,  // ARP request for `addr` from the virtual MAC on `ifname`
-    kNeighborAdvert, // unsolicited NA (override) for `addr`
-    kLog,            // `text` at `level`
-    kArmTimer,       // call OnTimer at `when` (the earliest deadline; kNever = none)
+    kSendAdvert,      // send `payload` from `carpdev` to `addr` (family of addr), TTL 255
+    kStateChange,     // `from` → `to`: entering MASTER adds the VIPs, leaving it removes them
+    kGratuitousArp,   // ARP request for `addr` from the virtual MAC on `ifname`
+    kNeighborAdvert,  // unsolicited NA (override) for `addr`
+    kLog,             // `text` at `level`
+    kArmTimer,        // call OnTimer at `when` (the earliest deadline; kNever = none)
   };
   explicit Action(Kind k) : kind(k) {}
   Kind kind;
@@ -185,7 +185,7 @@ class Engine {
   std::map<std::string, std::vector<std::string>, std::less<>> demoters_;  // pfsync0 etc.
   std::map<std::string, std::vector<std::string>, std::less<>> tracked_;
   std::map<std::string, bool, std::less<>> link_down_;  // devices currently down
-  Time armed_ = sim::kNever;  // the deadline last reported with kArmTimer
+  Time armed_ = sim::kNever;                            // the deadline last reported with kArmTimer
 };
 
 }  // namespace hapf::carp

@@ -123,9 +123,11 @@ void CarpNode::Apply(carp::Actions& actions) {
         if (!s) break;
         const int err = s->Send(a.addr, a.payload);
         if (err != 0)
-          Log(carp::kLogWarning,
-              a.ifname + (a.addr.is_v4() ? ": ip_output failed: " : ": ip6_output failed: ") + std::strerror(err));
-        engine_->ReportSendResult(a.ifname, a.addr.is_v6(), err == 0 || err == EHOSTDOWN, MonotonicNow(), follow_up);
+          Log(carp::kLogWarning, a.ifname +
+                                     (a.addr.is_v4() ? ": ip_output failed: " : ": ip6_output failed: ") +
+                                     std::strerror(err));
+        engine_->ReportSendResult(a.ifname, a.addr.is_v6(), err == 0 || err == EHOSTDOWN, MonotonicNow(),
+                                  follow_up);
         break;
       }
       case carp::Action::Kind::kStateChange: {
@@ -152,7 +154,8 @@ void CarpNode::Apply(carp::Actions& actions) {
       }
       case carp::Action::Kind::kNeighborAdvert: {
         const auto mac = carp::VirtualMac(by_ifname_.at(a.ifname).vhid);
-        devs_.at(a.carpdev).frames->Send(UnsolicitedNaFrame(mac, carp::LinkLocalFromMac(mac), a.addr, opts_.ipv6_router));
+        devs_.at(a.carpdev).frames->Send(
+            UnsolicitedNaFrame(mac, carp::LinkLocalFromMac(mac), a.addr, opts_.ipv6_router));
         break;
       }
       case carp::Action::Kind::kLog:

@@ -157,7 +157,7 @@ TEST(CarpSimTest, LinkLossOnOneCarpdevMovesAllVips) {
   EXPECT_EQ(f.c.Holders("carp0"), Names{"A"});
   EXPECT_EQ(f.c.Holders("carp1"), Names{"A"});
   f.a.engine->settings().log_level = kLogErr;  // demotion lines are ERR, hidden by default
-  f.c.SetLink(f.a, "em1", false);  // inside cable pulled
+  f.c.SetLink(f.a, "em1", false);              // inside cable pulled
   EXPECT_EQ(f.a.engine->DemoteCount("carp0"), 1);
   // carp0 on A advertised demote 1 at once (group "carp" went 0 -> 1): B takes
   // carp0 by rule B2 within the wire delay, even without preempt.
@@ -191,7 +191,7 @@ TEST(CarpSimTest, TrackedInterfaceAndPfsyncHookDemoteTheGroup) {
     e.Demote("pfsync0", -1, "pfsync link", now, out);
   });
   EXPECT_EQ(f.b.engine->DemoteCount("carp0"), 32);
-  f.c.SetLink(f.a, "em2", true);  // A healthy again (demote 0) and B demoted 32:
+  f.c.SetLink(f.a, "em2", true);         // A healthy again (demote 0) and B demoted 32:
   f.c.sim().RunFor(milliseconds(1100));  // A takes both back by rule B2
   EXPECT_EQ(f.c.Holders("carp0"), Names{"A"});
   EXPECT_EQ(f.c.Holders("carp1"), Names{"A"});
@@ -308,7 +308,8 @@ TEST(CarpSimTest, BowOutMakesTheBackupTakeOverAtOnce) {
 
 TEST(CarpSimTest, LossyReorderingLanKeepsOneMaster) {
   Pair p(Settings{}, 11);
-  p.lan.set_impairment({.loss = 0.1, .delay = milliseconds(1), .jitter = milliseconds(30), .duplicate = 0.05});
+  p.lan.set_impairment(
+      {.loss = 0.1, .delay = milliseconds(1), .jitter = milliseconds(30), .duplicate = 0.05});
   p.AddBoth();
   p.c.sim().RunFor(seconds(120));
   EXPECT_EQ(p.c.Holders("carp0"), Names{"A"});

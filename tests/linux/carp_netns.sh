@@ -60,7 +60,7 @@ CONF
   eval "PID_$name=$!"
 }
 
-has_vip() { ip -n "$1" -4 addr show dev carp0 2>/dev/null | grep -q 198.51.100.1/; }
+has_vip() { ip -n "$1" -4 addr show dev carp0 2>/dev/null | grep 198.51.100.1/ >/dev/null; }
 
 # wait_master NS TIMEOUT_MS: waits until NS holds the VIP; prints elapsed ms.
 wait_master() {
@@ -98,7 +98,7 @@ case $SCENARIO in
     grep -q "BACKUP -> MASTER" "$WORK/b.log" && fail "B became MASTER"
     kill -USR1 $PID_a; sleep 0.3
     grep -q "carp: MASTER carpdev em0 vhid 1 advbase 1 advskew 0" "$WORK/a.status" || fail "status: $(cat $WORK/a.status)"
-    ip -n $A link show carp0 | grep -q "00:00:5e:00:01:01" || fail "carp0 has not the virtual MAC"
+    ip -n $A link show carp0 | grep "00:00:5e:00:01:01" >/dev/null || fail "carp0 has not the virtual MAC"
     # tcpdump on the client sees CARPv2 adverts from A only.
     ip netns exec $C timeout 3 tcpdump -n -i em0 -c 2 -T carp 'ip proto 112' >"$WORK/dump.log" 2>&1
     grep -q "198.51.100.2 > 224.0.0.18: CARPv2-advertise 36: vhid=1 advbase=1 advskew=0 authlen=7" "$WORK/dump.log" ||
@@ -110,7 +110,7 @@ case $SCENARIO in
     [[ $(sort -u <<<"$macs") == "00:00:5e:00:01:01" ]] || fail "ARP answered by: $macs"
     ip netns exec $C ping -c 2 -W 1 198.51.100.1 >/dev/null || fail "VIP not reachable"
     # The BACKUP holds no VIP: its real address still answers, the VIP only via A.
-    ip -n $B addr | grep -q 198.51.100.1/ && fail "BACKUP has the VIP"
+    ip -n $B addr | grep 198.51.100.1/ >/dev/null && fail "BACKUP has the VIP"
     ;;
   sigkill)
     start_node $A a 0
@@ -179,7 +179,7 @@ case $SCENARIO in
     PIDS+=($!)
     sleep 7
     ucarp_master=0
-    tail -1 "$WORK/ucarp.events" 2>/dev/null | grep -q up && ucarp_master=1
+    tail -1 "$WORK/ucarp.events" 2>/dev/null | grep up >/dev/null && ucarp_master=1
     hapf_master=0
     has_vip $A && hapf_master=1
     (( hapf_master + ucarp_master == 1 )) || fail "hapf master=$hapf_master ucarp master=$ucarp_master"
@@ -197,7 +197,7 @@ case $SCENARIO in
     wait_master $A 4500 >/dev/null || fail "no MASTER"
     sleep 2
     check_single_master
-    ip -n $A -6 addr show dev carp0 | grep -q 2001:db8:7::1/64 || fail "IPv6 VIP missing"
+    ip -n $A -6 addr show dev carp0 | grep 2001:db8:7::1/64 >/dev/null || fail "IPv6 VIP missing: $(ip -n $A -6 addr show dev carp0; ip -n $A link show carp0)"
     ip netns exec $C ping -6 -c 2 -W 2 2001:db8:7::1 >/dev/null 2>&1 ||
       { ip -n $C -6 addr add 2001:db8:7::10/64 dev em0 nodad; sleep 0.5;
         ip netns exec $C ping -6 -c 2 -W 2 2001:db8:7::1 >/dev/null || fail "IPv6 VIP not reachable"; }
