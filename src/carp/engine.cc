@@ -375,6 +375,14 @@ void Engine::BecomeMaster(Vhost& v, Time now, Actions& out) {
     a.addr = p.addr;
     out.push_back(std::move(a));
   }
+  // The automatic link-local an OpenBSD carp interface with IPv6 carries.
+  if (v.cfg.has_v6()) {
+    Action a(Action::Kind::kNeighborAdvert);
+    a.ifname = v.cfg.ifname;
+    a.carpdev = v.cfg.carpdev;
+    a.addr = LinkLocalFromMac(VirtualMac(v.cfg.vhid));
+    out.push_back(std::move(a));
+  }
   // The second ARP round follows the third advertisement (carp.md §8).
   if (v.cfg.has_v4()) v.garp_countdown = 2;
 }

@@ -336,7 +336,11 @@ TEST(CarpEngineTest, Ipv6AdvertsAndPerFamilyMasterDownTimers) {
   f.Advance(milliseconds(1000));
   EXPECT_EQ(f.e.state("carp0"), State::kMaster);
   EXPECT_EQ(f.Count(Action::Kind::kSendAdvert), 2);
-  EXPECT_EQ(f.Count(Action::Kind::kNeighborAdvert), 1);
+  EXPECT_EQ(f.Count(Action::Kind::kNeighborAdvert), 2);  // the VIP and fe80::200:5eff:fe00:105
+  std::vector<std::string> targets;
+  for (auto& a : f.out)
+    if (a.kind == Action::Kind::kNeighborAdvert) targets.push_back(a.addr.ToString());
+  EXPECT_EQ(targets, (std::vector<std::string>{"2001:db8::1", "fe80::200:5eff:fe00:105"}));
   EXPECT_EQ(f.e.stats().opackets6, 1u);
 }
 

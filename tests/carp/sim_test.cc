@@ -48,6 +48,7 @@ TEST(CarpSimTest, TwoNodesElectThePreferredMasterOnce) {
   EXPECT_EQ(p.b.engine->stats().opackets, 0u);
   // Gratuitous ARP after the first and after the third advert.
   EXPECT_EQ(p.a.garps, 2);
+  EXPECT_EQ(p.a.neighbor_adverts, 0);  // IPv4 only
 }
 
 TEST(CarpSimTest, ThreeNodesElectOneAndTheNextBestTakesOverWhenTheMasterDies) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Namespace tests of hapf's CARP on Linux: two (or a hapf and a ucarp) nodes on
 # a bridge and a client namespace. Usage: carp_netns.sh CARP_NODE SCENARIO
-# Scenarios: elect (with the ARP checks), sigkill, linkdown, preempt, track, ucarp_hapf_master,
+# Scenarios: elect (with the ARP checks), sigkill, linkdown, preempt, track, carppeer, ucarp_hapf_master,
 # ucarp_ucarp_master, ipv6.
 # Addresses only from 198.51.100.0/24 and 2001:db8::/32, namespaces named
 # hc<pid><role>, always torn down; every wait is bounded.
@@ -167,6 +167,22 @@ case $SCENARIO in
     echo "takeover after tracked link loss: ${ms} ms"
     sleep 0.5
     check_single_master
+    ;;
+  carppeer)
+    # Unicast adverts to the peer instead of 224.0.0.18.
+    start_node $A a 13 "advbase 0
+carppeer 198.51.100.3"
+    start_node $B b 26 "advbase 0
+carppeer 198.51.100.2"
+    wait_master $A 1500 >/dev/null || fail "no MASTER"
+    sleep 1
+    check_single_master
+    has_vip $A || fail "A is not master"
+    ip netns exec $C timeout 3 tcpdump -n -i em0 -c 2 -T carp 'ip proto 112' >"$WORK/dumpc.log" 2>&1
+    ip netns exec $B timeout 3 tcpdump -n -i em0 -c 2 -T carp 'ip proto 112' >"$WORK/dumpp.log" 2>&1
+    grep -q "198.51.100.2 > 198.51.100.3: CARPv2-advertise 36: vhid=1 advbase=0 advskew=13" "$WORK/dumpp.log" ||
+      fail "peer capture: $(cat $WORK/dumpp.log)"
+    grep -q "224.0.0.18" "$WORK/dumpp.log" "$WORK/dumpc.log" && fail "multicast adverts with carppeer"
     ;;
   ucarp_hapf_master|ucarp_ucarp_master)
     if [[ $SCENARIO == ucarp_hapf_master ]]; then hskew=0; uskew=100; else hskew=100; uskew=0; fi

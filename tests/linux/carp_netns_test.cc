@@ -28,7 +28,7 @@ TEST_P(CarpNetnsTest, Scenario) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Linux, CarpNetnsTest,
-                         ::testing::Values("elect", "sigkill", "linkdown", "preempt", "track",
+                         ::testing::Values("elect", "sigkill", "linkdown", "preempt", "track", "carppeer",
                                            "ucarp_hapf_master", "ucarp_ucarp_master", "ipv6"));
 
 }  // namespace
