@@ -1,7 +1,6 @@
 #include "carp/advert.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -12,14 +11,18 @@
 
 namespace hapf::carp {
 
-net::IpAddr GroupV4() { return net::IpAddr::V4(0xe0000012); }
+net::IpAddr GroupV4() {
+  return net::IpAddr::V4(0xe0000012);
+}
 
 net::IpAddr GroupV6() {
   static const uint8_t b[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12};
   return net::IpAddr::V6Bytes(b);
 }
 
-Mac VirtualMac(uint8_t vhid) { return Mac{0x00, 0x00, 0x5e, 0x00, 0x01, vhid}; }
+Mac VirtualMac(uint8_t vhid) {
+  return Mac{0x00, 0x00, 0x5e, 0x00, 0x01, vhid};
+}
 
 std::string MacToString(const Mac& m) {
   char buf[18];
@@ -28,8 +31,8 @@ std::string MacToString(const Mac& m) {
 }
 
 net::IpAddr LinkLocalFromMac(const Mac& m) {
-  const uint8_t b[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(m[0] ^ 0x02), m[1], m[2], 0xff, 0xfe,
-                         m[3], m[4], m[5]};
+  const uint8_t b[16] = {0xfe, 0x80, 0,    0,    0,    0,    0,   0, static_cast<uint8_t>(m[0] ^ 0x02),
+                         m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
   return net::IpAddr::V6Bytes(b);
 }
 
@@ -83,7 +86,9 @@ bool ChecksumValid(std::span<const uint8_t> p) {
 }
 
 namespace {
-bool IsLinkLocal(const net::IpAddr& a) { return a.is_v6() && a.bytes()[0] == 0xfe && (a.bytes()[1] & 0xc0) == 0x80; }
+bool IsLinkLocal(const net::IpAddr& a) {
+  return a.is_v6() && a.bytes()[0] == 0xfe && (a.bytes()[1] & 0xc0) == 0x80;
+}
 
 std::vector<uint8_t> BuildPrefix(uint8_t vhid, const std::optional<Mac>& lladdr, std::vector<net::IpAddr> v4,
                                  std::vector<net::IpAddr> v6) {
@@ -104,11 +109,12 @@ std::vector<uint8_t> BuildPrefix(uint8_t vhid, const std::optional<Mac>& lladdr,
 }
 }  // namespace
 
-Authenticator::Authenticator(std::string_view passphrase, uint8_t vhid, std::span<const net::IpAddr> addresses,
-                             const Mac& virtual_mac, std::optional<Mac> lladdr_term) {
+Authenticator::Authenticator(std::string_view passphrase, uint8_t vhid,
+                             std::span<const net::IpAddr> addresses, const Mac& virtual_mac,
+                             std::optional<Mac> lladdr_term) {
   // OpenBSD copies at most 19 bytes into a 20-byte zeroed key (carp.md §5.1).
-  key_len_ = std::min<size_t>(passphrase.size(), 19);
-  std::memcpy(key_.data(), passphrase.data(), key_len_);
+  const std::span<const uint8_t> key(reinterpret_cast<const uint8_t*>(passphrase.data()),
+                                     std::min<size_t>(passphrase.size(), 19));
   std::vector<net::IpAddr> v4, v6_no_ll, v6_with_ll;
   for (const auto& a : addresses) {
     if (a.is_v4()) {
@@ -128,34 +134,61 @@ Authenticator::Authenticator(std::string_view passphrase, uint8_t vhid, std::spa
   if (!v6_with_ll.empty()) v6_with_ll.push_back(LinkLocalFromMac(virtual_mac));
   prefix_no_ll_ = BuildPrefix(vhid, lladdr_term, v4, v6_no_ll);
   prefix_with_ll_ = BuildPrefix(vhid, lladdr_term, v4, v6_with_ll);
+  no_ll_ = Prepare(key, prefix_no_ll_);
+  with_ll_ = Prepare(key, prefix_with_ll_);
+  scratch_ =
+      std::shared_ptr<void>(EVP_MD_CTX_new(), [](void* p) { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(p)); });
+  if (!scratch_) throw std::runtime_error("EVP_MD_CTX_new failed");
 }
 
-Digest Authenticator::Hmac(std::span<const uint8_t> key, std::span<const uint8_t> prefix, const Counter& counter) {
-  // Message = prefix ‖ counter, assembled on the stack (no allocation per packet).
+namespace {
+std::shared_ptr<void> NewCtx() {
+  std::shared_ptr<void> c(EVP_MD_CTX_new(), [](void* p) { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(p)); });
+  if (!c || !EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(c.get()), EVP_sha1(), nullptr))
+    throw std::runtime_error("SHA-1 init failed");
+  return c;
+}
+}  // namespace
+
+Authenticator::Precomputed Authenticator::Prepare(std::span<const uint8_t> key,
+                                                  std::span<const uint8_t> prefix) {
+  // RFC 2104 with a key shorter than the 64-byte block: zero-padded.
+  uint8_t ipad[64], opad[64];
+  for (size_t i = 0; i < 64; ++i) {
+    const uint8_t k = i < key.size() ? key[i] : 0;
+    ipad[i] = k ^ 0x36;
+    opad[i] = k ^ 0x5c;
+  }
+  Precomputed p{NewCtx(), NewCtx()};
+  auto* inner = static_cast<EVP_MD_CTX*>(p.inner.get());
+  auto* outer = static_cast<EVP_MD_CTX*>(p.outer.get());
+  if (!EVP_DigestUpdate(inner, ipad, sizeof ipad) || !EVP_DigestUpdate(inner, prefix.data(), prefix.size()) ||
+      !EVP_DigestUpdate(outer, opad, sizeof opad))
+    throw std::runtime_error("SHA-1 update failed");
+  return p;
+}
+
+Digest Authenticator::Finish(const Precomputed& pre, const Counter& counter) const {
+  if (!pre.inner || !scratch_) throw std::logic_error("Authenticator used before construction");
+  auto* ctx = static_cast<EVP_MD_CTX*>(scratch_.get());
+  uint8_t inner_digest[EVP_MAX_MD_SIZE];
   Digest out{};
   unsigned int len = 0;
-  uint8_t msg[512];
-  if (prefix.size() + counter.size() <= sizeof msg) {
-    std::memcpy(msg, prefix.data(), prefix.size());
-    std::memcpy(msg + prefix.size(), counter.data(), counter.size());
-    if (!HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), msg, prefix.size() + counter.size(), out.data(),
-              &len))
-      throw std::runtime_error("HMAC-SHA1 failed");
-    return out;
-  }
-  std::vector<uint8_t> big(prefix.begin(), prefix.end());
-  big.insert(big.end(), counter.begin(), counter.end());
-  if (!HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), big.data(), big.size(), out.data(), &len))
+  if (!EVP_MD_CTX_copy_ex(ctx, static_cast<const EVP_MD_CTX*>(pre.inner.get())) ||
+      !EVP_DigestUpdate(ctx, counter.data(), counter.size()) ||
+      !EVP_DigestFinal_ex(ctx, inner_digest, &len) ||
+      !EVP_MD_CTX_copy_ex(ctx, static_cast<const EVP_MD_CTX*>(pre.outer.get())) ||
+      !EVP_DigestUpdate(ctx, inner_digest, len) || !EVP_DigestFinal_ex(ctx, out.data(), &len))
     throw std::runtime_error("HMAC-SHA1 failed");
   return out;
 }
 
 Digest Authenticator::Compute(const Counter& counter) const {
-  return Hmac({key_.data(), key_len_}, prefix_no_ll_, counter);
+  return Finish(no_ll_, counter);
 }
 
 Digest Authenticator::ComputeWithLinkLocal(const Counter& counter) const {
-  return Hmac({key_.data(), key_len_}, prefix_with_ll_, counter);
+  return Finish(with_ll_, counter);
 }
 
 namespace {
@@ -210,8 +243,8 @@ std::optional<IpPacket> ParseEthernetFrame(std::span<const uint8_t> f) {
   return ip;
 }
 
-std::vector<uint8_t> BuildIpv4Packet(const net::IpAddr& src, const net::IpAddr& dst, std::span<const uint8_t> payload,
-                                     const Ipv4Framing& fr) {
+std::vector<uint8_t> BuildIpv4Packet(const net::IpAddr& src, const net::IpAddr& dst,
+                                     std::span<const uint8_t> payload, const Ipv4Framing& fr) {
   const size_t total = 20 + payload.size();
   std::vector<uint8_t> p(total);
   p[0] = 0x45;
@@ -232,8 +265,8 @@ std::vector<uint8_t> BuildIpv4Packet(const net::IpAddr& src, const net::IpAddr& 
   return p;
 }
 
-std::vector<uint8_t> BuildIpv6Packet(const net::IpAddr& src, const net::IpAddr& dst, std::span<const uint8_t> payload,
-                                     uint8_t hop_limit) {
+std::vector<uint8_t> BuildIpv6Packet(const net::IpAddr& src, const net::IpAddr& dst,
+                                     std::span<const uint8_t> payload, uint8_t hop_limit) {
   std::vector<uint8_t> p(40 + payload.size());
   p[0] = 0x60;
   p[4] = static_cast<uint8_t>(payload.size() >> 8);

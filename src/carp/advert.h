@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -65,7 +66,8 @@ bool ChecksumValid(std::span<const uint8_t> payload);
 // The HMAC state of one vhost: the key (passphrase cut to 19 bytes) and the
 // precomputed message prefix (version, type, [lladdr], vhid, sorted addresses),
 // once without IPv6 link-locals ("no-LL", what is sent) and once with them
-// ("with-LL", also accepted on receive, carp.md §5.2).
+// ("with-LL", also accepted on receive, carp.md §5.2). Not thread-safe: copies
+// share one scratch context.
 class Authenticator {
  public:
   Authenticator() = default;
@@ -74,18 +76,26 @@ class Authenticator {
   Authenticator(std::string_view passphrase, uint8_t vhid, std::span<const net::IpAddr> addresses,
                 const Mac& virtual_mac, std::optional<Mac> lladdr_term = std::nullopt);
 
-  Digest Compute(const Counter& counter) const;        // no-LL
+  Digest Compute(const Counter& counter) const;  // no-LL
   Digest ComputeWithLinkLocal(const Counter& counter) const;
   bool Verify(const Counter& counter, const Digest& digest) const;
 
   const std::vector<uint8_t>& message_prefix() const { return prefix_no_ll_; }
 
  private:
-  static Digest Hmac(std::span<const uint8_t> key, std::span<const uint8_t> prefix, const Counter& counter);
-  std::array<uint8_t, 20> key_{};
-  size_t key_len_ = 0;
+  // SHA-1 states after absorbing K^ipad ‖ prefix and K^opad: a digest then
+  // costs two context copies and two short updates (no key schedule, no
+  // allocation per packet).
+  struct Precomputed {
+    std::shared_ptr<void> inner, outer;  // EVP_MD_CTX
+  };
+  static Precomputed Prepare(std::span<const uint8_t> key, std::span<const uint8_t> prefix);
+  Digest Finish(const Precomputed& pre, const Counter& counter) const;
+
   std::vector<uint8_t> prefix_no_ll_;
   std::vector<uint8_t> prefix_with_ll_;
+  Precomputed no_ll_, with_ll_;
+  std::shared_ptr<void> scratch_;  // EVP_MD_CTX reused by Finish
 };
 
 // IP framing. A received CARP packet as the core sees it.
@@ -108,10 +118,10 @@ struct Ipv4Framing {
   bool dont_fragment = true;
   uint8_t ttl = kTtl;
 };
-std::vector<uint8_t> BuildIpv4Packet(const net::IpAddr& src, const net::IpAddr& dst, std::span<const uint8_t> payload,
-                                     const Ipv4Framing& framing = {});
-std::vector<uint8_t> BuildIpv6Packet(const net::IpAddr& src, const net::IpAddr& dst, std::span<const uint8_t> payload,
-                                     uint8_t hop_limit = kTtl);
+std::vector<uint8_t> BuildIpv4Packet(const net::IpAddr& src, const net::IpAddr& dst,
+                                     std::span<const uint8_t> payload, const Ipv4Framing& framing = {});
+std::vector<uint8_t> BuildIpv6Packet(const net::IpAddr& src, const net::IpAddr& dst,
+                                     std::span<const uint8_t> payload, uint8_t hop_limit = kTtl);
 // Ethernet destination for a CARP packet to `dst` (multicast mapping, or the
 // caller's `unicast` MAC).
 Mac MulticastMac(const net::IpAddr& dst);

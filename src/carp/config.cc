@@ -147,9 +147,12 @@ class LineParser {
     }
     if (kw == "state") {
       if (auto e = Arg(kw, v)) return e;
-      if (v == "backup") cfg_.requested_state = State::kBackup;
-      else if (v == "master") cfg_.requested_state = State::kMaster;
-      else if (v != "init") return "state " + v + ": must be init, backup or master";
+      if (v == "backup")
+        cfg_.requested_state = State::kBackup;
+      else if (v == "master")
+        cfg_.requested_state = State::kMaster;
+      else if (v != "init")
+        return "state " + v + ": must be init, backup or master";
       return std::nullopt;
     }
     if (kw == "balancing") {
@@ -159,8 +162,10 @@ class LineParser {
         return "balancing " + v + " is not supported by hapf (only balancing none)";
       return "balancing " + v + ": unknown mode";
     }
-    if (kw == "carpnodes") return std::string("carpnodes is not supported by hapf (use one carp interface per vhid)");
-    if (kw == "lladdr") return std::string("lladdr is not supported by hapf (the virtual MAC is 00:00:5e:00:01:VHID)");
+    if (kw == "carpnodes")
+      return std::string("carpnodes is not supported by hapf (use one carp interface per vhid)");
+    if (kw == "lladdr")
+      return std::string("lladdr is not supported by hapf (the virtual MAC is 00:00:5e:00:01:VHID)");
     if (kw == "group") {
       if (auto e = Arg(kw, v)) return e;
       if (v != "carp") cfg_.groups.push_back(v);
@@ -194,8 +199,7 @@ class LineParser {
       cfg_.fast_interval = std::chrono::milliseconds(*ms);
       return std::nullopt;
     }
-    if (kw == "inet" || kw == "inet6")
-      return kw + " must start the line";
+    if (kw == "inet" || kw == "inet6") return kw + " must start the line";
     if (kw == "dhcp" || kw == "autoconf" || kw == "rdomain")
       return kw + " is not supported on a carp interface by hapf";
     return "unknown keyword " + kw;
@@ -213,7 +217,8 @@ std::variant<VhostConfig, ConfigError> ParseHostnameFile(std::string_view file_n
   std::string_view base = file_name;
   if (auto slash = base.rfind('/'); slash != std::string_view::npos) base.remove_prefix(slash + 1);
   constexpr std::string_view kPrefix = "hostname.";
-  if (base.substr(0, kPrefix.size()) != kPrefix) return ConfigError{file, 0, "file name must be hostname.carpN"};
+  if (base.substr(0, kPrefix.size()) != kPrefix)
+    return ConfigError{file, 0, "file name must be hostname.carpN"};
   std::string_view ifname = base.substr(kPrefix.size());
   if (ifname.size() < 5 || ifname.substr(0, 4) != "carp" ||
       ifname.substr(4).find_first_not_of("0123456789") != std::string_view::npos || ifname.size() > 15)

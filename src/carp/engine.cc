@@ -15,7 +15,9 @@ struct Timing {
   int64_t usec;
   auto operator<=>(const Timing&) const = default;
 };
-Timing TimingOf(int advbase, int advskew) { return Timing{advbase, advskew * kMicrosPerSecond / 256}; }
+Timing TimingOf(int advbase, int advskew) {
+  return Timing{advbase, advskew * kMicrosPerSecond / 256};
+}
 
 std::string HexFlags(unsigned flags) {
   char buf[16];
@@ -33,9 +35,12 @@ std::string HexMask(const net::Prefix& p) {
 
 const char* StateName(State s) {
   switch (s) {
-    case State::kInit: return "INIT";
-    case State::kBackup: return "BACKUP";
-    case State::kMaster: return "MASTER";
+    case State::kInit:
+      return "INIT";
+    case State::kBackup:
+      return "BACKUP";
+    case State::kMaster:
+      return "MASTER";
   }
   return "?";
 }
@@ -57,6 +62,9 @@ struct Engine::Vhost {
   Time ad_deadline = sim::kNever;
   Time md_deadline[2] = {sim::kNever, sim::kNever};  // IPv4, IPv6
   int garp_countdown = 0;
+  int send_errors[2] = {0, 0};  // consecutive failures per family
+  int send_ok[2] = {0, 0};      // consecutive successes while demoted
+  bool send_demoted[2] = {false, false};
 
   uint8_t wire_advbase() const { return cfg.fast_interval ? 0 : cfg.advbase; }
 };
@@ -71,7 +79,9 @@ Duration Engine::AdvertInterval(const VhostConfig& cfg) {
   return t.sec * kSecond + Duration{t.usec * 1000};
 }
 
-Duration Engine::MasterDownInterval(const VhostConfig& cfg) { return 3 * AdvertInterval(cfg); }
+Duration Engine::MasterDownInterval(const VhostConfig& cfg) {
+  return 3 * AdvertInterval(cfg);
+}
 
 Engine::Vhost* Engine::Find(std::string_view ifname) {
   for (auto& v : vhosts_)
@@ -125,7 +135,8 @@ std::optional<std::string> Engine::AddInterface(const VhostConfig& cfg, Time now
   if (cfg.advskew > 254) return cfg.ifname + ": advskew must be 0..254";
   if (cfg.advbase > 254) return cfg.ifname + ": advbase must be 0..254";
   if (cfg.peer && !cfg.peer->is_v4()) return cfg.ifname + ": carppeer must be IPv4";
-  if (cfg.fast_interval && cfg.fast_interval->count() <= 0) return cfg.ifname + ": fast interval must be positive";
+  if (cfg.fast_interval && cfg.fast_interval->count() <= 0)
+    return cfg.ifname + ": fast interval must be positive";
   for (const auto& v : vhosts_)
     if (v->cfg.carpdev == cfg.carpdev && v->cfg.vhid == cfg.vhid)
       return cfg.ifname + ": vhid " + std::to_string(cfg.vhid) + " already used on " + cfg.carpdev + " by " +
@@ -144,7 +155,8 @@ std::optional<std::string> Engine::AddInterface(const VhostConfig& cfg, Time now
   vhosts_.push_back(std::move(v));
   if (!Runnable(ref)) {
     auto it = link_down_.find(cfg.carpdev);
-    if (it != link_down_.end() && it->second) Adjust(ref.cfg.ifname, GroupsOf(ref), &ref.own_demote, +1, "carpdev", now, out);
+    if (it != link_down_.end() && it->second)
+      Adjust(ref.cfg.ifname, GroupsOf(ref), &ref.own_demote, +1, "carpdev", now, out);
   } else {
     EnterBackup(ref, now, out);
     if (cfg.requested_state == State::kMaster) BecomeMaster(ref, now, out);
@@ -153,11 +165,72 @@ std::optional<std::string> Engine::AddInterface(const VhostConfig& cfg, Time now
   return std::nullopt;
 }
 
+std::optional<std::string> Engine::Reconfigure(const VhostConfig& cfg, Time now, Actions& out) {
+  Vhost* v = Find(cfg.ifname);
+  if (!v) return cfg.ifname + ": no such interface";
+  if (cfg.vhid != v->cfg.vhid || cfg.carpdev != v->cfg.carpdev) {
+    RemoveInterface(cfg.ifname, now, out);
+    return AddInterface(cfg, now, out);
+  }
+  if (cfg.addresses.empty()) return cfg.ifname + ": no address";
+  if (cfg.advskew > 254 || cfg.advbase > 254) return cfg.ifname + ": advbase and advskew must be 0..254";
+  bool added = false;
+  for (const auto& p : cfg.addresses)
+    if (std::find(v->cfg.addresses.begin(), v->cfg.addresses.end(), p) == v->cfg.addresses.end())
+      added = true;
+  const bool admin_changed = cfg.admin_up != v->cfg.admin_up;
+  const bool was_up = v->cfg.admin_up;
+  v->cfg = cfg;
+  v->cfg.admin_up = was_up;
+  std::vector<net::IpAddr> addrs;
+  for (const auto& p : cfg.addresses) addrs.push_back(p.addr);
+  v->auth = Authenticator(cfg.passphrase, cfg.vhid, addrs, VirtualMac(cfg.vhid));
+  v->digest = v->auth.Compute(v->cookie);
+  if (admin_changed) {
+    SetAdminUp(cfg.ifname, cfg.admin_up, now, out);
+  } else if (added && v->state != State::kInit) {
+    GoInit(*v, out);
+    if (Runnable(*v)) EnterBackup(*v, now, out);
+  } else if (v->state == State::kMaster) {
+    v->ad_deadline = now + AdvertInterval(v->cfg);
+  } else if (v->state == State::kBackup) {
+    const Duration md = MasterDownInterval(v->cfg);
+    v->md_deadline[0] = v->cfg.has_v4() ? now + md : sim::kNever;
+    v->md_deadline[1] = v->cfg.has_v6() ? now + md : sim::kNever;
+  }
+  ArmTimer(out);
+  return std::nullopt;
+}
+
+void Engine::ReportSendResult(std::string_view ifname, bool v6, bool ok, Time now, Actions& out) {
+  Vhost* v = Find(ifname);
+  if (!v) return;
+  const int f = v6 ? 1 : 0;
+  constexpr int kLimit = 3;  // 3 × the number of nodes on the interface (one)
+  const std::string reason = v6 ? "snd6errors" : "snderrors";
+  if (!ok) {
+    v->send_ok[f] = 0;
+    if (++v->send_errors[f] >= kLimit && !v->send_demoted[f]) {
+      v->send_demoted[f] = true;
+      Adjust(v->cfg.ifname, GroupsOf(*v), &v->own_demote, +1, "> " + reason, now, out);
+    }
+  } else {
+    v->send_errors[f] = 0;
+    if (v->send_demoted[f] && ++v->send_ok[f] >= kLimit) {
+      v->send_demoted[f] = false;
+      v->send_ok[f] = 0;
+      Adjust(v->cfg.ifname, GroupsOf(*v), &v->own_demote, -1, "< " + reason, now, out);
+    }
+  }
+  ArmTimer(out);
+}
+
 void Engine::RemoveInterface(std::string_view ifname, Time now, Actions& out) {
   Vhost* v = Find(ifname);
   if (!v) return;
   GoInit(*v, out);
-  if (v->own_demote > 0) Adjust(v->cfg.ifname, GroupsOf(*v), &v->own_demote, -v->own_demote, "detach", now, out);
+  if (v->own_demote > 0)
+    Adjust(v->cfg.ifname, GroupsOf(*v), &v->own_demote, -v->own_demote, "detach", now, out);
   vhosts_.erase(std::find_if(vhosts_.begin(), vhosts_.end(), [&](auto& p) { return p.get() == v; }));
   ArmTimer(out);
 }
@@ -204,7 +277,8 @@ void Engine::SetLinkState(std::string_view dev, bool up, Time now, Actions& out)
     }
   }
   auto t = tracked_.find(dev);
-  if (t != tracked_.end()) Adjust(dev, t->second, nullptr, up ? -1 : +1, up ? "link up" : "link down", now, out);
+  if (t != tracked_.end())
+    Adjust(dev, t->second, nullptr, up ? -1 : +1, up ? "link up" : "link down", now, out);
   ArmTimer(out);
 }
 
@@ -247,7 +321,8 @@ void Engine::Adjust(std::string_view name, const std::vector<std::string>& group
   if (went_to_one) SendAdvertAll(now, out);
 }
 
-std::optional<std::string> Engine::AdminGroupDemote(std::string_view group, int delta, Time now, Actions& out) {
+std::optional<std::string> Engine::AdminGroupDemote(std::string_view group, int delta, Time now,
+                                                    Actions& out) {
   int cur = GroupDemote(group);
   if (delta < -128 || delta > 128 || cur + delta < 0 || cur + delta > 255)
     return "carpdemote: group " + std::string(group) + " counter would leave 0..255 (EINVAL)";
@@ -298,6 +373,14 @@ void Engine::BecomeMaster(Vhost& v, Time now, Actions& out) {
     a.ifname = v.cfg.ifname;
     a.carpdev = v.cfg.carpdev;
     a.addr = p.addr;
+    out.push_back(std::move(a));
+  }
+  // The automatic link-local an OpenBSD carp interface with IPv6 carries.
+  if (v.cfg.has_v6()) {
+    Action a(Action::Kind::kNeighborAdvert);
+    a.ifname = v.cfg.ifname;
+    a.carpdev = v.cfg.carpdev;
+    a.addr = LinkLocalFromMac(VirtualMac(v.cfg.vhid));
     out.push_back(std::move(a));
   }
   // The second ARP round follows the third advertisement (carp.md §8).
@@ -356,28 +439,33 @@ void Engine::Receive(const RxAdvert& rx, Time now, Actions& out) {
   const bool v6 = rx.src.is_v6();
   ++(v6 ? stats_.ipackets6 : stats_.ipackets);
   if (!settings_.allow) return;
-  const std::string dev(rx.ifname);
+  const std::string_view dev = rx.ifname;
   if (std::none_of(vhosts_.begin(), vhosts_.end(), [&](auto& v) { return v->cfg.carpdev == dev; })) {
     ++stats_.badif;
-    Log(kLogInfo, "carp: packet received on non-carp interface: " + dev, out);
+    if (kLogInfo <= settings_.log_level)
+      Log(kLogInfo, "carp: packet received on non-carp interface: " + std::string(dev), out);
     return;
   }
   if (rx.ttl != kTtl) {
     ++stats_.badttl;
-    Log(kLogNotice, "carp: received ttl " + std::to_string(rx.ttl) + " != 255 on " + dev, out);
+    if (kLogNotice <= settings_.log_level)
+      Log(kLogNotice, "carp: received ttl " + std::to_string(rx.ttl) + " != 255 on " + std::string(dev), out);
     return;
   }
   if (rx.payload.size() < kAdvertLen) {
     ++stats_.badlen;
-    Log(kLogInfo,
-        v6 ? "carp: packet size " + std::to_string(rx.payload.size()) + " too small"
-           : "carp: packet too short " + std::to_string(rx.payload.size() + 20) + " on " + dev,
-        out);
+    if (kLogInfo <= settings_.log_level)
+      Log(kLogInfo,
+          v6 ? "carp: packet size " + std::to_string(rx.payload.size()) + " too small"
+             : "carp: packet too short " + std::to_string(rx.payload.size() + 20) + " on " + std::string(dev),
+          out);
     return;
   }
   if (!ChecksumValid(rx.payload)) {
     ++stats_.badsum;
-    Log(kLogInfo, (v6 ? "carp: checksum failed, on " : "carp: checksum failed on ") + dev, out);
+    if (kLogInfo <= settings_.log_level)
+      Log(kLogInfo, (v6 ? "carp: checksum failed, on " : "carp: checksum failed on ") + std::string(dev),
+          out);
     return;
   }
   const Advert ad = *DecodeAdvert(rx.payload);
@@ -395,17 +483,19 @@ void Engine::Receive(const RxAdvert& rx, Time now, Actions& out) {
   }
   if (ad.version != kVersion) {
     ++stats_.badver;
-    Log(kLogNotice, v->cfg.ifname + ": invalid version " + std::to_string(ad.version) + " != 2", out);
+    if (kLogNotice <= settings_.log_level)
+      Log(kLogNotice, v->cfg.ifname + ": invalid version " + std::to_string(ad.version) + " != 2", out);
     return;
   }
   if (!v->auth.Verify(ad.counter, ad.digest)) {
     ++stats_.badauth;
-    Log(kLogInfo, v->cfg.ifname + ": incorrect hash", out);
+    if (kLogInfo <= settings_.log_level) Log(kLogInfo, v->cfg.ifname + ": incorrect hash", out);
     return;
   }
   if (ad.counter == v->cookie) {
     ++stats_.badauth;
-    Log(kLogWarning, v->cfg.ifname + ": replay or network loop detected", out);
+    if (kLogWarning <= settings_.log_level)
+      Log(kLogWarning, v->cfg.ifname + ": replay or network loop detected", out);
     return;
   }
   Reevaluate(*v, ad, v6, now, out);
@@ -428,8 +518,7 @@ void Engine::Reevaluate(Vhost& v, const Advert& ad, bool v6, Time now, Actions& 
     case State::kBackup: {
       const bool b1 = settings_.preempt && me < ch && dch >= dme;
       const bool b2 = dch > dme;
-      const bool b3 = v.wire_advbase() != 0 &&
-                      Timing{3 * int64_t{v.wire_advbase()}, me.usec} < ch;
+      const bool b3 = v.wire_advbase() != 0 && Timing{3 * int64_t{v.wire_advbase()}, me.usec} < ch;
       if (b1 || b2 || b3) {
         BecomeMaster(v, now, out);
       } else {
@@ -509,7 +598,10 @@ std::string Engine::Status(std::string_view ifname) const {
   s += "\n\tgroups:";
   for (const auto& g : GroupsOf(*v)) s += " " + g;
   s += std::string("\n\tstatus: ") +
-       (v->state == State::kMaster ? "master" : v->state == State::kBackup ? "backup" : "invalid") + "\n";
+       (v->state == State::kMaster   ? "master"
+        : v->state == State::kBackup ? "backup"
+                                     : "invalid") +
+       "\n";
   for (const auto& p : v->cfg.addresses) {
     if (p.addr.is_v4()) {
       s += "\tinet " + p.addr.ToString() + " netmask " + HexMask(p);

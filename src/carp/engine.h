@@ -38,11 +38,11 @@ struct VhostConfig {
   uint8_t advbase = 1;
   uint8_t advskew = 0;
   std::string passphrase;
-  std::vector<net::Prefix> addresses;     // virtual addresses in configuration order
-  std::optional<net::IpAddr> peer;        // carppeer (IPv4 unicast) instead of 224.0.0.18
-  std::vector<std::string> groups;        // interface groups besides "carp"
-  bool admin_up = true;                   // `up` / `down`
-  std::optional<State> requested_state;   // `state backup|master`
+  std::vector<net::Prefix> addresses;    // virtual addresses in configuration order
+  std::optional<net::IpAddr> peer;       // carppeer (IPv4 unicast) instead of 224.0.0.18
+  std::vector<std::string> groups;       // interface groups besides "carp"
+  bool admin_up = true;                  // `up` / `down`
+  std::optional<State> requested_state;  // `state backup|master`
   // hapf extension, NOT interoperable with OpenBSD: advertise every
   // `fast_interval` (master-down 3×) regardless of advbase/advskew; the wire
   // still carries advbase 0 and the configured advskew for elections.
@@ -53,8 +53,8 @@ struct VhostConfig {
 };
 
 struct Settings {
-  bool allow = true;     // net.inet.carp.allow
-  bool preempt = false;  // net.inet.carp.preempt
+  bool allow = true;         // net.inet.carp.allow
+  bool preempt = false;      // net.inet.carp.preempt
   int log_level = kLogCrit;  // net.inet.carp.log
 };
 
@@ -67,12 +67,12 @@ struct Stats {
 
 struct Action {
   enum class Kind : uint8_t {
-    kSendAdvert,     // send `payload` from `carpdev` to `addr` (family of addr), TTL 255
-    kStateChange,    // `from` → `to`: entering MASTER adds the VIPs, leaving it removes them
-    kGratuitousArp,  // ARP request for `addr` from the virtual MAC on `ifname`
-    kNeighborAdvert, // unsolicited NA (override) for `addr`
-    kLog,            // `text` at `level`
-    kArmTimer,       // call OnTimer at `when` (the earliest deadline; kNever = none)
+    kSendAdvert,      // send `payload` from `carpdev` to `addr` (family of addr), TTL 255
+    kStateChange,     // `from` → `to`: entering MASTER adds the VIPs, leaving it removes them
+    kGratuitousArp,   // ARP request for `addr` from the virtual MAC on `ifname`
+    kNeighborAdvert,  // unsolicited NA (override) for `addr`
+    kLog,             // `text` at `level`
+    kArmTimer,        // call OnTimer at `when` (the earliest deadline; kNever = none)
   };
   explicit Action(Kind k) : kind(k) {}
   Kind kind;
@@ -114,6 +114,15 @@ class Engine {
   void RemoveInterface(std::string_view ifname, Time now, Actions& out);
   // `ifconfig carpN up|down`: down sends a bow-out if MASTER, then INIT.
   void SetAdminUp(std::string_view ifname, bool up, Time now, Actions& out);
+  // Applies a changed configuration of an existing interface as ifconfig does
+  // (carp.md §7, §12): a new vhid or carpdev re-creates it (new cookie); an
+  // added address sends it through INIT to BACKUP; other changes recompute the
+  // HMAC input and restart the running timers without a state change.
+  std::optional<std::string> Reconfigure(const VhostConfig& cfg, Time now, Actions& out);
+  // Result of a kSendAdvert: 3 consecutive failures demote the interface by 1
+  // ("> snderrors"), 3 consecutive successes afterwards undo it. An
+  // unreachable unicast peer (EHOSTDOWN) should be reported as success.
+  void ReportSendResult(std::string_view ifname, bool v6, bool ok, Time now, Actions& out);
   // `ifconfig carpN state backup|master`.
   void RequestState(std::string_view ifname, State s, Time now, Actions& out);
 
@@ -176,7 +185,7 @@ class Engine {
   std::map<std::string, std::vector<std::string>, std::less<>> demoters_;  // pfsync0 etc.
   std::map<std::string, std::vector<std::string>, std::less<>> tracked_;
   std::map<std::string, bool, std::less<>> link_down_;  // devices currently down
-  Time armed_ = sim::kNever;  // the deadline last reported with kArmTimer
+  Time armed_ = sim::kNever;                            // the deadline last reported with kArmTimer
 };
 
 }  // namespace hapf::carp

@@ -114,15 +114,20 @@ void CarpNode::Log(int level, const std::string& line) {
 }
 
 void CarpNode::Apply(carp::Actions& actions) {
+  carp::Actions follow_up;  // from send results: applied after this batch
   for (auto& a : actions) {
     switch (a.kind) {
       case carp::Action::Kind::kSendAdvert: {
         Dev& d = devs_.at(a.carpdev);
         CarpSocket* s = a.addr.is_v4() ? d.v4.get() : d.v6.get();
         if (!s) break;
-        if (int err = s->Send(a.addr, a.payload))
-          Log(carp::kLogWarning,
-              a.ifname + (a.addr.is_v4() ? ": ip_output failed: " : ": ip6_output failed: ") + std::to_string(err));
+        const int err = s->Send(a.addr, a.payload);
+        if (err != 0)
+          Log(carp::kLogWarning, a.ifname +
+                                     (a.addr.is_v4() ? ": ip_output failed: " : ": ip6_output failed: ") +
+                                     std::strerror(err));
+        engine_->ReportSendResult(a.ifname, a.addr.is_v6(), err == 0 || err == EHOSTDOWN, MonotonicNow(),
+                                  follow_up);
         break;
       }
       case carp::Action::Kind::kStateChange: {
@@ -149,7 +154,8 @@ void CarpNode::Apply(carp::Actions& actions) {
       }
       case carp::Action::Kind::kNeighborAdvert: {
         const auto mac = carp::VirtualMac(by_ifname_.at(a.ifname).vhid);
-        devs_.at(a.carpdev).frames->Send(UnsolicitedNaFrame(mac, carp::LinkLocalFromMac(mac), a.addr, opts_.ipv6_router));
+        devs_.at(a.carpdev).frames->Send(
+            UnsolicitedNaFrame(mac, carp::LinkLocalFromMac(mac), a.addr, opts_.ipv6_router));
         break;
       }
       case carp::Action::Kind::kLog:
@@ -160,6 +166,7 @@ void CarpNode::Apply(carp::Actions& actions) {
     }
   }
   actions.clear();
+  if (!follow_up.empty()) Apply(follow_up);
 }
 
 void CarpNode::OnLink(const LinkInfo& link) {

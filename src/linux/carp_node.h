@@ -26,7 +26,7 @@ struct CarpNodeOptions {
   std::vector<carp::VhostConfig> vhosts;
   std::vector<std::string> tracked;  // interfaces whose link loss demotes group "carp"
   std::function<void(int level, const std::string& line)> log;  // engine and runtime messages
-  bool ipv6_router = false;  // Router flag in unsolicited NAs
+  bool ipv6_router = false;                                     // Router flag in unsolicited NAs
 };
 
 class CarpNode {
@@ -63,7 +63,7 @@ class CarpNode {
     std::unique_ptr<CarpSocket> v4, v6;
     std::unique_ptr<FrameSocket> frames;
   };
-  std::map<std::string, Dev> devs_;            // by carpdev name
+  std::map<std::string, Dev> devs_;  // by carpdev name
   std::map<std::string, carp::VhostConfig> by_ifname_;
   pid_t guard_ = -1;
   int guard_pipe_ = -1;

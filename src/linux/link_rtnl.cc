@@ -21,11 +21,14 @@ std::optional<LinkInfo> ParseLink(const nlmsghdr* nlh) {
   LinkInfo info;
   info.index = ifi->ifi_index;
   info.up = nlh->nlmsg_type == RTM_NEWLINK && (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_LOWER_UP);
-  mnl_attr_parse(nlh, sizeof(*ifi), [](const nlattr* attr, void* data) -> int {
-    if (mnl_attr_get_type(attr) == IFLA_IFNAME && mnl_attr_validate(attr, MNL_TYPE_STRING) >= 0)
-      static_cast<LinkInfo*>(data)->name = mnl_attr_get_str(attr);
-    return MNL_CB_OK;
-  }, &info);
+  mnl_attr_parse(
+      nlh, sizeof(*ifi),
+      [](const nlattr* attr, void* data) -> int {
+        if (mnl_attr_get_type(attr) == IFLA_IFNAME && mnl_attr_validate(attr, MNL_TYPE_STRING) >= 0)
+          static_cast<LinkInfo*>(data)->name = mnl_attr_get_str(attr);
+        return MNL_CB_OK;
+      },
+      &info);
   if (info.name.empty()) return std::nullopt;
   return info;
 }
@@ -56,7 +59,9 @@ Rtnl::~Rtnl() {
   if (nl_) mnl_socket_close(nl_);
 }
 
-int Rtnl::fd() const { return mnl_socket_get_fd(nl_); }
+int Rtnl::fd() const {
+  return mnl_socket_get_fd(nl_);
+}
 
 std::vector<LinkInfo> Rtnl::DumpLinks() {
   char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -103,7 +108,8 @@ std::optional<std::string> Rtnl::Request(char* buf) {
   auto* nlh = reinterpret_cast<nlmsghdr*>(buf);
   nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
   nlh->nlmsg_seq = ++seq_;
-  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) return std::string("netlink send: ") + std::strerror(errno);
+  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
+    return std::string("netlink send: ") + std::strerror(errno);
   char rbuf[MNL_SOCKET_BUFFER_SIZE];
   for (;;) {
     ssize_t n = mnl_socket_recvfrom(nl_, rbuf, sizeof rbuf);

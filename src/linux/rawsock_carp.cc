@@ -151,11 +151,11 @@ std::vector<uint8_t> GratuitousArpFrame(const carp::Mac& mac, const net::IpAddr&
   return carp::BuildEthernetFrame(carp::Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac, 0x0806, arp);
 }
 
-std::vector<uint8_t> UnsolicitedNaFrame(const carp::Mac& mac, const net::IpAddr& src_ll, const net::IpAddr& target,
-                                        bool router) {
+std::vector<uint8_t> UnsolicitedNaFrame(const carp::Mac& mac, const net::IpAddr& src_ll,
+                                        const net::IpAddr& target, bool router) {
   const auto all_nodes = *net::IpAddr::Parse("ff02::1");
   std::vector<uint8_t> icmp(32, 0);
-  icmp[0] = 136;  // neighbour advertisement
+  icmp[0] = 136;                                               // neighbour advertisement
   icmp[4] = static_cast<uint8_t>((router ? 0x80 : 0) | 0x20);  // Router, Override; Solicited clear
   std::memcpy(&icmp[8], target.data(), 16);
   icmp[24] = 2;  // target link-layer address option, 8 bytes

@@ -56,7 +56,7 @@ class FrameSocket {
 // = `vip`, target hardware zero, broadcast) and an unsolicited neighbour
 // advertisement to ff02::1 with Override set and the target link-layer option.
 std::vector<uint8_t> GratuitousArpFrame(const carp::Mac& mac, const net::IpAddr& vip);
-std::vector<uint8_t> UnsolicitedNaFrame(const carp::Mac& mac, const net::IpAddr& src_ll, const net::IpAddr& target,
-                                        bool router);
+std::vector<uint8_t> UnsolicitedNaFrame(const carp::Mac& mac, const net::IpAddr& src_ll,
+                                        const net::IpAddr& target, bool router);
 
 }  // namespace hapf::linux

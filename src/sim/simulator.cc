@@ -11,7 +11,9 @@ uint64_t SplitMix(uint64_t& x) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
-uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t Rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 }  // namespace
 
 Rng::Rng(uint64_t seed) {
@@ -59,7 +61,9 @@ TimerId Simulator::At(Time when, std::function<void()> fn) {
   return id;
 }
 
-void Simulator::Cancel(TimerId id) { live_.erase(id); }
+void Simulator::Cancel(TimerId id) {
+  live_.erase(id);
+}
 
 bool Simulator::Step() {
   while (!queue_.empty()) {
@@ -100,7 +104,9 @@ Segment::PortId Segment::Attach(Receiver rx) {
   return static_cast<PortId>(ports_.size() - 1);
 }
 
-void Segment::SetLinkUp(PortId port, bool up) { ports_.at(port).up = up; }
+void Segment::SetLinkUp(PortId port, bool up) {
+  ports_.at(port).up = up;
+}
 
 void Segment::Heal() {
   for (auto& p : ports_) p.group = 0;

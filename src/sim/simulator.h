@@ -80,10 +80,10 @@ class Segment {
   using Receiver = std::function<void(PortId from, std::span<const uint8_t> frame)>;
 
   struct Impairment {
-    double loss = 0.0;                  // probability a delivery is dropped
-    Duration delay = Duration{100'000}; // base one-way delay (100 µs)
-    Duration jitter{0};                 // extra uniform delay; > 0 reorders frames
-    double duplicate = 0.0;             // probability a delivery happens twice
+    double loss = 0.0;                   // probability a delivery is dropped
+    Duration delay = Duration{100'000};  // base one-way delay (100 µs)
+    Duration jitter{0};                  // extra uniform delay; > 0 reorders frames
+    double duplicate = 0.0;              // probability a delivery happens twice
   };
 
   Segment(Simulator& sim, std::string name) : sim_(sim), name_(std::move(name)) {}

@@ -25,8 +25,14 @@ using Time = Epoch::time_point;
 constexpr Time kTimeZero{};
 constexpr Time kNever{Duration{std::numeric_limits<int64_t>::max()}};
 
-constexpr Time FromNanos(int64_t ns) { return Time{Duration{ns}}; }
-constexpr int64_t ToNanos(Time t) { return t.time_since_epoch().count(); }
-constexpr int64_t ToMillis(Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+constexpr Time FromNanos(int64_t ns) {
+  return Time{Duration{ns}};
+}
+constexpr int64_t ToNanos(Time t) {
+  return t.time_since_epoch().count();
+}
+constexpr int64_t ToMillis(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
 
 }  // namespace hapf::sim

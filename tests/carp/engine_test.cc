@@ -1,8 +1,9 @@
 // Unit tests of the engine's rules (carp.md §3, §6, §7, §8, §10, §12).
+#include "carp/engine.h"
+
 #include <gtest/gtest.h>
 
 #include "carp/config.h"
-#include "carp/engine.h"
 
 namespace hapf::carp {
 namespace {
@@ -33,7 +34,8 @@ struct Fixture {
   }
   VhostConfig cfg;
   // An advert from a peer with the same key and addresses.
-  std::array<uint8_t, kAdvertLen> Peer(uint8_t advbase, uint8_t advskew, uint8_t demote, uint64_t counter = 77) {
+  std::array<uint8_t, kAdvertLen> Peer(uint8_t advbase, uint8_t advskew, uint8_t demote,
+                                       uint64_t counter = 77) {
     std::vector<net::IpAddr> addrs;
     for (auto& p : cfg.addresses) addrs.push_back(p.addr);
     Authenticator auth(cfg.passphrase, cfg.vhid, addrs, VirtualMac(cfg.vhid));
@@ -48,7 +50,8 @@ struct Fixture {
   }
   void Rx(std::span<const uint8_t> payload, uint8_t ttl = 255, const char* dst = "224.0.0.18") {
     out.clear();
-    e.Receive(RxAdvert{"em0", *net::IpAddr::Parse("198.51.100.9"), *net::IpAddr::Parse(dst), ttl, payload}, now, out);
+    e.Receive(RxAdvert{"em0", *net::IpAddr::Parse("198.51.100.9"), *net::IpAddr::Parse(dst), ttl, payload},
+              now, out);
   }
   void Advance(Duration d) {
     now += d;
@@ -155,12 +158,12 @@ TEST(CarpEngineTest, MasterYieldsByRuleM) {
     uint8_t advbase, advskew, demote;
     bool yields;
   } cases[] = {
-      {1, 50, 0, true},    // equal timing, equal demote: the master steps down
-      {1, 49, 0, true},    // faster
-      {1, 51, 0, false},   // slower
-      {1, 10, 1, false},   // faster but more demoted
-      {2, 0, 0, false},    // advbase dominates
-      {0, 200, 0, true},   // advbase 0 beats any advbase >= 1
+      {1, 50, 0, true},   // equal timing, equal demote: the master steps down
+      {1, 49, 0, true},   // faster
+      {1, 51, 0, false},  // slower
+      {1, 10, 1, false},  // faster but more demoted
+      {2, 0, 0, false},   // advbase dominates
+      {0, 200, 0, true},  // advbase 0 beats any advbase >= 1
   };
   for (const auto& c : cases) {
     Fixture f(Cfg(1, 50));
@@ -184,16 +187,16 @@ TEST(CarpEngineTest, BackupTakesOverByRulesB1B2B3) {
     uint8_t own_advbase, own_skew, advbase, advskew, demote;
     bool takes_over;
   } cases[] = {
-      {false, 1, 0, 1, 100, 0, false},  // better but no preempt
-      {true, 1, 0, 1, 100, 0, true},    // B1
-      {true, 1, 0, 1, 0, 0, false},     // B1 needs strictly faster
-      {false, 1, 100, 1, 0, 1, true},   // B2: more demoted master
-      {false, 1, 0, 255, 255, 0, true}, // B3: bow-out
+      {false, 1, 0, 1, 100, 0, false},      // better but no preempt
+      {true, 1, 0, 1, 100, 0, true},        // B1
+      {true, 1, 0, 1, 0, 0, false},         // B1 needs strictly faster
+      {false, 1, 100, 1, 0, 1, true},       // B2: more demoted master
+      {false, 1, 0, 255, 255, 0, true},     // B3: bow-out
       {false, 0, 100, 255, 255, 0, false},  // B3 disabled with own advbase 0
       {false, 86, 0, 255, 255, 0, false},   // (258, 0) > (255, 996093): B3 does not fire
       {false, 85, 0, 255, 255, 0, true},
-      {true, 1, 50, 1, 0, 1, true},     // slower-or-not, a more demoted master loses (B2)
-      {true, 1, 0, 1, 100, 0, true},    // B1 with Dch == Dme
+      {true, 1, 50, 1, 0, 1, true},   // slower-or-not, a more demoted master loses (B2)
+      {true, 1, 0, 1, 100, 0, true},  // B1 with Dch == Dme
   };
   for (size_t i = 0; i < std::size(cases); ++i) {
     const auto& c = cases[i];
@@ -207,7 +210,8 @@ TEST(CarpEngineTest, InitIgnoresAdvertsAndAdminDownBowsOutOnlyFromMaster) {
   Fixture f;
   Actions out;
   f.e.SetAdminUp("carp0", false, f.now, out);  // BACKUP: no bow-out
-  EXPECT_EQ(std::count_if(out.begin(), out.end(), [](auto& a) { return a.kind == Action::Kind::kSendAdvert; }), 0);
+  EXPECT_EQ(
+      std::count_if(out.begin(), out.end(), [](auto& a) { return a.kind == Action::Kind::kSendAdvert; }), 0);
   f.Rx(f.Peer(1, 0, 5));
   EXPECT_EQ(f.e.state("carp0"), State::kInit);
   out.clear();
@@ -216,7 +220,8 @@ TEST(CarpEngineTest, InitIgnoresAdvertsAndAdminDownBowsOutOnlyFromMaster) {
   f.out.clear();
   f.e.SetAdminUp("carp0", false, f.now, f.out);
   ASSERT_EQ(f.Count(Action::Kind::kSendAdvert), 1);
-  auto sent = std::find_if(f.out.begin(), f.out.end(), [](auto& a) { return a.kind == Action::Kind::kSendAdvert; });
+  auto sent =
+      std::find_if(f.out.begin(), f.out.end(), [](auto& a) { return a.kind == Action::Kind::kSendAdvert; });
   EXPECT_TRUE(DecodeAdvert(sent->payload)->is_bow_out());
   EXPECT_EQ(f.e.NextDeadline(), sim::kNever);
 }
@@ -259,7 +264,7 @@ TEST(CarpEngineTest, DemotionGroupsCapAndImmediateAdverts) {
   f.out.clear();
   f.e.Demote("pfsync0", 32, "pfsync start", f.now, f.out);
   EXPECT_EQ(f.Count(Action::Kind::kSendAdvert), 0);  // 1 -> 33 is not 0 -> 1
-  EXPECT_EQ(f.e.DemoteCount("carp0"), 33);  // sync link still down
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 33);           // sync link still down
   f.e.Demote("pfsync0", -1, "pfsync link", f.now, f.out);
   EXPECT_EQ(f.e.DemoteCount("carp0"), 32);
   EXPECT_EQ(f.e.GroupStatus("carp"), "carp: carp demote count 32");
@@ -268,7 +273,7 @@ TEST(CarpEngineTest, DemotionGroupsCapAndImmediateAdverts) {
   EXPECT_EQ(f.e.GroupDemote("carp"), 0);
   EXPECT_EQ(f.e.AdminGroupDemote("carp", 128, f.now, f.out), std::nullopt);
   EXPECT_EQ(f.e.AdminGroupDemote("carp", 127, f.now, f.out), std::nullopt);
-  EXPECT_NE(f.e.AdminGroupDemote("carp", 1, f.now, f.out), std::nullopt);  // EINVAL above 255
+  EXPECT_NE(f.e.AdminGroupDemote("carp", 1, f.now, f.out), std::nullopt);    // EINVAL above 255
   EXPECT_NE(f.e.AdminGroupDemote("carp", 129, f.now, f.out), std::nullopt);  // N is 0..128
   // Kernel adjustments have no upper bound; only the advertised value is capped.
   f.e.Demote("pfsync0", 10, "pfsync start", f.now, f.out);
@@ -315,7 +320,8 @@ TEST(CarpEngineTest, UnicastPeerSendsToThePeerAndIgnoresMulticast) {
   f.Rx(f.Peer(1, 0, 0), 255, "198.51.100.2");
   EXPECT_GT(f.e.NextDeadline(), d);
   f.Advance(milliseconds(3000));
-  auto it = std::find_if(f.out.begin(), f.out.end(), [](auto& a) { return a.kind == Action::Kind::kSendAdvert; });
+  auto it =
+      std::find_if(f.out.begin(), f.out.end(), [](auto& a) { return a.kind == Action::Kind::kSendAdvert; });
   ASSERT_NE(it, f.out.end());
   EXPECT_EQ(it->addr.ToString(), "198.51.100.9");
 }
@@ -330,7 +336,11 @@ TEST(CarpEngineTest, Ipv6AdvertsAndPerFamilyMasterDownTimers) {
   f.Advance(milliseconds(1000));
   EXPECT_EQ(f.e.state("carp0"), State::kMaster);
   EXPECT_EQ(f.Count(Action::Kind::kSendAdvert), 2);
-  EXPECT_EQ(f.Count(Action::Kind::kNeighborAdvert), 1);
+  EXPECT_EQ(f.Count(Action::Kind::kNeighborAdvert), 2);  // the VIP and fe80::200:5eff:fe00:105
+  std::vector<std::string> targets;
+  for (auto& a : f.out)
+    if (a.kind == Action::Kind::kNeighborAdvert) targets.push_back(a.addr.ToString());
+  EXPECT_EQ(targets, (std::vector<std::string>{"2001:db8::1", "fe80::200:5eff:fe00:105"}));
   EXPECT_EQ(f.e.stats().opackets6, 1u);
 }
 
@@ -357,13 +367,14 @@ TEST(CarpEngineTest, StatusLooksLikeIfconfig) {
 // ---- hostname.carpN ----
 
 TEST(CarpConfigTest, ParsesTheOpenBsdExampleVerbatim) {
-  auto r = ParseHostnameFile("/etc/hostname.carp0",
-                             "# outside\n"
-                             "inet 198.51.100.131 255.255.255.248 198.51.100.135 vhid 1 carpdev em0 advskew 1 pass secret\n"
-                             "inet6 alias 2001:db8::131 64\n"
-                             "inet alias 198.51.100.132/29\n"
-                             "description \"outside vip\"\n"
-                             "up\n");
+  auto r = ParseHostnameFile(
+      "/etc/hostname.carp0",
+      "# outside\n"
+      "inet 198.51.100.131 255.255.255.248 198.51.100.135 vhid 1 carpdev em0 advskew 1 pass secret\n"
+      "inet6 alias 2001:db8::131 64\n"
+      "inet alias 198.51.100.132/29\n"
+      "description \"outside vip\"\n"
+      "up\n");
   ASSERT_TRUE(std::holds_alternative<VhostConfig>(r)) << std::get<ConfigError>(r).ToString();
   auto c = std::get<VhostConfig>(r);
   EXPECT_EQ(c.ifname, "carp0");
@@ -379,11 +390,12 @@ TEST(CarpConfigTest, ParsesTheOpenBsdExampleVerbatim) {
 }
 
 TEST(CarpConfigTest, KeywordsAndOtherForms) {
-  auto r = ParseHostnameFile("hostname.carp12",
-                             "vhid 12 pass \"two words\" carpdev vio0 advbase 0 advskew 26 carppeer 192.0.2.2\n"
-                             "inet 192.0.2.10 netmask 0xffffff00 state backup group fw\n"
-                             "inet6 2001:db8::10 prefixlen 56\n"
-                             "balancing none\n");
+  auto r =
+      ParseHostnameFile("hostname.carp12",
+                        "vhid 12 pass \"two words\" carpdev vio0 advbase 0 advskew 26 carppeer 192.0.2.2\n"
+                        "inet 192.0.2.10 netmask 0xffffff00 state backup group fw\n"
+                        "inet6 2001:db8::10 prefixlen 56\n"
+                        "balancing none\n");
   ASSERT_TRUE(std::holds_alternative<VhostConfig>(r)) << std::get<ConfigError>(r).ToString();
   auto c = std::get<VhostConfig>(r);
   EXPECT_EQ(c.ifname, "carp12");
@@ -395,7 +407,8 @@ TEST(CarpConfigTest, KeywordsAndOtherForms) {
   EXPECT_EQ(c.groups, std::vector<std::string>{"fw"});
   EXPECT_EQ(c.addresses[0].ToString(), "192.0.2.10/24");
   EXPECT_EQ(c.addresses[1].ToString(), "2001:db8::10/56");
-  auto fast = ParseHostnameFile("hostname.carp1", "inet 192.0.2.1 255.255.255.0 NONE vhid 1 carpdev em0 fastinterval 50\n");
+  auto fast = ParseHostnameFile("hostname.carp1",
+                                "inet 192.0.2.1 255.255.255.0 NONE vhid 1 carpdev em0 fastinterval 50\n");
   ASSERT_TRUE(std::holds_alternative<VhostConfig>(fast));
   EXPECT_EQ(std::get<VhostConfig>(fast).fast_interval, milliseconds(50));
 }
@@ -408,8 +421,10 @@ TEST(CarpConfigTest, ErrorsNameFileAndLine) {
       {"inet 192.0.2.1 255.255.255.0\nvhid 300\n", "f/hostname.carp0:2: vhid 300: must be 1..255"},
       {"inet 192.0.2.1/24 vhid 1 carpdev em0\nbalancing ip\n",
        "f/hostname.carp0:2: balancing ip is not supported by hapf (only balancing none)"},
-      {"carpnodes 1:0,2:100\n", "f/hostname.carp0:1: carpnodes is not supported by hapf (use one carp interface per vhid)"},
-      {"inet 192.0.2.1/24 vhid 1 carpdev em0 advskew 255\n", "f/hostname.carp0:1: advskew 255: must be 0..254"},
+      {"carpnodes 1:0,2:100\n",
+       "f/hostname.carp0:1: carpnodes is not supported by hapf (use one carp interface per vhid)"},
+      {"inet 192.0.2.1/24 vhid 1 carpdev em0 advskew 255\n",
+       "f/hostname.carp0:1: advskew 255: must be 0..254"},
       {"inet 192.0.2.1/24 vhid 1 carpdev em0 bogus\n", "f/hostname.carp0:1: unknown keyword bogus"},
       {"inet6 192.0.2.1\n", "f/hostname.carp0:1: bad IPv6 address 192.0.2.1"},
       {"carppeer 2001:db8::1\n", "f/hostname.carp0:1: carppeer 2001:db8::1: must be an IPv4 address"},
@@ -424,7 +439,59 @@ TEST(CarpConfigTest, ErrorsNameFileAndLine) {
     EXPECT_EQ(std::get<ConfigError>(r).ToString(), c.error);
   }
   auto r = ParseHostnameFile("hostname.em0", "up\n");
-  EXPECT_EQ(std::get<ConfigError>(r).ToString(), "hostname.em0:0: file name must be hostname.carpN (N a number)");
+  EXPECT_EQ(std::get<ConfigError>(r).ToString(),
+            "hostname.em0:0: file name must be hostname.carpN (N a number)");
+}
+
+}  // namespace
+}  // namespace hapf::carp
+
+namespace hapf::carp {
+namespace {
+
+TEST(CarpEngineTest, ReconfigureAddedAddressGoesThroughInitOtherChangesKeepState) {
+  Fixture f(Cfg(), {.log_level = kLogWarning});
+  f.MakeMaster();
+  auto c = f.cfg;
+  c.advskew = 20;  // parameter change: state kept, timer restarted, new skew advertised
+  f.out.clear();
+  ASSERT_EQ(f.e.Reconfigure(c, f.now, f.out), std::nullopt);
+  EXPECT_EQ(f.e.state("carp0"), State::kMaster);
+  f.Advance(Engine::AdvertInterval(c));
+  auto it =
+      std::find_if(f.out.begin(), f.out.end(), [](auto& a) { return a.kind == Action::Kind::kSendAdvert; });
+  ASSERT_NE(it, f.out.end());
+  EXPECT_EQ(DecodeAdvert(it->payload)->advskew, 20);
+  c.addresses.push_back(*net::Prefix::Parse("198.51.100.7/24"));
+  f.out.clear();
+  ASSERT_EQ(f.e.Reconfigure(c, f.now, f.out), std::nullopt);
+  EXPECT_EQ(f.e.state("carp0"), State::kBackup);
+  std::vector<std::string> logs;
+  for (auto& a : f.out)
+    if (a.kind == Action::Kind::kLog) logs.push_back(a.text);
+  EXPECT_EQ(logs, (std::vector<std::string>{"carp0: state transition: MASTER -> INIT",
+                                            "carp0: state transition: INIT -> BACKUP"}));
+  // The new address set is in the HMAC: a peer with the old set fails.
+  f.Rx(f.Peer(1, 0, 0));
+  EXPECT_EQ(f.e.stats().badauth, 1u);
+  f.cfg = c;  // a peer with the same set passes
+  f.Rx(f.Peer(1, 0, 0));
+  EXPECT_EQ(f.e.stats().badauth, 1u);
+}
+
+TEST(CarpEngineTest, SendErrorsDemoteAfterThreeAndRecoverAfterThree) {
+  Fixture f(Cfg(), {.log_level = kLogErr});
+  for (int i = 0; i < 2; ++i) f.e.ReportSendResult("carp0", false, false, f.now, f.out);
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 0);
+  f.out.clear();
+  f.e.ReportSendResult("carp0", false, false, f.now, f.out);
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 1);
+  EXPECT_EQ(f.LastLog(), "carp: carp0 demoted group carp by 1 to 1 (> snderrors)");
+  f.e.ReportSendResult("carp0", false, false, f.now, f.out);  // still one demotion
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 1);
+  for (int i = 0; i < 3; ++i) f.e.ReportSendResult("carp0", false, true, f.now, f.out);
+  EXPECT_EQ(f.e.DemoteCount("carp0"), 0);
+  EXPECT_EQ(f.LastLog(), "carp: carp0 demoted group carp by -1 to 0 (< snderrors)");
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // its default VRRP view, and tshark's CARP dissector (the only one that shows
 // demote, carp.md §13). A missing tool is a failure, not a skip.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include "carp/engine.h"
@@ -38,8 +37,9 @@ std::vector<testing::PcapRecord> EngineTraffic() {
       std::vector<uint8_t> ip =
           a.addr.is_v4() ? BuildIpv4Packet(*net::IpAddr::Parse("198.51.100.130"), a.addr, a.payload)
                          : BuildIpv6Packet(*net::IpAddr::Parse("fe80::1"), a.addr, a.payload);
-      recs.push_back({sec++, 0,
-                      BuildEthernetFrame(MulticastMac(a.addr), VirtualMac(42), a.addr.is_v4() ? 0x0800 : 0x86dd, ip)});
+      recs.push_back(
+          {sec++, 0,
+           BuildEthernetFrame(MulticastMac(a.addr), VirtualMac(42), a.addr.is_v4() ? 0x0800 : 0x86dd, ip)});
     }
     out.clear();
   };
@@ -54,7 +54,8 @@ std::vector<testing::PcapRecord> EngineTraffic() {
 }
 
 std::string WriteTraffic() {
-  const std::string path = std::string(HAPF_BINARY_DIR) + "/carp_oracle_" + std::to_string(getpid()) + ".pcap";
+  const std::string path =
+      std::string(HAPF_BINARY_DIR) + "/carp_oracle_" + std::to_string(getpid()) + ".pcap";
   testing::WritePcap(path, EngineTraffic());
   return path;
 }
@@ -78,8 +79,10 @@ TEST(CarpOracleTest, TcpdumpCarpPrinterDecodesOurAdverts) {
   for (auto& l : lines)
     if (l.find("CARPv2-advertise") != std::string::npos) carp.push_back(l);
   ASSERT_EQ(carp.size(), 6u) << RunCommand("tcpdump -n -r " + pcap + " -T carp 2>&1");
-  const std::string normal = "CARPv2-advertise 36: vhid=42 advbase=2 advskew=77 authlen=7 counter=81985529216486895";
-  const std::string bowout = "CARPv2-advertise 36: vhid=42 advbase=255 advskew=255 authlen=7 counter=81985529216486895";
+  const std::string normal =
+      "CARPv2-advertise 36: vhid=42 advbase=2 advskew=77 authlen=7 counter=81985529216486895";
+  const std::string bowout =
+      "CARPv2-advertise 36: vhid=42 advbase=255 advskew=255 authlen=7 counter=81985529216486895";
   EXPECT_NE(carp[0].find("198.51.100.130 > 224.0.0.18: " + normal), std::string::npos) << carp[0];
   EXPECT_NE(carp[1].find("fe80::1 > ff02::12: " + normal), std::string::npos) << carp[1];
   EXPECT_NE(carp[2].find(normal), std::string::npos) << carp[2];  // demote is invisible here
@@ -93,7 +96,9 @@ TEST(CarpOracleTest, TcpdumpCarpPrinterDecodesOurAdverts) {
   for (auto& l : Lines(RunCommand("tcpdump -n -r " + pcap + " 2>&1")))
     if (l.find("VRRPv2") != std::string::npos) vrrp.push_back(l);
   ASSERT_EQ(vrrp.size(), 6u);
-  EXPECT_NE(vrrp[0].find("VRRPv2, Advertisement, vrid 42, prio 77, authtype none, intvl 2s"), std::string::npos) << vrrp[0];
+  EXPECT_NE(vrrp[0].find("VRRPv2, Advertisement, vrid 42, prio 77, authtype none, intvl 2s"),
+            std::string::npos)
+      << vrrp[0];
   EXPECT_NE(vrrp[2].find("vrid 42, prio 77, authtype #32, intvl 2s"), std::string::npos) << vrrp[2];
   unlink(pcap.c_str());
 }

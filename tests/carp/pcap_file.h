@@ -24,9 +24,12 @@ inline std::vector<PcapRecord> ReadPcap(const std::string& path) {
   if (all.size() < 24) throw std::runtime_error("short pcap " + path);
   const uint32_t magic = all[0] | (all[1] << 8) | (all[2] << 16) | (uint32_t{all[3]} << 24);
   bool swapped;
-  if (magic == 0xa1b2c3d4) swapped = false;
-  else if (magic == 0xd4c3b2a1) swapped = true;
-  else throw std::runtime_error("not a microsecond pcap: " + path);
+  if (magic == 0xa1b2c3d4)
+    swapped = false;
+  else if (magic == 0xd4c3b2a1)
+    swapped = true;
+  else
+    throw std::runtime_error("not a microsecond pcap: " + path);
   auto u32 = [&](size_t off) {
     uint32_t v = all[off] | (all[off + 1] << 8) | (all[off + 2] << 16) | (uint32_t{all[off + 3]} << 24);
     return swapped ? __builtin_bswap32(v) : v;

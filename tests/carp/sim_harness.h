@@ -25,10 +25,10 @@ struct SimNode {
   };
   std::map<std::string, Port> ports;  // carpdev -> port
   sim::TimerId timer = 0;
-  std::set<std::string> holding;      // carp interfaces whose VIPs this node holds
+  std::set<std::string> holding;  // carp interfaces whose VIPs this node holds
   std::vector<std::string> logs;
   std::vector<std::pair<sim::Time, std::string>> transitions;  // "carp0 BACKUP->MASTER"
-  std::vector<std::vector<uint8_t>> sent;  // IP packets sent, for replay tests
+  std::vector<std::vector<uint8_t>> sent;                      // IP packets sent, for replay tests
   int garps = 0, neighbor_adverts = 0;
   bool alive = true;
 };
@@ -51,7 +51,8 @@ class Cluster {
     return *nodes_.back();
   }
 
-  void Attach(SimNode& n, const std::string& carpdev, sim::Segment& seg, const char* v4, const char* v6 = nullptr) {
+  void Attach(SimNode& n, const std::string& carpdev, sim::Segment& seg, const char* v4,
+              const char* v6 = nullptr) {
     SimNode::Port p{&seg, 0, *net::IpAddr::Parse(v4), v6 ? *net::IpAddr::Parse(v6) : net::IpAddr{}};
     p.id = seg.Attach([this, &n, carpdev](sim::Segment::PortId, std::span<const uint8_t> pkt) {
       if (!n.alive) return;
@@ -106,7 +107,8 @@ class Cluster {
       switch (a.kind) {
         case Action::Kind::kSendAdvert: {
           auto& p = n.ports.at(a.carpdev);
-          auto pkt = a.addr.is_v4() ? BuildIpv4Packet(p.v4, a.addr, a.payload) : BuildIpv6Packet(p.v6, a.addr, a.payload);
+          auto pkt = a.addr.is_v4() ? BuildIpv4Packet(p.v4, a.addr, a.payload)
+                                    : BuildIpv6Packet(p.v6, a.addr, a.payload);
           n.sent.push_back(pkt);
           p.segment->Send(p.id, pkt);
           break;
@@ -116,9 +118,15 @@ class Cluster {
           if (a.from == State::kMaster) n.holding.erase(a.ifname);
           n.transitions.emplace_back(sim_.Now(), a.ifname + " " + StateName(a.from) + "->" + StateName(a.to));
           break;
-        case Action::Kind::kGratuitousArp: ++n.garps; break;
-        case Action::Kind::kNeighborAdvert: ++n.neighbor_adverts; break;
-        case Action::Kind::kLog: n.logs.push_back(a.text); break;
+        case Action::Kind::kGratuitousArp:
+          ++n.garps;
+          break;
+        case Action::Kind::kNeighborAdvert:
+          ++n.neighbor_adverts;
+          break;
+        case Action::Kind::kLog:
+          n.logs.push_back(a.text);
+          break;
         case Action::Kind::kArmTimer:
           sim_.Cancel(n.timer);
           n.timer = 0;

@@ -23,12 +23,16 @@ struct Pair {
     c.Attach(a, "em0", lan, "198.51.100.2", "fe80::2");
     c.Attach(b, "em0", lan, "198.51.100.3", "fe80::3");
   }
+  // carp0 (vhid 1, 198.51.100.1) on both, A preferred (advskew 0 vs 100).
+  void AddBoth() {
+    c.AddInterface(a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
+    c.AddInterface(b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  }
 };
 
 TEST(CarpSimTest, TwoNodesElectThePreferredMasterOnce) {
   Pair p;
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(milliseconds(2900));
   EXPECT_EQ(p.c.Holders("carp0"), Names{});  // master-down is 3 s
   p.c.sim().RunFor(milliseconds(200));
@@ -44,6 +48,7 @@ TEST(CarpSimTest, TwoNodesElectThePreferredMasterOnce) {
   EXPECT_EQ(p.b.engine->stats().opackets, 0u);
   // Gratuitous ARP after the first and after the third advert.
   EXPECT_EQ(p.a.garps, 2);
+  EXPECT_EQ(p.a.neighbor_adverts, 0);  // IPv4 only
 }
 
 TEST(CarpSimTest, ThreeNodesElectOneAndTheNextBestTakesOverWhenTheMasterDies) {
@@ -104,8 +109,7 @@ TEST(CarpSimTest, NoPreemptWhenPreemptIsOff) {
 
 TEST(CarpSimTest, PartitionGivesSplitBrainAndHealingASingleMaster) {
   Pair p;
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(10));
   p.lan.SetGroup(p.b.ports["em0"].id, 1);
   p.c.sim().RunFor(seconds(6));
@@ -117,9 +121,9 @@ TEST(CarpSimTest, PartitionGivesSplitBrainAndHealingASingleMaster) {
   EXPECT_EQ(p.c.Holders("carp0"), Names{"A"});
 }
 
-TEST(CarpSimTest, EqualConfigurationsConvergeAfterPartitionThroughTheTieRule) {
-  // Equal timing and demote: a MASTER yields (carp.md §7), so after healing
-  // the pair ends with one master (whoever advertised last keeps it).
+TEST(CarpSimTest, EqualConfigurationsEndWithOneMasterThroughTheTieRule) {
+  // Equal timing and demote: a MASTER yields (carp.md §7), so the pair ends
+  // with one master (whoever advertised last keeps it).
   Pair p;
   p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 10, {"198.51.100.1/24"}));
   p.c.sim().RunFor(milliseconds(300));
@@ -154,7 +158,7 @@ TEST(CarpSimTest, LinkLossOnOneCarpdevMovesAllVips) {
   EXPECT_EQ(f.c.Holders("carp0"), Names{"A"});
   EXPECT_EQ(f.c.Holders("carp1"), Names{"A"});
   f.a.engine->settings().log_level = kLogErr;  // demotion lines are ERR, hidden by default
-  f.c.SetLink(f.a, "em1", false);  // inside cable pulled
+  f.c.SetLink(f.a, "em1", false);              // inside cable pulled
   EXPECT_EQ(f.a.engine->DemoteCount("carp0"), 1);
   // carp0 on A advertised demote 1 at once (group "carp" went 0 -> 1): B takes
   // carp0 by rule B2 within the wire delay, even without preempt.
@@ -188,10 +192,27 @@ TEST(CarpSimTest, TrackedInterfaceAndPfsyncHookDemoteTheGroup) {
     e.Demote("pfsync0", -1, "pfsync link", now, out);
   });
   EXPECT_EQ(f.b.engine->DemoteCount("carp0"), 32);
-  f.c.SetLink(f.a, "em2", true);  // A healthy again (demote 0) and B demoted 32:
+  f.c.SetLink(f.a, "em2", true);         // A healthy again (demote 0) and B demoted 32:
   f.c.sim().RunFor(milliseconds(1100));  // A takes both back by rule B2
   EXPECT_EQ(f.c.Holders("carp0"), Names{"A"});
   EXPECT_EQ(f.c.Holders("carp1"), Names{"A"});
+}
+
+TEST(CarpSimTest, SeveralVhidsOnOneCarpdevShareTheLoad) {
+  Pair p;
+  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
+  p.c.AddInterface(p.a, MakeVhost("carp1", "em0", 2, 100, {"198.51.100.4/24"}));
+  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.c.AddInterface(p.b, MakeVhost("carp1", "em0", 2, 0, {"198.51.100.4/24"}));
+  p.c.sim().RunFor(seconds(20));
+  EXPECT_EQ(p.c.Holders("carp0"), Names{"A"});
+  EXPECT_EQ(p.c.Holders("carp1"), Names{"B"});
+  EXPECT_EQ(p.a.engine->stats().badvhid + p.a.engine->stats().badauth, 0u);
+  // A's link loss moves carp0 to B; B's own vhid is undisturbed.
+  p.c.SetLink(p.a, "em0", false);
+  p.c.sim().RunFor(seconds(5));
+  EXPECT_EQ(p.c.Holders("carp0"), Names{"B"});
+  EXPECT_EQ(p.c.Holders("carp1"), Names{"B"});
 }
 
 TEST(CarpSimTest, WrongPassphraseAdvertsAreIgnoredSoBothBecomeMaster) {
@@ -205,8 +226,7 @@ TEST(CarpSimTest, WrongPassphraseAdvertsAreIgnoredSoBothBecomeMaster) {
 
 TEST(CarpSimTest, ReplayedAdvertsAreAcceptedLikeFreshOnesButOwnLoopsAreNot) {
   Pair p;
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(10));
   ASSERT_FALSE(p.a.sent.empty());
   const auto captured = p.a.sent.back();
@@ -231,8 +251,7 @@ TEST(CarpSimTest, ReplayedAdvertsAreAcceptedLikeFreshOnesButOwnLoopsAreNot) {
 
 TEST(CarpSimTest, FlappingLinkWithoutPreemptMovesMastershipOnce) {
   Pair p;
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(10));
   const sim::Time start = p.c.sim().Now();
   for (int i = 0; i < 20; ++i) {
@@ -248,8 +267,7 @@ TEST(CarpSimTest, FlappingLinkWithoutPreemptMovesMastershipOnce) {
 
 TEST(CarpSimTest, FlappingLinkWithPreemptFlapsNoFasterThanTheMasterDownTimer) {
   Pair p(Settings{.preempt = true});
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.AddBoth();
   p.c.sim().RunFor(seconds(10));
   const sim::Time start = p.c.sim().Now();
   for (int i = 0; i < 40; ++i) {  // 20 s of a link that changes every 500 ms
@@ -291,9 +309,9 @@ TEST(CarpSimTest, BowOutMakesTheBackupTakeOverAtOnce) {
 
 TEST(CarpSimTest, LossyReorderingLanKeepsOneMaster) {
   Pair p(Settings{}, 11);
-  p.lan.set_impairment({.loss = 0.1, .delay = milliseconds(1), .jitter = milliseconds(30), .duplicate = 0.05});
-  p.c.AddInterface(p.a, MakeVhost("carp0", "em0", 1, 0, {"198.51.100.1/24"}));
-  p.c.AddInterface(p.b, MakeVhost("carp0", "em0", 1, 100, {"198.51.100.1/24"}));
+  p.lan.set_impairment(
+      {.loss = 0.1, .delay = milliseconds(1), .jitter = milliseconds(30), .duplicate = 0.05});
+  p.AddBoth();
   p.c.sim().RunFor(seconds(120));
   EXPECT_EQ(p.c.Holders("carp0"), Names{"A"});
   // Losing three adverts in a row (p = 0.001) is rare; at most a couple of blips.

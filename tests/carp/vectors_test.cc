@@ -13,7 +13,8 @@ using testing::SharedDir;
 
 std::vector<uint8_t> Hex(std::string_view s) {
   std::vector<uint8_t> out;
-  for (size_t i = 0; i + 1 < s.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoi(std::string(s.substr(i, 2)), nullptr, 16)));
+  for (size_t i = 0; i + 1 < s.size(); i += 2)
+    out.push_back(static_cast<uint8_t>(std::stoi(std::string(s.substr(i, 2)), nullptr, 16)));
   return out;
 }
 template <size_t N>
@@ -24,7 +25,9 @@ std::array<uint8_t, N> HexArray(std::string_view s) {
   std::copy_n(v.begin(), std::min(N, v.size()), a.begin());
   return a;
 }
-net::IpAddr Ip(const char* s) { return *net::IpAddr::Parse(s); }
+net::IpAddr Ip(const char* s) {
+  return *net::IpAddr::Parse(s);
+}
 
 struct Vector {
   const char* file;
@@ -36,13 +39,60 @@ struct Vector {
 };
 
 const Vector kValid[] = {
-    {"carp_v4_vhid1_skew1", 1, 1, 1, 0, "toor", "0123456789abcdef", {"170.16.3.131"}, "bfeb90408af06ecf6b1edf7565109a917051baf1"},
-    {"carp_v4_vhid1_skew100", 1, 100, 1, 0, "toor", "0123456789abcdef", {"170.16.3.131"}, "bfeb90408af06ecf6b1edf7565109a917051baf1"},
-    {"carp_v4_vhid1_demote32", 1, 1, 1, 32, "toor", "0123456789abcdef", {"170.16.3.131"}, "bfeb90408af06ecf6b1edf7565109a917051baf1"},
-    {"carp_v4_vhid1_bowout", 1, 255, 255, 0, "toor", "0123456789abcdef", {"170.16.3.131"}, "bfeb90408af06ecf6b1edf7565109a917051baf1"},
-    {"carp_v6_vhid1_skew1", 1, 1, 1, 0, "toor", "0123456789abcdef", {"2001:db8:3::131"}, "28188bf14fd1e100e789a5209c58831a03db309e"},
-    {"carp_dual_vhid2", 2, 0, 1, 0, "s3cret-passphrase", "5a5a5a5a00000001",
-     {"10.0.0.20", "10.0.0.3", "2001:db8::20", "2001:db8::3"}, "4630b82f24cfdb05da9d99f0e3553fec4f2e70f7"},
+    {"carp_v4_vhid1_skew1",
+     1,
+     1,
+     1,
+     0,
+     "toor",
+     "0123456789abcdef",
+     {"170.16.3.131"},
+     "bfeb90408af06ecf6b1edf7565109a917051baf1"},
+    {"carp_v4_vhid1_skew100",
+     1,
+     100,
+     1,
+     0,
+     "toor",
+     "0123456789abcdef",
+     {"170.16.3.131"},
+     "bfeb90408af06ecf6b1edf7565109a917051baf1"},
+    {"carp_v4_vhid1_demote32",
+     1,
+     1,
+     1,
+     32,
+     "toor",
+     "0123456789abcdef",
+     {"170.16.3.131"},
+     "bfeb90408af06ecf6b1edf7565109a917051baf1"},
+    {"carp_v4_vhid1_bowout",
+     1,
+     255,
+     255,
+     0,
+     "toor",
+     "0123456789abcdef",
+     {"170.16.3.131"},
+     "bfeb90408af06ecf6b1edf7565109a917051baf1"},
+    {"carp_v6_vhid1_skew1",
+     1,
+     1,
+     1,
+     0,
+     "toor",
+     "0123456789abcdef",
+     {"2001:db8:3::131"},
+     "28188bf14fd1e100e789a5209c58831a03db309e"},
+    {"carp_dual_vhid2",
+     2,
+     0,
+     1,
+     0,
+     "s3cret-passphrase",
+     "5a5a5a5a00000001",
+     {"10.0.0.20", "10.0.0.3", "2001:db8::20", "2001:db8::3"},
+     "4630b82f24cfdb05da9d99f0e3553fec4f2e70f7"},
 };
 
 std::vector<net::IpAddr> Addrs(const Vector& v) {
@@ -122,7 +172,8 @@ TEST(CarpVectorsTest, EncoderReproducesEveryValidVectorByteForByte) {
       EXPECT_EQ(ip.ttl, 255);
       ASSERT_EQ(ip.payload.size(), kAdvertLen);
       auto mine = EncodeAdvert(FromParams(v));
-      EXPECT_EQ(std::vector<uint8_t>(mine.begin(), mine.end()), std::vector<uint8_t>(ip.payload.begin(), ip.payload.end()));
+      EXPECT_EQ(std::vector<uint8_t>(mine.begin(), mine.end()),
+                std::vector<uint8_t>(ip.payload.begin(), ip.payload.end()));
       auto d = DecodeAdvert(ip.payload);
       ASSERT_TRUE(d);
       EXPECT_EQ(d->digest, HexArray<20>(v.digest));
@@ -274,7 +325,8 @@ TEST(CarpVectorsTest, Ipv6LinkLocalVariantsAndLladdrTerm) {
   EXPECT_EQ(auth2.Compute(counter), auth.Compute(counter));
   EXPECT_EQ(auth2.ComputeWithLinkLocal(counter), auth.ComputeWithLinkLocal(counter));
 
-  const auto dual = std::vector<net::IpAddr>{Ip("10.0.0.20"), Ip("10.0.0.3"), Ip("2001:db8::20"), Ip("2001:db8::3")};
+  const auto dual =
+      std::vector<net::IpAddr>{Ip("10.0.0.20"), Ip("10.0.0.3"), Ip("2001:db8::20"), Ip("2001:db8::3")};
   Authenticator a3("s3cret-passphrase", 2, dual, VirtualMac(2));
   EXPECT_EQ(a3.ComputeWithLinkLocal(HexArray<8>("5a5a5a5a00000001")),
             HexArray<20>("ad3b3349cf9251c9a291087d22c72624a14ab217"));

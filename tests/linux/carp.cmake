@@ -7,3 +7,4 @@ hapf_test(carp_netns_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/carp_netns_test.cc L
 if(TARGET carp_netns_test)
   add_dependencies(carp_netns_test carp_node)
 endif()
+hapf_test(carp_frames_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/carp_frames_test.cc DEPS hapf_linux_carp)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Namespace tests of hapf's CARP on Linux: two (or a hapf and a ucarp) nodes on
 # a bridge and a client namespace. Usage: carp_netns.sh CARP_NODE SCENARIO
-# Scenarios: elect (with the ARP checks), sigkill, linkdown, preempt, ucarp_hapf_master,
+# Scenarios: elect (with the ARP checks), sigkill, linkdown, preempt, track, carppeer, ucarp_hapf_master,
 # ucarp_ucarp_master, ipv6.
 # Addresses only from 198.51.100.0/24 and 2001:db8::/32, namespaces named
 # hc<pid><role>, always torn down; every wait is bounded.
@@ -60,7 +60,7 @@ CONF
   eval "PID_$name=$!"
 }
 
-has_vip() { ip -n "$1" -4 addr show dev carp0 2>/dev/null | grep -q 198.51.100.1/; }
+has_vip() { ip -n "$1" -4 addr show dev carp0 2>/dev/null | grep 198.51.100.1/ >/dev/null; }
 
 # wait_master NS TIMEOUT_MS: waits until NS holds the VIP; prints elapsed ms.
 wait_master() {
@@ -98,7 +98,7 @@ case $SCENARIO in
     grep -q "BACKUP -> MASTER" "$WORK/b.log" && fail "B became MASTER"
     kill -USR1 $PID_a; sleep 0.3
     grep -q "carp: MASTER carpdev em0 vhid 1 advbase 1 advskew 0" "$WORK/a.status" || fail "status: $(cat $WORK/a.status)"
-    ip -n $A link show carp0 | grep -q "00:00:5e:00:01:01" || fail "carp0 has not the virtual MAC"
+    ip -n $A link show carp0 | grep "00:00:5e:00:01:01" >/dev/null || fail "carp0 has not the virtual MAC"
     # tcpdump on the client sees CARPv2 adverts from A only.
     ip netns exec $C timeout 3 tcpdump -n -i em0 -c 2 -T carp 'ip proto 112' >"$WORK/dump.log" 2>&1
     grep -q "198.51.100.2 > 224.0.0.18: CARPv2-advertise 36: vhid=1 advbase=1 advskew=0 authlen=7" "$WORK/dump.log" ||
@@ -110,7 +110,7 @@ case $SCENARIO in
     [[ $(sort -u <<<"$macs") == "00:00:5e:00:01:01" ]] || fail "ARP answered by: $macs"
     ip netns exec $C ping -c 2 -W 1 198.51.100.1 >/dev/null || fail "VIP not reachable"
     # The BACKUP holds no VIP: its real address still answers, the VIP only via A.
-    ip -n $B addr | grep -q 198.51.100.1/ && fail "BACKUP has the VIP"
+    ip -n $B addr | grep 198.51.100.1/ >/dev/null && fail "BACKUP has the VIP"
     ;;
   sigkill)
     start_node $A a 0
@@ -152,6 +152,38 @@ case $SCENARIO in
     sleep 1
     check_single_master
     ;;
+  track)
+    # A tracks a second interface; its loss demotes group carp and the VIP moves
+    # to B at once (rule B2), although A's carpdev is fine and preempt is off.
+    ip -n $A link add em1 type veth peer name em1peer
+    ip -n $A link set em1peer up
+    ip -n $A link set em1 up
+    start_node $A a 13 "advbase 0" "--track em1"
+    start_node $B b 26 "advbase 0"
+    wait_master $A 1500 >/dev/null || fail "no MASTER"
+    sleep 0.5
+    ip -n $A link set em1peer down  # em1 loses carrier
+    ms=$(wait_master $B 500) || fail "B did not take over within 500 ms"
+    echo "takeover after tracked link loss: ${ms} ms"
+    sleep 0.5
+    check_single_master
+    ;;
+  carppeer)
+    # Unicast adverts to the peer instead of 224.0.0.18.
+    start_node $A a 13 "advbase 0
+carppeer 198.51.100.3"
+    start_node $B b 26 "advbase 0
+carppeer 198.51.100.2"
+    wait_master $A 1500 >/dev/null || fail "no MASTER"
+    sleep 1
+    check_single_master
+    has_vip $A || fail "A is not master"
+    ip netns exec $C timeout 3 tcpdump -n -i em0 -c 2 -T carp 'ip proto 112' >"$WORK/dumpc.log" 2>&1
+    ip netns exec $B timeout 3 tcpdump -n -i em0 -c 2 -T carp 'ip proto 112' >"$WORK/dumpp.log" 2>&1
+    grep -q "198.51.100.2 > 198.51.100.3: CARPv2-advertise 36: vhid=1 advbase=0 advskew=13" "$WORK/dumpp.log" ||
+      fail "peer capture: $(cat $WORK/dumpp.log)"
+    grep -q "224.0.0.18" "$WORK/dumpp.log" "$WORK/dumpc.log" && fail "multicast adverts with carppeer"
+    ;;
   ucarp_hapf_master|ucarp_ucarp_master)
     if [[ $SCENARIO == ucarp_hapf_master ]]; then hskew=0; uskew=100; else hskew=100; uskew=0; fi
     start_node $A a $hskew
@@ -163,7 +195,7 @@ case $SCENARIO in
     PIDS+=($!)
     sleep 7
     ucarp_master=0
-    tail -1 "$WORK/ucarp.events" 2>/dev/null | grep -q up && ucarp_master=1
+    tail -1 "$WORK/ucarp.events" 2>/dev/null | grep up >/dev/null && ucarp_master=1
     hapf_master=0
     has_vip $A && hapf_master=1
     (( hapf_master + ucarp_master == 1 )) || fail "hapf master=$hapf_master ucarp master=$ucarp_master"
@@ -181,7 +213,7 @@ case $SCENARIO in
     wait_master $A 4500 >/dev/null || fail "no MASTER"
     sleep 2
     check_single_master
-    ip -n $A -6 addr show dev carp0 | grep -q 2001:db8:7::1/64 || fail "IPv6 VIP missing"
+    ip -n $A -6 addr show dev carp0 | grep 2001:db8:7::1/64 >/dev/null || fail "IPv6 VIP missing: $(ip -n $A -6 addr show dev carp0; ip -n $A link show carp0)"
     ip netns exec $C ping -6 -c 2 -W 2 2001:db8:7::1 >/dev/null 2>&1 ||
       { ip -n $C -6 addr add 2001:db8:7::10/64 dev em0 nodad; sleep 0.5;
         ip netns exec $C ping -6 -c 2 -W 2 2001:db8:7::1 >/dev/null || fail "IPv6 VIP not reachable"; }

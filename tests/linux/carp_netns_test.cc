@@ -7,8 +7,8 @@
 namespace {
 
 std::string RunScenario(const std::string& scenario) {
-  const std::string cmd = std::string("bash ") + HAPF_SOURCE_DIR + "/tests/linux/carp_netns.sh " + HAPF_BINARY_DIR +
-                          "/tests/linux/carp_node " + scenario + " 2>&1";
+  const std::string cmd = std::string("bash ") + HAPF_SOURCE_DIR + "/tests/linux/carp_netns.sh " +
+                          HAPF_BINARY_DIR + "/tests/linux/carp_node " + scenario + " 2>&1";
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return "popen failed";
@@ -28,7 +28,7 @@ TEST_P(CarpNetnsTest, Scenario) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Linux, CarpNetnsTest,
-                         ::testing::Values("elect", "sigkill", "linkdown", "preempt", "ucarp_hapf_master",
-                                           "ucarp_ucarp_master", "ipv6"));
+                         ::testing::Values("elect", "sigkill", "linkdown", "preempt", "track", "carppeer",
+                                           "ucarp_hapf_master", "ucarp_ucarp_master", "ipv6"));
 
 }  // namespace

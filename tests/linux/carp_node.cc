@@ -3,6 +3,8 @@
 //   carp_node [--preempt] [--log N] [--track IF] [--status FILE] hostname.carpN...
 // Log lines go to stdout; SIGTERM/SIGINT bow out and exit; SIGUSR1 writes the
 // ifconfig-style status to FILE.
+#include "linux/carp_node.h"
+
 #include <signal.h>
 
 #include <atomic>
@@ -14,7 +16,6 @@
 #include <sstream>
 
 #include "carp/config.h"
-#include "linux/carp_node.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -63,8 +64,10 @@ int main(int argc, char** argv) {
   }
   const auto start = std::chrono::steady_clock::now();
   opts.log = [start](int, const std::string& line) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
-    std::printf("%lld.%03lld %s\n", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000), line.c_str());
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+                  .count();
+    std::printf("%lld.%03lld %s\n", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000),
+                line.c_str());
     std::fflush(stdout);
   };
   struct sigaction sa {};

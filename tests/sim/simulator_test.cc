@@ -89,7 +89,9 @@ TEST(SimulatorTest, PastEventsRunNowAndRunawayIsBounded) {
 struct Capture {
   std::vector<std::pair<int, std::vector<uint8_t>>> got;
   Segment::Receiver rx() {
-    return [this](Segment::PortId from, std::span<const uint8_t> f) { got.emplace_back(from, std::vector<uint8_t>(f.begin(), f.end())); };
+    return [this](Segment::PortId from, std::span<const uint8_t> f) {
+      got.emplace_back(from, std::vector<uint8_t>(f.begin(), f.end()));
+    };
   }
 };
 
