@@ -36,3 +36,5 @@ hapf_test(pfsync_engine_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.cc
   DEPS hapf_pfsync hapf_pfsync_test_support)
 hapf_test(pfsync_sim_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim_test.cc
   DEPS hapf_pfsync hapf_sim)
+hapf_fuzzer(fuzz_pfsync_merge SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_pfsync_merge.cc
+  DEPS hapf_pfsync RUNS 50000)
