@@ -50,6 +50,9 @@ AuthVerdict SyncAuth::Open(std::span<const uint8_t> pfsync, size_t len) {
   if (CRYPTO_memcmp(mac, t + 16, 16) != 0) return AuthVerdict::kBadMac;
   uint32_t sender = Get32(t + 4);
   uint64_t counter = Get64(t + 8);
+  // Our own packets never come back on the sync link (multicast loopback is
+  // off): one that claims to be ours is a replay of something we sent.
+  if (sender == creatorid_) return AuthVerdict::kReplayed;
   auto [it, fresh] = last_seen_.try_emplace(sender, counter);
   if (!fresh) {
     if (counter <= it->second) return AuthVerdict::kReplayed;

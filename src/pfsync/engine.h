@@ -70,6 +70,8 @@ struct EngineStats {
   uint64_t ipackets = 0, hdrops = 0, badver = 0, badact = 0, badlen = 0, badauth = 0, stale = 0, badval = 0,
            badstate = 0, opackets = 0;
   uint64_t replayed = 0;  // part of badauth
+  // Filled in by the transport (raw socket) layer, not by the engine.
+  uint64_t badif = 0, badttl = 0, oerrors = 0;
   std::array<uint64_t, kActionCount> items_in{};
   std::array<uint64_t, kActionCount> items_out{};
   std::array<uint64_t, kDecodeErrorCount> rejected{};

@@ -6,6 +6,7 @@ hapf_library(hapf_pfsync SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/state_store.cc
   ${CMAKE_CURRENT_LIST_DIR}/auth.cc
   ${CMAKE_CURRENT_LIST_DIR}/engine.cc
-  DEPS hapf_net fmt::fmt absl::flat_hash_map absl::hash OpenSSL::Crypto)
+  ${CMAKE_CURRENT_LIST_DIR}/config.cc
+  DEPS hapf_net fmt::fmt absl::flat_hash_map absl::btree absl::hash OpenSSL::Crypto)
 hapf_library(hapf_pfsync_pcap SOURCES ${CMAKE_CURRENT_LIST_DIR}/pcap.cc
   DEPS hapf_pfsync PkgConfig::PCAP)

@@ -13,9 +13,7 @@ uint32_t DefaultTimeoutSeconds(uint8_t timeout_index) {
 
 MemoryStateStore::KeyBytes MemoryStateStore::KeyOf(const WireState& s) {
   KeyBytes k{};
-  uint8_t state[kStateSize];
-  EncodeState(s, state);
-  std::memcpy(k.data(), state + 24, kKeySize);  // key[0], the wire key
+  EncodeKey(s.key[kKeyWire], k.data());
   std::memcpy(k.data() + kKeySize, s.ifname.bytes.data(), kIfNameSize);
   k[kKeySize + kIfNameSize] = static_cast<uint8_t>(s.direction);
   k[kKeySize + kIfNameSize + 1] = s.proto;
@@ -32,40 +30,48 @@ void MemoryStateStore::Fill(const Entry& e, Time now, WireState* out) const {
 }
 
 bool MemoryStateStore::Lookup(const StateId& id, Time now, WireState* out) const {
-  auto it = states_.find(id);
-  if (it == states_.end()) return false;
-  if (out) Fill(it->second, now, out);
+  auto it = index_.find(id);
+  if (it == index_.end()) return false;
+  if (out) Fill(slots_[it->second], now, out);
   return true;
 }
 
 InsertResult MemoryStateStore::Insert(const WireState& s, Time now) {
   StateId id = s.identity();
-  if (states_.contains(id)) return InsertResult::kIdInUse;
+  if (index_.contains(id)) return InsertResult::kIdInUse;
   KeyBytes key = KeyOf(s);
   if (auto k = keys_.find(key); k != keys_.end()) {
-    const WireState& old = states_.at(k->second).state;
+    const WireState& old = slots_[k->second].state;
     bool closing = old.proto == 6 && old.src.state >= kTcpFinWait2 && old.dst.state >= kTcpFinWait2;
     if (!closing) return InsertResult::kKeyConflict;
-    Erase(states_.find(k->second));
+    Erase(k->second);
   }
-  Entry e;
+  uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Entry& e = slots_[slot];
   e.state = s;
   e.created = now - std::chrono::seconds(s.creation);
   uint32_t full = DefaultTimeoutSeconds(s.timeout);
   // §4.1: last activity = now − (full timeout − remaining); 0 remaining looks fresh.
   e.last_active = s.expire == 0 ? now : now - std::chrono::seconds(full - std::min(full, s.expire));
   e.seq = next_seq_++;
-  order_.emplace(e.seq, id);
-  keys_.emplace(key, id);
-  states_.emplace(id, std::move(e));
+  order_.emplace(e.seq, slot);
+  keys_.emplace(key, slot);
+  index_.emplace(id, slot);
   return InsertResult::kInserted;
 }
 
 bool MemoryStateStore::UpdatePeers(const StateId& id, const WirePeer* src, const WirePeer* dst, uint8_t timeout,
                                    bool touch, Time now) {
-  auto it = states_.find(id);
-  if (it == states_.end()) return false;
-  Entry& e = it->second;
+  auto it = index_.find(id);
+  if (it == index_.end()) return false;
+  Entry& e = slots_[it->second];
   if (src) e.state.src = *src;
   if (dst) e.state.dst = *dst;
   e.state.timeout = timeout;
@@ -73,23 +79,26 @@ bool MemoryStateStore::UpdatePeers(const StateId& id, const WirePeer* src, const
   return true;
 }
 
-void MemoryStateStore::Erase(absl::flat_hash_map<StateId, Entry>::iterator it) {
-  keys_.erase(KeyOf(it->second.state));
-  order_.erase(it->second.seq);
-  states_.erase(it);
+void MemoryStateStore::Erase(uint32_t slot) {
+  Entry& e = slots_[slot];
+  keys_.erase(KeyOf(e.state));
+  order_.erase(e.seq);
+  index_.erase(e.state.identity());
+  free_.push_back(slot);
 }
 
 bool MemoryStateStore::Remove(const StateId& id) {
-  auto it = states_.find(id);
-  if (it == states_.end()) return false;
-  Erase(it);
+  auto it = index_.find(id);
+  if (it == index_.end()) return false;
+  Erase(it->second);
   return true;
 }
 
 size_t MemoryStateStore::RemoveCreator(uint32_t creatorid, std::string_view ifname) {
   std::vector<StateId> doomed;
-  for (const auto& [id, e] : states_)
-    if (id.creatorid == creatorid && (ifname.empty() || e.state.ifname.view() == ifname)) doomed.push_back(id);
+  for (const auto& [id, slot] : index_)
+    if (id.creatorid == creatorid && (ifname.empty() || slots_[slot].state.ifname.view() == ifname))
+      doomed.push_back(id);
   for (const StateId& id : doomed) Remove(id);
   return doomed.size();
 }
@@ -98,7 +107,7 @@ bool MemoryStateStore::BulkNext(uint64_t& cursor, Time now, WireState* out) cons
   auto it = order_.upper_bound(cursor);
   if (it == order_.end()) return false;
   cursor = it->first;
-  Fill(states_.at(it->second), now, out);
+  Fill(slots_[it->second], now, out);
   return true;
 }
 

@@ -3,6 +3,7 @@
 // is a complete stand-alone table used by the simulator, tests and benchmarks.
 #pragma once
 
+#include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>
 
 #include <array>
@@ -61,7 +62,13 @@ class MemoryStateStore final : public StateStore {
   bool Remove(const StateId& id) override;
   size_t RemoveCreator(uint32_t creatorid, std::string_view ifname) override;
   bool BulkNext(uint64_t& cursor, Time now, WireState* out) const override;
-  size_t Size() const override { return states_.size(); }
+  size_t Size() const override { return index_.size(); }
+  // Pre-sizes the table for `n` states (avoids regrowth during a big bulk import).
+  void Reserve(size_t n) {
+    slots_.reserve(n);
+    index_.reserve(n);
+    keys_.reserve(n);
+  }
 
   // Removes states whose timeout ran out; returns their ids through `removed`.
   template <typename F>
@@ -82,18 +89,23 @@ class MemoryStateStore final : public StateStore {
     uint64_t seq = 0;
   };
   void Fill(const Entry& e, Time now, WireState* out) const;
-  void Erase(absl::flat_hash_map<StateId, Entry>::iterator it);
+  void Erase(uint32_t slot);
 
-  absl::flat_hash_map<StateId, Entry> states_;
-  absl::flat_hash_map<KeyBytes, StateId> keys_;
-  std::map<uint64_t, StateId> order_;
+  // Entries live in a slot vector (stable, no rehash moves of 300-byte
+  // records); the maps hold slot numbers.
+  std::vector<Entry> slots_;
+  std::vector<uint32_t> free_;
+  absl::flat_hash_map<StateId, uint32_t> index_;
+  absl::flat_hash_map<KeyBytes, uint32_t> keys_;
+  absl::btree_map<uint64_t, uint32_t> order_;  // insertion order for bulk walks
   uint64_t next_seq_ = 1;
 };
 
 template <typename F>
 size_t MemoryStateStore::Expire(Time now, F&& removed) {
   std::vector<StateId> dead;
-  for (const auto& [id, e] : states_) {
+  for (const auto& [id, slot] : index_) {
+    const Entry& e = slots_[slot];
     Duration limit = std::chrono::seconds(DefaultTimeoutSeconds(e.state.timeout));
     if (now - e.last_active >= limit) dead.push_back(id);
   }
@@ -107,8 +119,8 @@ size_t MemoryStateStore::Expire(Time now, F&& removed) {
 template <typename F>
 void MemoryStateStore::ForEach(Time now, F&& f) const {
   WireState s;
-  for (const auto& [seq, id] : order_) {
-    Fill(states_.at(id), now, &s);
+  for (const auto& [seq, slot] : order_) {
+    Fill(slots_[slot], now, &s);
     f(s);
   }
 }

@@ -47,7 +47,9 @@ IfName GetIfName(const uint8_t* p) {
   return n;
 }
 
-void PutKey(uint8_t* p, const WireKey& k) {
+}  // namespace
+
+void EncodeKey(const WireKey& k, uint8_t* p) {
   PutAddr(p, k.addr[0]);
   PutAddr(p + 16, k.addr[1]);
   Put16(p + 32, k.port[0]);
@@ -56,6 +58,8 @@ void PutKey(uint8_t* p, const WireKey& k) {
   p[38] = static_cast<uint8_t>(k.af);
   p[39] = 0;
 }
+
+namespace {
 
 WireKey GetKey(const uint8_t* p, WireAf state_af) {
   WireKey k;
@@ -150,8 +154,8 @@ WirePeer DecodePeer(const uint8_t* in) {
 void EncodeState(const WireState& s, uint8_t* out) {
   Put64(out, s.id);
   std::memcpy(out + 8, s.ifname.bytes.data(), kIfNameSize);
-  PutKey(out + 24, s.key[0]);
-  PutKey(out + 64, s.key[1]);
+  EncodeKey(s.key[0], out + 24);
+  EncodeKey(s.key[1], out + 64);
   EncodePeer(s.src, out + 104);
   EncodePeer(s.dst, out + 136);
   PutAddr(out + 168, s.rt_addr);

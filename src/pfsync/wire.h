@@ -252,6 +252,7 @@ struct WireTdb {
 // --- item codecs (each exactly its wire size; callers check bounds) ---------
 void EncodePeer(const WirePeer& p, uint8_t* out);
 WirePeer DecodePeer(const uint8_t* in);
+void EncodeKey(const WireKey& k, uint8_t* out);  // 40 bytes
 void EncodeState(const WireState& s, uint8_t* out);
 WireState DecodeState(const uint8_t* in);
 void EncodeUpdC(const WireUpdC& u, uint8_t* out);

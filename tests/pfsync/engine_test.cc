@@ -54,7 +54,7 @@ std::vector<uint8_t> Packet(std::initializer_list<std::function<void(PacketBuild
   return {s.begin(), s.end()};
 }
 
-class EngineTest : public ::testing::Test {
+class PfsyncEngine : public ::testing::Test {
  protected:
   EngineConfig Config(uint32_t creator = kCreator) {
     EngineConfig c;
@@ -69,7 +69,7 @@ class EngineTest : public ::testing::Test {
   RecordingSink sink;
 };
 
-TEST_F(EngineTest, NewStateIsSentAsInsWithinTheFlushDelay) {
+TEST_F(PfsyncEngine, NewStateIsSentAsInsWithinTheFlushDelay) {
   SyncEngine e(Config(), store, sink);
   AddVectorStates({7});
   e.StateInserted(StateId{VectorId(7), kCreator}, t0);
@@ -87,7 +87,7 @@ TEST_F(EngineTest, NewStateIsSentAsInsWithinTheFlushDelay) {
   EXPECT_EQ(d.states[0].src, VectorState(7).src);
 }
 
-TEST_F(EngineTest, InsFlushedAtOnceIsTheVectorExactly) {
+TEST_F(PfsyncEngine, InsFlushedAtOnceIsTheVectorExactly) {
   SyncEngine e(Config(), store, sink);
   AddVectorStates({7});
   e.StateInserted(StateId{VectorId(7), kCreator}, t0);
@@ -97,7 +97,7 @@ TEST_F(EngineTest, InsFlushedAtOnceIsTheVectorExactly) {
   EXPECT_EQ(e.stats().items_out[static_cast<int>(Action::kIns)], 1u);
 }
 
-TEST_F(EngineTest, UpdatesAndDeleteShareOnePacketAsInTheVector) {
+TEST_F(PfsyncEngine, UpdatesAndDeleteShareOnePacketAsInTheVector) {
   SyncEngine e(Config(), store, sink);
   AddVectorStates({7, 8, 9});
   e.StateUpdated(StateId{VectorId(7), kCreator}, t0);
@@ -109,7 +109,7 @@ TEST_F(EngineTest, UpdatesAndDeleteShareOnePacketAsInTheVector) {
   EXPECT_EQ(sink.sent[0], VectorBody("pfsync_upd_c_del_c"));
 }
 
-TEST_F(EngineTest, CompressedUpdatesFillPacketsUpToTheMtu) {
+TEST_F(PfsyncEngine, CompressedUpdatesFillPacketsUpToTheMtu) {
   SyncEngine e(Config(), store, sink);
   std::vector<StateId> ids;
   for (int n = 100; n < 140; ++n) {
@@ -130,7 +130,7 @@ TEST_F(EngineTest, CompressedUpdatesFillPacketsUpToTheMtu) {
   EXPECT_EQ(total, 40u);
 }
 
-TEST_F(EngineTest, MaxupdForcesTheFlushOfAFrequentlyUpdatedTcpState) {
+TEST_F(PfsyncEngine, MaxupdForcesTheFlushOfAFrequentlyUpdatedTcpState) {
   EngineConfig c = Config();
   c.maxupd = 3;
   SyncEngine e(c, store, sink);
@@ -143,7 +143,7 @@ TEST_F(EngineTest, MaxupdForcesTheFlushOfAFrequentlyUpdatedTcpState) {
   EXPECT_EQ(Decode(sink.sent[0]).upd_c.size(), 1u);  // one item however many updates
 }
 
-TEST_F(EngineTest, StateRemovedWhileItsInsIsQueuedSendsNothing) {
+TEST_F(PfsyncEngine, StateRemovedWhileItsInsIsQueuedSendsNothing) {
   SyncEngine e(Config(), store, sink);
   AddVectorStates({1});
   StateId id{VectorId(1), kCreator};
@@ -154,7 +154,7 @@ TEST_F(EngineTest, StateRemovedWhileItsInsIsQueuedSendsNothing) {
   EXPECT_TRUE(sink.sent.empty());
 }
 
-TEST_F(EngineTest, NoSyncStatesAreNeverSent) {
+TEST_F(PfsyncEngine, NoSyncStatesAreNeverSent) {
   SyncEngine e(Config(), store, sink);
   WireState a = VectorState(1);
   a.state_flags = kStateFlagNoSync;
@@ -173,14 +173,14 @@ TEST_F(EngineTest, NoSyncStatesAreNeverSent) {
   EXPECT_EQ(sink.released, (std::vector<uint64_t>{5, 5}));  // held packets go out at once
 }
 
-TEST_F(EngineTest, UnknownStateInCompressedUpdateIsRequested) {
+TEST_F(PfsyncEngine, UnknownStateInCompressedUpdateIsRequested) {
   SyncEngine e(Config(kOther), store, sink);
   e.Receive(Packet({[](PacketBuilder& b) { b.AddUpdC(VectorUpdC(7)); }}), t0);
   ASSERT_EQ(sink.sent.size(), 1u);
   EXPECT_EQ(sink.sent[0], VectorBody("pfsync_upd_req_one"));
 }
 
-TEST_F(EngineTest, UpdateRequestIsAnsweredWithAFullUpdateAtOnce) {
+TEST_F(PfsyncEngine, UpdateRequestIsAnsweredWithAFullUpdateAtOnce) {
   SyncEngine e(Config(), store, sink);
   AddVectorStates({7});
   e.Receive(VectorBody("pfsync_upd_req_one"), t0);
@@ -195,7 +195,7 @@ TEST_F(EngineTest, UpdateRequestIsAnsweredWithAFullUpdateAtOnce) {
   EXPECT_EQ(e.stats().badstate, 1u);
 }
 
-TEST_F(EngineTest, InsertWithAckIsImportedAndAcknowledgedAsInTheVector) {
+TEST_F(PfsyncEngine, InsertWithAckIsImportedAndAcknowledgedAsInTheVector) {
   SyncEngine e(Config(kOther), store, sink);
   WireState s = VectorState(7);
   s.state_flags = kStateFlagAck;
@@ -211,7 +211,7 @@ TEST_F(EngineTest, InsertWithAckIsImportedAndAcknowledgedAsInTheVector) {
   EXPECT_EQ(sink.sent.size(), 1u);
 }
 
-TEST_F(EngineTest, BulkTransferMatchesTheVectorsAtMtu1500And588) {
+TEST_F(PfsyncEngine, BulkTransferMatchesTheVectorsAtMtu1500And588) {
   AddVectorStates({1, 2, 3});
   {
     SyncEngine e(Config(), store, sink);
@@ -235,7 +235,7 @@ TEST_F(EngineTest, BulkTransferMatchesTheVectorsAtMtu1500And588) {
   EXPECT_FALSE(e.NextDeadline());
 }
 
-TEST_F(EngineTest, EmptyTableAnswersABulkRequestWithALoneBusEnd) {
+TEST_F(PfsyncEngine, EmptyTableAnswersABulkRequestWithALoneBusEnd) {
   SyncEngine e(Config(), store, sink);
   e.Receive(VectorBody("pfsync_bulk_request"), t0);
   ASSERT_EQ(sink.sent.size(), 1u);
@@ -245,7 +245,7 @@ TEST_F(EngineTest, EmptyTableAnswersABulkRequestWithALoneBusEnd) {
   EXPECT_EQ(d.regions.size(), 1u);
 }
 
-TEST_F(EngineTest, RequesterStaysDemotedUntilTheBulkTransferEnds) {
+TEST_F(PfsyncEngine, RequesterStaysDemotedUntilTheBulkTransferEnds) {
   SyncEngine e(Config(kOther), store, sink);
   e.Up(t0);
   EXPECT_EQ(sink.demotion(), 33);  // pfsync start + pfsync up (no link yet)
@@ -265,7 +265,7 @@ TEST_F(EngineTest, RequesterStaysDemotedUntilTheBulkTransferEnds) {
   EXPECT_EQ(sink.demotions.back(), (std::pair<int, std::string>{-32, "pfsync done"}));
 }
 
-TEST_F(EngineTest, UnansweredBulkRequestIsRetriedThenTheDemotionIsReleased) {
+TEST_F(PfsyncEngine, UnansweredBulkRequestIsRetriedThenTheDemotionIsReleased) {
   SyncEngine e(Config(kOther), store, sink);
   e.LinkUp(t0);
   e.Up(t0);
@@ -280,7 +280,7 @@ TEST_F(EngineTest, UnansweredBulkRequestIsRetriedThenTheDemotionIsReleased) {
   EXPECT_EQ(e.bulk_state(), BulkRequestState::kDone);
 }
 
-TEST_F(EngineTest, LoneBusEndFromAnEmptyPeerEndsTheRequest) {
+TEST_F(PfsyncEngine, LoneBusEndFromAnEmptyPeerEndsTheRequest) {
   SyncEngine e(Config(kOther), store, sink);
   e.LinkUp(t0);
   e.Up(t0);
@@ -289,7 +289,7 @@ TEST_F(EngineTest, LoneBusEndFromAnEmptyPeerEndsTheRequest) {
   EXPECT_EQ(sink.demotion(), 0);
 }
 
-TEST_F(EngineTest, StalePeerIsAnsweredWithOurNewerCopyAndNeverMovedBack) {
+TEST_F(PfsyncEngine, StalePeerIsAnsweredWithOurNewerCopyAndNeverMovedBack) {
   SyncEngine e(Config(kOther), store, sink);
   AddVectorStates({1});
   StateId id{VectorId(1), kCreator};
@@ -333,7 +333,7 @@ TEST_F(EngineTest, StalePeerIsAnsweredWithOurNewerCopyAndNeverMovedBack) {
   EXPECT_EQ(after.dst.seqlo, now.dst.seqlo);
 }
 
-TEST_F(EngineTest, SynproxyStateGivesWayToARealTcpState) {
+TEST_F(PfsyncEngine, SynproxyStateGivesWayToARealTcpState) {
   SyncEngine e(Config(kOther), store, sink);
   WireState s = VectorState(1);
   s.src.state = kTcpProxyDst;
@@ -346,7 +346,7 @@ TEST_F(EngineTest, SynproxyStateGivesWayToARealTcpState) {
   EXPECT_EQ(e.stats().stale, 0u);
 }
 
-TEST_F(EngineTest, LocalUpdateRightAfterAPeerUpdateIsFlushedAtOnce) {
+TEST_F(PfsyncEngine, LocalUpdateRightAfterAPeerUpdateIsFlushedAtOnce) {
   SyncEngine e(Config(kOther), store, sink);
   AddVectorStates({1});
   StateId id{VectorId(1), kCreator};
@@ -358,7 +358,7 @@ TEST_F(EngineTest, LocalUpdateRightAfterAPeerUpdateIsFlushedAtOnce) {
   EXPECT_EQ(sink.sent.size(), 1u);
 }
 
-TEST_F(EngineTest, DeferralHoldsTheFirstPacketUntilInsAckOrTimeout) {
+TEST_F(PfsyncEngine, DeferralHoldsTheFirstPacketUntilInsAckOrTimeout) {
   EngineConfig c = Config();
   c.defer = true;
   SyncEngine e(c, store, sink);
@@ -379,7 +379,7 @@ TEST_F(EngineTest, DeferralHoldsTheFirstPacketUntilInsAckOrTimeout) {
   EXPECT_EQ(sink.released, (std::vector<uint64_t>{101, 102}));
 }
 
-TEST_F(EngineTest, DeferralIsCappedByReleasingTheOldest) {
+TEST_F(PfsyncEngine, DeferralIsCappedByReleasingTheOldest) {
   EngineConfig c = Config();
   c.defer = true;
   c.defer_max = 2;
@@ -389,7 +389,7 @@ TEST_F(EngineTest, DeferralIsCappedByReleasingTheOldest) {
   EXPECT_EQ(sink.released, std::vector<uint64_t>{1});
 }
 
-TEST_F(EngineTest, MalformedPacketIsRejectedWholeAndCounted) {
+TEST_F(PfsyncEngine, MalformedPacketIsRejectedWholeAndCounted) {
   SyncEngine e(Config(kOther), store, sink);
   AddVectorStates({7, 8});
   auto p = Packet({[](PacketBuilder& b) {
@@ -411,7 +411,7 @@ TEST_F(EngineTest, MalformedPacketIsRejectedWholeAndCounted) {
   EXPECT_TRUE(sink.sent.empty());
 }
 
-TEST_F(EngineTest, BadValueItemsAreSkippedTheRestApplied) {
+TEST_F(PfsyncEngine, BadValueItemsAreSkippedTheRestApplied) {
   SyncEngine e(Config(kOther), store, sink);
   WireState purging = VectorState(1);
   purging.timeout = 21;  // a 7.4+ bulk transfer may carry it
@@ -425,7 +425,7 @@ TEST_F(EngineTest, BadValueItemsAreSkippedTheRestApplied) {
   EXPECT_TRUE(store.Lookup(VectorState(2).identity(), t0, nullptr));
 }
 
-TEST_F(EngineTest, ClearIsSentAsInTheVectorAndAppliedPerInterface) {
+TEST_F(PfsyncEngine, ClearIsSentAsInTheVectorAndAppliedPerInterface) {
   SyncEngine e(Config(), store, sink);
   e.StatesCleared("em0", t0);
   ASSERT_EQ(sink.sent.size(), 1u);
@@ -444,7 +444,7 @@ TEST_F(EngineTest, ClearIsSentAsInTheVectorAndAppliedPerInterface) {
   EXPECT_FALSE(peer_store.Lookup(VectorState(1).identity(), t0, nullptr));
 }
 
-TEST_F(EngineTest, DeletesAreAppliedAndUnknownOnesCounted) {
+TEST_F(PfsyncEngine, DeletesAreAppliedAndUnknownOnesCounted) {
   SyncEngine e(Config(kOther), store, sink);
   AddVectorStates({9});
   e.Receive(VectorBody("pfsync_upd_c_del_c"), t0);  // UPD_C 7, 8 unknown; DEL_C 9 known
@@ -458,7 +458,7 @@ TEST_F(EngineTest, DeletesAreAppliedAndUnknownOnesCounted) {
   EXPECT_EQ(e.stats().badstate, 1u);
 }
 
-TEST_F(EngineTest, AuthenticatedModeRejectsPlainForgedAndReplayedPackets) {
+TEST_F(PfsyncEngine, AuthenticatedModeRejectsPlainForgedAndReplayedPackets) {
   EngineConfig ca = Config();
   ca.auth_key = "correct horse";
   ca.auth_epoch = 100;
@@ -502,7 +502,7 @@ TEST_F(EngineTest, AuthenticatedModeRejectsPlainForgedAndReplayedPackets) {
   EXPECT_EQ(cstore.Size(), 0u);
 }
 
-TEST_F(EngineTest, TheOracleAcceptsEverythingTheEngineSends) {
+TEST_F(PfsyncEngine, TheOracleAcceptsEverythingTheEngineSends) {
   EngineConfig c = Config();
   c.defer = true;
   SyncEngine e(c, store, sink);

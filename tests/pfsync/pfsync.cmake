@@ -34,3 +34,10 @@ hapf_fuzzer(fuzz_pfsync_decode SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_pfsync_dec
   DEPS hapf_pfsync RUNS 200000 SEEDS ${PFSYNC_SHARED_DIR}/vectors)
 hapf_test(pfsync_engine_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.cc
   DEPS hapf_pfsync hapf_pfsync_test_support)
+hapf_test(pfsync_sim_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim_test.cc
+  DEPS hapf_pfsync hapf_sim)
+hapf_fuzzer(fuzz_pfsync_merge SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_pfsync_merge.cc
+  DEPS hapf_pfsync RUNS 50000)
+hapf_test(pfsync_config_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/config_test.cc DEPS hapf_pfsync)
+hapf_test(pfsync_dissector_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dissector_test.cc
+  DEPS hapf_pfsync hapf_pfsync_test_support)
