@@ -136,9 +136,10 @@ std::string DataPlane::Start() {
     nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
     nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
     if (int err = ConfigureQueue(s, nlh); err != 0) {
+      // The kernel answers EPERM when another socket has bound the queue.
+      const bool taken = err == -EPERM || err == -EBUSY;
       return q + "bind: " + std::strerror(-err) +
-             (err == -EBUSY ? " (another process serves this queue)"
-                            : " (kernel without CONFIG_NETFILTER_NETLINK_QUEUE?)");
+             (taken ? " (another process serves this queue)" : " (kernel without CONFIG_NETFILTER_NETLINK_QUEUE?)");
     }
     nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
     nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);

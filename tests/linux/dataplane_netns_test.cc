@@ -146,6 +146,11 @@ TEST_F(DataplaneNetns, KillFailsClosedAndCleanStopRemovesOnlyItsTable) {
   EXPECT_FALSE(Ping("fw", kSrv4, 1, 2));   // the firewall's own traffic too
 
   StartFw({"--mode", "block"});  // replaces the stale table
+  // A second instance cannot take the queue over and leaves the table alone.
+  RunResult second = topo_->Exec("fw", std::string("timeout 10 ") + NFQ_TESTFW);
+  EXPECT_EQ(second.status, 1);
+  EXPECT_NE(second.output.find("queue 0: bind"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("another process serves this queue"), std::string::npos) << second.output;
   EXPECT_TRUE(Ping("cli", kSrv4, 2));
   StopFw();
   std::string tables = topo_->Exec("fw", "nft list tables").output;
