@@ -170,6 +170,25 @@ TEST_F(DataplaneNetns, RewriteModeReinjectsModifiedPayload) {
   EXPECT_NE(counts.find("in prerouting fw0 17 2"), std::string::npos) << counts;
 }
 
+TEST_F(DataplaneNetns, CarpMacvlanTrafficCountsAsItsCarpdev) {
+  StartFw({"--mode", "block"});
+  // Created while the data plane runs: its name must come from rtnetlink events.
+  ASSERT_EQ(topo_->Exec("fw", "ip link add carp0 link fw1 type macvlan mode bridge").status, 0);
+  ASSERT_EQ(topo_->Exec("fw", "ip addr add 198.51.100.50/24 dev carp0").status, 0);
+  ASSERT_EQ(topo_->Exec("fw", "ip link set carp0 up").status, 0);
+  // The server sends to carp0's MAC (ARP could name fw1's: Linux answers for
+  // any local address on any interface).
+  std::string mac = topo_->Exec("fw", "cat /sys/class/net/carp0/address").output;
+  while (!mac.empty() && mac.back() == '\n') mac.pop_back();
+  ASSERT_EQ(topo_->Exec("srv", "ip neigh replace 198.51.100.50 lladdr " + mac + " dev srv0 nud permanent").status, 0);
+  ASSERT_TRUE(Ping("srv", "198.51.100.50", 3));
+  std::map<std::string, uint64_t> counts = StopFw();
+  std::string all;
+  for (const auto& [k, n] : counts) all += k + " " + std::to_string(n) + "\n";
+  EXPECT_EQ(counts["in prerouting fw1[carp0],carp 1"], 3u) << all;
+  EXPECT_EQ(counts.count("in prerouting carp0 1"), 0u);
+}
+
 uint64_t GsoCount(const std::string& counts) {
   size_t at = counts.find(" gso ");
   return at == std::string::npos ? 0 : std::stoull(counts.substr(at + 5));
