@@ -20,7 +20,7 @@ void BM_VerdictWriterBatchOf32Accepts(benchmark::State& state) {
   VerdictWriter w(0, 1 << 16);
   uint32_t id = 1;
   for (auto _ : state) {
-    for (int i = 0; i < 32; ++i) w.Add(id++, Verdict::kAccept);
+    for (int i = 0; i < 32; ++i) benchmark::DoNotOptimize(w.Add(id++, Verdict::kAccept));
     benchmark::DoNotOptimize(w.Finish().size());
   }
   state.SetItemsProcessed(state.iterations() * 32);
@@ -31,7 +31,7 @@ void BM_VerdictWriterAlternating(benchmark::State& state) {
   VerdictWriter w(0, 1 << 16);
   uint32_t id = 1;
   for (auto _ : state) {
-    for (int i = 0; i < 32; ++i) w.Add(id++, i % 2 ? Verdict::kDrop : Verdict::kAccept);
+    for (int i = 0; i < 32; ++i) benchmark::DoNotOptimize(w.Add(id++, i % 2 ? Verdict::kDrop : Verdict::kAccept));
     benchmark::DoNotOptimize(w.Finish().size());
   }
   state.SetItemsProcessed(state.iterations() * 32);

@@ -43,7 +43,17 @@ void VerdictWriter::FlushRun() {
   ++messages_;
 }
 
-void VerdictWriter::Add(uint32_t id, Verdict verdict, std::span<const uint8_t> new_payload) {
+namespace {
+// Upper bound of one verdict message without payload (header 16, nfgenmsg 4,
+// verdict attribute 12, payload attribute header 4, alignment).
+constexpr size_t kVerdictRoom = 64;
+}  // namespace
+
+bool VerdictWriter::Add(uint32_t id, Verdict verdict, std::span<const uint8_t> new_payload) {
+  // Room for flushing the pending run, plus this packet's own message (a
+  // rewrite) or the run it may open (flushed later by Finish).
+  const size_t need = kVerdictRoom + kVerdictRoom + (verdict == Verdict::kAcceptRewritten ? new_payload.size() : 0);
+  if (buf_.size() - used_ < need) return false;
   if (verdict == Verdict::kAcceptRewritten) {
     FlushRun();
     nlmsghdr* nlh = nfq_nlmsg_put(reinterpret_cast<char*>(buf_.data() + used_), NFQNL_MSG_VERDICT, queue_);
@@ -51,17 +61,18 @@ void VerdictWriter::Add(uint32_t id, Verdict verdict, std::span<const uint8_t> n
     nfq_nlmsg_verdict_put_pkt(nlh, new_payload.data(), static_cast<uint32_t>(new_payload.size()));
     used_ += NLMSG_ALIGN(nlh->nlmsg_len);
     ++messages_;
-    return;
+    return true;
   }
   const int code = verdict == Verdict::kAccept ? NF_ACCEPT : NF_DROP;
   if (run_open_ && code == run_verdict_ && id == run_last_ + 1) {
     run_last_ = id;
-    return;
+    return true;
   }
   FlushRun();
   run_open_ = true;
   run_verdict_ = code;
   run_first_ = run_last_ = id;
+  return true;
 }
 
 std::span<const uint8_t> VerdictWriter::Finish() {
@@ -192,7 +203,7 @@ void DataPlane::Run(Worker& w) {
   }
   // Room for a full batch of plain verdicts plus one rewritten packet; the
   // loop below sends early when a rewrite would not fit.
-  VerdictWriter writer(w.queue, static_cast<size_t>(batch) * 64 + kSlotSize);
+  VerdictWriter writer(w.queue, static_cast<size_t>(batch) * 2 * kVerdictRoom + kSlotSize);
   IfaceView view(ifaces_);
   WorkerCounters& c = *w.counters;
   const int fd = w.sock->fd();
@@ -202,6 +213,14 @@ void DataPlane::Run(Worker& w) {
     if (bytes.empty()) return;
     if (mnl_socket_sendto(w.sock->get(), bytes.data(), bytes.size()) < 0) {
       c.errors.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  // The buffer holds a whole batch of plain verdicts and any one rewrite, so
+  // the second Add always succeeds.
+  auto add = [&](uint32_t id, Verdict verdict, std::span<const uint8_t> payload = {}) {
+    if (!writer.Add(id, verdict, payload)) {
+      send(writer.Finish());
+      if (!writer.Add(id, verdict, payload)) c.errors.fetch_add(1, std::memory_order_relaxed);
     }
   };
 
@@ -232,14 +251,16 @@ void DataPlane::Run(Worker& w) {
         p.queue = w.queue;
         ++packets;
         if (attr[NFQA_PAYLOAD] == nullptr) {  // nothing to judge: refuse it
-          writer.Add(p.id, Verdict::kDrop);
+          add(p.id, Verdict::kDrop);
           ++dropped;
           continue;
         }
         auto* payload = static_cast<uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD]));
         p.l3 = {payload, mnl_attr_get_payload_len(attr[NFQA_PAYLOAD])};
-        // Every attribute has been read: the rest of the slot is free space.
-        p.capacity = static_cast<size_t>(base + kSlotSize - payload);
+        // Every attribute has been read: the rest of the slot is free space,
+        // unless another message follows in the same datagram.
+        p.capacity = len > static_cast<int>(NLMSG_ALIGN(nlh->nlmsg_len)) ? p.l3.size()
+                                                                          : static_cast<size_t>(base + kSlotSize - payload);
         p.l3_protocol = ntohs(ph->hw_protocol);
         if (attr[NFQA_IFINDEX_INDEV]) p.in_index = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
         if (attr[NFQA_IFINDEX_OUTDEV]) p.out_index = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_OUTDEV]));
@@ -278,14 +299,13 @@ void DataPlane::Run(Worker& w) {
             // The kernel marks a mangled packet CHECKSUM_NONE: a partial
             // checksum would leave as is, so it is completed here.
             if (p.csum_not_ready) WriteL4Checksum(out);
-            if (writer.NearlyFull(out.size())) send(writer.Finish());
-            writer.Add(p.id, d.verdict, out);
+            add(p.id, d.verdict, out);
             ++rewritten;
             continue;
           }
         }
         if (d.verdict == Verdict::kDrop) ++dropped;
-        writer.Add(p.id, d.verdict);
+        add(p.id, d.verdict);
       }
     }
     send(writer.Finish());

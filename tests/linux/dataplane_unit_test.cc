@@ -156,7 +156,7 @@ std::vector<ParsedVerdict> ParseVerdicts(std::span<const uint8_t> bytes) {
 
 TEST(VerdictWriter, MergesRunsOfEqualVerdicts) {
   VerdictWriter w(3, 1 << 16);
-  for (uint32_t id = 10; id <= 14; ++id) w.Add(id, Verdict::kAccept);
+  for (uint32_t id = 10; id <= 14; ++id) ASSERT_TRUE(w.Add(id, Verdict::kAccept));
   std::vector<ParsedVerdict> v = ParseVerdicts(w.Finish());
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].type, NFQNL_MSG_VERDICT_BATCH);
@@ -166,14 +166,14 @@ TEST(VerdictWriter, MergesRunsOfEqualVerdicts) {
 
 TEST(VerdictWriter, SplitsAtVerdictChangesGapsAndRewrites) {
   VerdictWriter w(0, 1 << 16);
-  w.Add(1, Verdict::kAccept);
-  w.Add(2, Verdict::kAccept);
-  w.Add(3, Verdict::kDrop);
-  w.Add(4, Verdict::kAccept);
-  w.Add(6, Verdict::kAccept);  // 5 never reached us (ENOBUFS): no batch across it
+  ASSERT_TRUE(w.Add(1, Verdict::kAccept));
+  ASSERT_TRUE(w.Add(2, Verdict::kAccept));
+  ASSERT_TRUE(w.Add(3, Verdict::kDrop));
+  ASSERT_TRUE(w.Add(4, Verdict::kAccept));
+  ASSERT_TRUE(w.Add(6, Verdict::kAccept));  // 5 never reached us (ENOBUFS): no batch across it
   const uint8_t payload[] = {0x45, 0, 0, 20};
-  w.Add(7, Verdict::kAcceptRewritten, payload);
-  w.Add(8, Verdict::kDrop);
+  ASSERT_TRUE(w.Add(7, Verdict::kAcceptRewritten, payload));
+  ASSERT_TRUE(w.Add(8, Verdict::kDrop));
   std::vector<ParsedVerdict> v = ParseVerdicts(w.Finish());
   ASSERT_EQ(v.size(), 6u);
   EXPECT_EQ(v[0].type, NFQNL_MSG_VERDICT_BATCH);
@@ -190,6 +190,24 @@ TEST(VerdictWriter, SplitsAtVerdictChangesGapsAndRewrites) {
   EXPECT_EQ(v[5].id, 8u);
   EXPECT_EQ(v[5].verdict, static_cast<uint32_t>(NF_DROP));
   EXPECT_TRUE(ParseVerdicts(w.Finish()).empty());
+}
+
+TEST(VerdictWriter, RefusesWhatDoesNotFitAndNeverOverflows) {
+  VerdictWriter w(0, 512);
+  std::vector<uint8_t> big(400, 0x45);
+  EXPECT_FALSE(w.Add(1, Verdict::kAcceptRewritten, big));
+  std::vector<uint8_t> small(200, 0x45);
+  ASSERT_TRUE(w.Add(1, Verdict::kAcceptRewritten, small));
+  // Alternating verdicts, each its own message, until the buffer says no.
+  uint32_t id = 2;
+  while (w.Add(id, id % 2 ? Verdict::kDrop : Verdict::kAccept)) ++id;
+  std::span<const uint8_t> bytes = w.Finish();
+  EXPECT_LE(bytes.size(), 512u);
+  std::vector<ParsedVerdict> v = ParseVerdicts(bytes);
+  ASSERT_EQ(v.size(), id - 1);  // the rewrite and every accepted verdict
+  EXPECT_EQ(v[0].payload, small);
+  EXPECT_EQ(v.back().id, id - 1);
+  ASSERT_TRUE(w.Add(id, Verdict::kAccept));  // room again after Finish
 }
 
 void ExpectChecksumRewritten(const char* hex, size_t field_from_end_of_l4_header_start, uint16_t expected) {
