@@ -86,7 +86,9 @@ std::span<const uint8_t> VerdictWriter::Finish() {
 
 namespace {
 
-constexpr size_t kSlotSize = 65536 + 4096;  // a 64 KiB GSO packet plus netlink framing
+// A 64 KiB GSO packet plus netlink framing: with the copy range at 0xffff a
+// packet message always fits, so none is ever truncated (and left unanswered).
+constexpr size_t kSlotSize = 65536 + 4096;
 
 bool SkipMatches(const std::vector<std::string>& skip, const IfaceEntry* iface) {
   if (iface == nullptr) return false;
@@ -124,6 +126,15 @@ struct DataPlane::Worker {
   std::unique_ptr<WorkerCounters> counters = std::make_unique<WorkerCounters>();
   std::thread thread;
 };
+
+RulesetSpec DataPlaneConfig::Ruleset() const {
+  RulesetSpec spec;
+  spec.layout = layout;
+  spec.queue_base = queue_base;
+  spec.queue_count = queue_count;
+  spec.skip = skip;
+  return spec;
+}
 
 const WorkerCounters& DataPlane::counters(int worker) const { return *workers_[worker]->counters; }
 
@@ -238,6 +249,10 @@ void DataPlane::Run(Worker& w) {
       uint8_t* base = slots.data() + static_cast<size_t>(i) * kSlotSize;
       int len = static_cast<int>(msgs[i].msg_len);
       for (auto* nlh = reinterpret_cast<nlmsghdr*>(base); mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+        if (nlh->nlmsg_type == NLMSG_ERROR) {  // the kernel refused a verdict we sent
+          c.errors.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
         if (nlh->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) continue;
         std::fill(attr.begin(), attr.end(), nullptr);
         if (nfq_nlmsg_parse(nlh, attr.data()) < 0 || attr[NFQA_PACKET_HDR] == nullptr ||

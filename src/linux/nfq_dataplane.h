@@ -74,6 +74,10 @@ struct DataPlaneConfig {
   uint32_t queue_maxlen = 4096;            // packets waiting per queue
   int batch = 32;                          // packets per recvmmsg
   int socket_buffer = 8 << 20;             // SO_RCVBUFFORCE bytes
+
+  // The table that queues to exactly these queues with this layout and skip
+  // list (table name and generated mark at their defaults).
+  RulesetSpec Ruleset() const;
 };
 
 struct WorkerCounters {

@@ -237,9 +237,7 @@ int main(int argc, char** argv) {
     }
     ++i;
   }
-  spec.queue_count = config.queue_count;
-  spec.layout = config.layout;
-  spec.skip = config.skip;
+  spec = config.Ruleset();
 
   // Signals are taken synchronously by the main thread; workers never see them.
   sigset_t set;
