@@ -251,16 +251,27 @@ TEST(NfqPacket, LocatesTransportHeaders) {
 }
 
 TEST(IfaceTable, CarpMacvlanCountsAsItsCarpdev) {
-  std::vector<IfaceEntry> links = {
-      {1, "lo", "", "", 0, false},
-      {2, "em0", "", "", 0, false},
-      {3, "carp0", "", "macvlan", 2, false},
-      {4, "carp1", "", "veth", 2, false},     // not a macvlan: keeps its name
-      {5, "carpx", "", "macvlan", 2, false},  // not carpN
-      {6, "vip", "", "macvlan", 2, false},
-      {9000, "big", "", "", 0, false},
+  auto link = [](uint32_t index, const char* name, const char* kind, uint32_t lower) {
+    IfaceEntry e;
+    e.index = index;
+    e.name = name;
+    e.kind = kind;
+    e.link_index = lower;
+    return e;
   };
-  IfaceTable t(links, {{"vip", "em1"}});
+  std::vector<IfaceEntry> links = {
+      link(1, "lo", "", 0),
+      link(2, "em0", "", 0),
+      link(3, "carp0", "macvlan", 2),
+      link(4, "carp1", "veth", 2),     // not a macvlan: keeps its name
+      link(5, "carpx", "macvlan", 2),  // not carpN
+      link(6, "vip", "macvlan", 2),
+      link(9000, "big", "", 0),
+  };
+  IfaceNaming naming;
+  naming.aliases = {{"vip", "em1"}};
+  naming.groups = {{"em0", {"egress", "em"}}};
+  IfaceTable t(links, naming);
   ASSERT_NE(t.Find(3), nullptr);
   EXPECT_EQ(t.Find(3)->name, "carp0");
   EXPECT_EQ(t.Find(3)->rule_name, "em0");
@@ -276,6 +287,22 @@ TEST(IfaceTable, CarpMacvlanCountsAsItsCarpdev) {
   EXPECT_EQ(t.Find(7), nullptr);
   EXPECT_EQ(t.Find(0), nullptr);
   EXPECT_EQ(t.FindByName("em0")->index, 2u);
+  // Driver groups as on OpenBSD, configured groups added once.
+  EXPECT_EQ(t.Find(2)->groups, (std::vector<std::string>{"em", "egress"}));
+  EXPECT_TRUE(t.Find(3)->InGroup("carp"));
+  EXPECT_TRUE(t.Find(4)->InGroup("carp"));
+  EXPECT_FALSE(t.Find(5)->InGroup("carp"));
+  EXPECT_TRUE(t.Find(6)->groups.empty());
+  EXPECT_TRUE(t.Find(1)->groups.empty());
+}
+
+TEST(IfaceTable, DriverGroupStripsTheUnitNumber) {
+  EXPECT_EQ(DriverGroup("em0"), "em");
+  EXPECT_EQ(DriverGroup("carp12"), "carp");
+  EXPECT_EQ(DriverGroup("veth1a2"), "veth1a");
+  EXPECT_EQ(DriverGroup("lo"), "");
+  EXPECT_EQ(DriverGroup("42"), "");
+  EXPECT_EQ(DriverGroup(""), "");
 }
 
 std::vector<uint8_t> LinkMessage(uint16_t type, int index, const char* name, const char* kind, uint32_t link) {
