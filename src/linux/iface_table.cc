@@ -20,7 +20,14 @@ bool IsCarpName(std::string_view name) {
   return true;
 }
 
-IfaceTable::IfaceTable(std::vector<IfaceEntry> links, const std::map<std::string, std::string>& aliases)
+std::string_view DriverGroup(std::string_view name) {
+  size_t end = name.size();
+  while (end > 0 && name[end - 1] >= '0' && name[end - 1] <= '9') --end;
+  if (end == name.size() || end == 0) return {};
+  return name.substr(0, end);
+}
+
+IfaceTable::IfaceTable(std::vector<IfaceEntry> links, const IfaceNaming& naming)
     : entries_(std::move(links)) {
   uint32_t max_index = 0;
   for (const IfaceEntry& e : entries_) max_index = std::max(max_index, e.index);
@@ -32,7 +39,14 @@ IfaceTable::IfaceTable(std::vector<IfaceEntry> links, const std::map<std::string
   for (IfaceEntry& e : entries_) {
     e.carp = IsCarpName(e.name);
     e.rule_name = e.name;
-    if (auto it = aliases.find(e.name); it != aliases.end()) {
+    e.groups.clear();
+    if (std::string_view driver = DriverGroup(e.name); !driver.empty()) e.groups.emplace_back(driver);
+    if (auto it = naming.groups.find(e.name); it != naming.groups.end()) {
+      for (const std::string& g : it->second) {
+        if (!e.InGroup(g)) e.groups.push_back(g);
+      }
+    }
+    if (auto it = naming.aliases.find(e.name); it != naming.aliases.end()) {
       e.rule_name = it->second;
     } else if (e.carp && e.link_index != 0 && (e.kind == "macvlan" || e.kind == "macvtap")) {
       const IfaceEntry* lower = Find(e.link_index);
@@ -93,9 +107,9 @@ void IfaceRegistry::ApplyLinkMessage(const void* nlmsg) {
   Publish();
 }
 
-void IfaceRegistry::SetAliases(std::map<std::string, std::string> aliases) {
+void IfaceRegistry::SetNaming(IfaceNaming naming) {
   std::lock_guard lock(mu_);
-  aliases_ = std::move(aliases);
+  naming_ = std::move(naming);
   Publish();
 }
 
@@ -103,7 +117,7 @@ void IfaceRegistry::Publish() {
   std::vector<IfaceEntry> links;
   links.reserve(links_.size());
   for (const auto& [index, e] : links_) links.push_back(e);
-  snapshot_ = std::make_shared<IfaceTable>(std::move(links), aliases_);
+  snapshot_ = std::make_shared<IfaceTable>(std::move(links), naming_);
   generation_.fetch_add(1, std::memory_order_release);
 }
 

@@ -26,6 +26,23 @@ struct IfaceEntry {
   std::string kind;       // rtnetlink link kind ("macvlan", "veth", "" for physical)
   uint32_t link_index = 0;  // the lower device (IFLA_LINK), 0 if none
   bool carp = false;        // member of the `carp` group
+  // Interface groups as OpenBSD forms them: the driver group (the name without
+  // its unit number: "em" for em0, "carp" for carp0) plus configured ones.
+  std::vector<std::string> groups;
+
+  bool InGroup(std::string_view group) const {
+    for (const std::string& g : groups) {
+      if (g == group) return true;
+    }
+    return false;
+  }
+};
+
+// Configuration of the names rules see: aliases (kernel name -> rule name,
+// overriding carpN -> carpdev) and extra group memberships by kernel name.
+struct IfaceNaming {
+  std::map<std::string, std::string> aliases;
+  std::map<std::string, std::vector<std::string>> groups;
 };
 
 // An immutable snapshot; lookups are a vector index for small ifindexes.
@@ -33,9 +50,9 @@ class IfaceTable {
  public:
   IfaceTable() = default;
   // Resolves aliases and groups for `links` (raw entries: index, name, kind,
-  // link_index). `aliases` maps a kernel name to the name rules see and wins
+  // link_index). An alias maps a kernel name to the name rules see and wins
   // over the automatic carpN -> carpdev rule.
-  IfaceTable(std::vector<IfaceEntry> links, const std::map<std::string, std::string>& aliases);
+  IfaceTable(std::vector<IfaceEntry> links, const IfaceNaming& naming);
 
   const IfaceEntry* Find(uint32_t index) const {
     if (index < by_index_.size()) return by_index_[index] < 0 ? nullptr : &entries_[by_index_[index]];
@@ -54,6 +71,9 @@ class IfaceTable {
 
 // True for names of the form carpN (N decimal), the CARP interfaces' names.
 bool IsCarpName(std::string_view name);
+// The driver group of an interface name: "em" for "em0", "" when the name has
+// no unit number or nothing before it.
+std::string_view DriverGroup(std::string_view name);
 
 // The live interface list. A watcher thread applies rtnetlink link events and
 // publishes a new snapshot; readers compare generation() (one relaxed atomic
@@ -65,7 +85,7 @@ class IfaceRegistry {
   IfaceRegistry(const IfaceRegistry&) = delete;
   IfaceRegistry& operator=(const IfaceRegistry&) = delete;
 
-  void SetAliases(std::map<std::string, std::string> aliases);
+  void SetNaming(IfaceNaming naming);
   // Dumps all links and starts the watcher thread. Empty string on success.
   std::string StartWatching();
   void StopWatching();
@@ -87,7 +107,7 @@ class IfaceRegistry {
 
   mutable std::mutex mu_;
   std::map<uint32_t, IfaceEntry> links_;
-  std::map<std::string, std::string> aliases_;
+  IfaceNaming naming_;
   std::shared_ptr<const IfaceTable> snapshot_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
@@ -104,23 +124,27 @@ class IfaceView {
     if (gen != seen_ || table_ == nullptr) {
       seen_ = gen;
       table_ = registry_.Snapshot();
+      unresolved_ = 0;
     }
   }
-  // nullptr for index 0; resolves unknown indexes synchronously (rare).
+  // nullptr for index 0; resolves an unknown index synchronously once per
+  // registry generation (a gone interface must not cost a syscall per packet).
   const IfaceEntry* Find(uint32_t index) {
     if (index == 0) return nullptr;
     const IfaceEntry* e = table_->Find(index);
-    if (e != nullptr) return e;
+    if (e != nullptr || index == unresolved_) return e;
     registry_.ResolveNow(index);
-    seen_ = ~uint64_t{0};
     Refresh();
-    return table_->Find(index);
+    e = table_->Find(index);
+    if (e == nullptr) unresolved_ = index;
+    return e;
   }
 
  private:
   IfaceRegistry& registry_;
   std::shared_ptr<const IfaceTable> table_;
   uint64_t seen_ = ~uint64_t{0};
+  uint32_t unresolved_ = 0;  // reset whenever the table changes
 };
 
 }  // namespace hapf::linux

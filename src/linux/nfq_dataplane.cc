@@ -43,7 +43,17 @@ void VerdictWriter::FlushRun() {
   ++messages_;
 }
 
-void VerdictWriter::Add(uint32_t id, Verdict verdict, std::span<const uint8_t> new_payload) {
+namespace {
+// Upper bound of one verdict message without payload (header 16, nfgenmsg 4,
+// verdict attribute 12, payload attribute header 4, alignment).
+constexpr size_t kVerdictRoom = 64;
+}  // namespace
+
+bool VerdictWriter::Add(uint32_t id, Verdict verdict, std::span<const uint8_t> new_payload) {
+  // Room for flushing the pending run, plus this packet's own message (a
+  // rewrite) or the run it may open (flushed later by Finish).
+  const size_t need = kVerdictRoom + kVerdictRoom + (verdict == Verdict::kAcceptRewritten ? new_payload.size() : 0);
+  if (buf_.size() - used_ < need) return false;
   if (verdict == Verdict::kAcceptRewritten) {
     FlushRun();
     nlmsghdr* nlh = nfq_nlmsg_put(reinterpret_cast<char*>(buf_.data() + used_), NFQNL_MSG_VERDICT, queue_);
@@ -51,17 +61,18 @@ void VerdictWriter::Add(uint32_t id, Verdict verdict, std::span<const uint8_t> n
     nfq_nlmsg_verdict_put_pkt(nlh, new_payload.data(), static_cast<uint32_t>(new_payload.size()));
     used_ += NLMSG_ALIGN(nlh->nlmsg_len);
     ++messages_;
-    return;
+    return true;
   }
   const int code = verdict == Verdict::kAccept ? NF_ACCEPT : NF_DROP;
   if (run_open_ && code == run_verdict_ && id == run_last_ + 1) {
     run_last_ = id;
-    return;
+    return true;
   }
   FlushRun();
   run_open_ = true;
   run_verdict_ = code;
   run_first_ = run_last_ = id;
+  return true;
 }
 
 std::span<const uint8_t> VerdictWriter::Finish() {
@@ -75,7 +86,9 @@ std::span<const uint8_t> VerdictWriter::Finish() {
 
 namespace {
 
-constexpr size_t kSlotSize = 65536 + 4096;  // a 64 KiB GSO packet plus netlink framing
+// A 64 KiB GSO packet plus netlink framing: with the copy range at 0xffff a
+// packet message always fits, so none is ever truncated (and left unanswered).
+constexpr size_t kSlotSize = 65536 + 4096;
 
 bool SkipMatches(const std::vector<std::string>& skip, const IfaceEntry* iface) {
   if (iface == nullptr) return false;
@@ -114,6 +127,15 @@ struct DataPlane::Worker {
   std::thread thread;
 };
 
+RulesetSpec DataPlaneConfig::Ruleset() const {
+  RulesetSpec spec;
+  spec.layout = layout;
+  spec.queue_base = queue_base;
+  spec.queue_count = queue_count;
+  spec.skip = skip;
+  return spec;
+}
+
 const WorkerCounters& DataPlane::counters(int worker) const { return *workers_[worker]->counters; }
 
 DataPlane::DataPlane(DataPlaneConfig config, IfaceRegistry& ifaces, PacketHandler& handler)
@@ -136,9 +158,10 @@ std::string DataPlane::Start() {
     nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
     nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
     if (int err = ConfigureQueue(s, nlh); err != 0) {
+      // The kernel answers EPERM when another socket has bound the queue.
+      const bool taken = err == -EPERM || err == -EBUSY;
       return q + "bind: " + std::strerror(-err) +
-             (err == -EBUSY ? " (another process serves this queue)"
-                            : " (kernel without CONFIG_NETFILTER_NETLINK_QUEUE?)");
+             (taken ? " (another process serves this queue)" : " (kernel without CONFIG_NETFILTER_NETLINK_QUEUE?)");
     }
     nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
     nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
@@ -191,7 +214,7 @@ void DataPlane::Run(Worker& w) {
   }
   // Room for a full batch of plain verdicts plus one rewritten packet; the
   // loop below sends early when a rewrite would not fit.
-  VerdictWriter writer(w.queue, static_cast<size_t>(batch) * 64 + kSlotSize);
+  VerdictWriter writer(w.queue, static_cast<size_t>(batch) * 2 * kVerdictRoom + kSlotSize);
   IfaceView view(ifaces_);
   WorkerCounters& c = *w.counters;
   const int fd = w.sock->fd();
@@ -201,6 +224,14 @@ void DataPlane::Run(Worker& w) {
     if (bytes.empty()) return;
     if (mnl_socket_sendto(w.sock->get(), bytes.data(), bytes.size()) < 0) {
       c.errors.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  // The buffer holds a whole batch of plain verdicts and any one rewrite, so
+  // the second Add always succeeds.
+  auto add = [&](uint32_t id, Verdict verdict, std::span<const uint8_t> payload = {}) {
+    if (!writer.Add(id, verdict, payload)) {
+      send(writer.Finish());
+      if (!writer.Add(id, verdict, payload)) c.errors.fetch_add(1, std::memory_order_relaxed);
     }
   };
 
@@ -218,6 +249,10 @@ void DataPlane::Run(Worker& w) {
       uint8_t* base = slots.data() + static_cast<size_t>(i) * kSlotSize;
       int len = static_cast<int>(msgs[i].msg_len);
       for (auto* nlh = reinterpret_cast<nlmsghdr*>(base); mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+        if (nlh->nlmsg_type == NLMSG_ERROR) {  // the kernel refused a verdict we sent
+          c.errors.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
         if (nlh->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) continue;
         std::fill(attr.begin(), attr.end(), nullptr);
         if (nfq_nlmsg_parse(nlh, attr.data()) < 0 || attr[NFQA_PACKET_HDR] == nullptr ||
@@ -231,14 +266,16 @@ void DataPlane::Run(Worker& w) {
         p.queue = w.queue;
         ++packets;
         if (attr[NFQA_PAYLOAD] == nullptr) {  // nothing to judge: refuse it
-          writer.Add(p.id, Verdict::kDrop);
+          add(p.id, Verdict::kDrop);
           ++dropped;
           continue;
         }
         auto* payload = static_cast<uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD]));
         p.l3 = {payload, mnl_attr_get_payload_len(attr[NFQA_PAYLOAD])};
-        // Every attribute has been read: the rest of the slot is free space.
-        p.capacity = static_cast<size_t>(base + kSlotSize - payload);
+        // Every attribute has been read: the rest of the slot is free space,
+        // unless another message follows in the same datagram.
+        p.capacity = len > static_cast<int>(NLMSG_ALIGN(nlh->nlmsg_len)) ? p.l3.size()
+                                                                          : static_cast<size_t>(base + kSlotSize - payload);
         p.l3_protocol = ntohs(ph->hw_protocol);
         if (attr[NFQA_IFINDEX_INDEV]) p.in_index = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
         if (attr[NFQA_IFINDEX_OUTDEV]) p.out_index = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_OUTDEV]));
@@ -277,14 +314,13 @@ void DataPlane::Run(Worker& w) {
             // The kernel marks a mangled packet CHECKSUM_NONE: a partial
             // checksum would leave as is, so it is completed here.
             if (p.csum_not_ready) WriteL4Checksum(out);
-            if (writer.NearlyFull(out.size())) send(writer.Finish());
-            writer.Add(p.id, d.verdict, out);
+            add(p.id, d.verdict, out);
             ++rewritten;
             continue;
           }
         }
         if (d.verdict == Verdict::kDrop) ++dropped;
-        writer.Add(p.id, d.verdict);
+        add(p.id, d.verdict);
       }
     }
     send(writer.Finish());

@@ -74,6 +74,10 @@ struct DataPlaneConfig {
   uint32_t queue_maxlen = 4096;            // packets waiting per queue
   int batch = 32;                          // packets per recvmmsg
   int socket_buffer = 8 << 20;             // SO_RCVBUFFORCE bytes
+
+  // The table that queues to exactly these queues with this layout and skip
+  // list (table name and generated mark at their defaults).
+  RulesetSpec Ruleset() const;
 };
 
 struct WorkerCounters {
@@ -121,11 +125,11 @@ class VerdictWriter {
  public:
   VerdictWriter(uint16_t queue, size_t capacity) : queue_(queue), buf_(capacity) {}
 
-  // Packets must be added in the order the kernel queued them.
-  void Add(uint32_t id, Verdict verdict, std::span<const uint8_t> new_payload = {});
+  // Packets must be added in the order the kernel queued them. False (and
+  // nothing written) when the buffer has no room: send Finish() and add again.
+  [[nodiscard]] bool Add(uint32_t id, Verdict verdict, std::span<const uint8_t> new_payload = {});
   // Ends the pending run; returns the bytes to send and resets.
   std::span<const uint8_t> Finish();
-  bool NearlyFull(size_t next_payload) const { return buf_.size() - used_ < next_payload + 256; }
   uint32_t messages() const { return messages_; }
 
  private:

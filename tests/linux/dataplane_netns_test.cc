@@ -118,6 +118,24 @@ TEST_F(DataplaneNetns, ForwardedPacketsAreSeenOncePerDirection) {
   EXPECT_EQ(counts.count("out output fw1 1"), 0u);
 }
 
+TEST_F(DataplaneNetns, ConntrackIsKeptOutOfTheWay) {
+  // A table of someone else's that makes the kernel track connections here.
+  ASSERT_EQ(topo_->Exec("fw", "nft add table inet ctuser").status, 0);
+  ASSERT_EQ(topo_->Exec("fw", "nft 'add chain inet ctuser f { type filter hook forward priority 10; }'").status, 0);
+  ASSERT_EQ(topo_->Exec("fw", "nft add rule inet ctuser f ct state new counter").status, 0);
+  StartFw({"--mode", "block"});
+  ASSERT_TRUE(Ping("cli", kSrv4, 2));
+  ASSERT_TRUE(Ping("cli", "192.0.2.1", 2));
+  ASSERT_TRUE(Ping("fw", kSrv4, 2));
+  StopFw();
+  std::string tracked = topo_->Exec("fw", "cat /proc/net/nf_conntrack").output;
+  EXPECT_EQ(tracked.find("icmp"), std::string::npos) << tracked;
+  // Without hapf's table the same traffic is tracked: the check above can fail.
+  ASSERT_TRUE(Ping("cli", kSrv4, 2));
+  tracked = topo_->Exec("fw", "cat /proc/net/nf_conntrack").output;
+  EXPECT_NE(tracked.find("dst=198.51.100.2"), std::string::npos) << tracked;
+}
+
 TEST_F(DataplaneNetns, LocalTrafficOfTheFirewallIsQueued) {
   StartFw({"--mode", "block"});
   ASSERT_TRUE(Ping("cli", "192.0.2.1", 3));  // local in, local out replies
@@ -146,6 +164,11 @@ TEST_F(DataplaneNetns, KillFailsClosedAndCleanStopRemovesOnlyItsTable) {
   EXPECT_FALSE(Ping("fw", kSrv4, 1, 2));   // the firewall's own traffic too
 
   StartFw({"--mode", "block"});  // replaces the stale table
+  // A second instance cannot take the queue over and leaves the table alone.
+  RunResult second = topo_->Exec("fw", std::string("timeout 10 ") + NFQ_TESTFW);
+  EXPECT_EQ(second.status, 1);
+  EXPECT_NE(second.output.find("queue 0: bind"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("another process serves this queue"), std::string::npos) << second.output;
   EXPECT_TRUE(Ping("cli", kSrv4, 2));
   StopFw();
   std::string tables = topo_->Exec("fw", "nft list tables").output;
@@ -163,6 +186,25 @@ TEST_F(DataplaneNetns, RewriteModeReinjectsModifiedPayload) {
   EXPECT_EQ(Probe("cli", std::string("udp ") + kSrv6 + " 7000 --any-port --timeout 2"), "reply 7001 probe");
   std::string counts = (StopFw(), ReadFile(dir_ + "/counts"));
   EXPECT_NE(counts.find("in prerouting fw0 17 2"), std::string::npos) << counts;
+}
+
+TEST_F(DataplaneNetns, CarpMacvlanTrafficCountsAsItsCarpdev) {
+  StartFw({"--mode", "block"});
+  // Created while the data plane runs: its name must come from rtnetlink events.
+  ASSERT_EQ(topo_->Exec("fw", "ip link add carp0 link fw1 type macvlan mode bridge").status, 0);
+  ASSERT_EQ(topo_->Exec("fw", "ip addr add 198.51.100.50/24 dev carp0").status, 0);
+  ASSERT_EQ(topo_->Exec("fw", "ip link set carp0 up").status, 0);
+  // The server sends to carp0's MAC (ARP could name fw1's: Linux answers for
+  // any local address on any interface).
+  std::string mac = topo_->Exec("fw", "cat /sys/class/net/carp0/address").output;
+  while (!mac.empty() && mac.back() == '\n') mac.pop_back();
+  ASSERT_EQ(topo_->Exec("srv", "ip neigh replace 198.51.100.50 lladdr " + mac + " dev srv0 nud permanent").status, 0);
+  ASSERT_TRUE(Ping("srv", "198.51.100.50", 3));
+  std::map<std::string, uint64_t> counts = StopFw();
+  std::string all;
+  for (const auto& [k, n] : counts) all += k + " " + std::to_string(n) + "\n";
+  EXPECT_EQ(counts["in prerouting fw1[carp0],carp 1"], 3u) << all;
+  EXPECT_EQ(counts.count("in prerouting carp0 1"), 0u);
 }
 
 uint64_t GsoCount(const std::string& counts) {

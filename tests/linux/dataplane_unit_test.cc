@@ -156,7 +156,7 @@ std::vector<ParsedVerdict> ParseVerdicts(std::span<const uint8_t> bytes) {
 
 TEST(VerdictWriter, MergesRunsOfEqualVerdicts) {
   VerdictWriter w(3, 1 << 16);
-  for (uint32_t id = 10; id <= 14; ++id) w.Add(id, Verdict::kAccept);
+  for (uint32_t id = 10; id <= 14; ++id) ASSERT_TRUE(w.Add(id, Verdict::kAccept));
   std::vector<ParsedVerdict> v = ParseVerdicts(w.Finish());
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].type, NFQNL_MSG_VERDICT_BATCH);
@@ -166,14 +166,14 @@ TEST(VerdictWriter, MergesRunsOfEqualVerdicts) {
 
 TEST(VerdictWriter, SplitsAtVerdictChangesGapsAndRewrites) {
   VerdictWriter w(0, 1 << 16);
-  w.Add(1, Verdict::kAccept);
-  w.Add(2, Verdict::kAccept);
-  w.Add(3, Verdict::kDrop);
-  w.Add(4, Verdict::kAccept);
-  w.Add(6, Verdict::kAccept);  // 5 never reached us (ENOBUFS): no batch across it
+  ASSERT_TRUE(w.Add(1, Verdict::kAccept));
+  ASSERT_TRUE(w.Add(2, Verdict::kAccept));
+  ASSERT_TRUE(w.Add(3, Verdict::kDrop));
+  ASSERT_TRUE(w.Add(4, Verdict::kAccept));
+  ASSERT_TRUE(w.Add(6, Verdict::kAccept));  // 5 never reached us (ENOBUFS): no batch across it
   const uint8_t payload[] = {0x45, 0, 0, 20};
-  w.Add(7, Verdict::kAcceptRewritten, payload);
-  w.Add(8, Verdict::kDrop);
+  ASSERT_TRUE(w.Add(7, Verdict::kAcceptRewritten, payload));
+  ASSERT_TRUE(w.Add(8, Verdict::kDrop));
   std::vector<ParsedVerdict> v = ParseVerdicts(w.Finish());
   ASSERT_EQ(v.size(), 6u);
   EXPECT_EQ(v[0].type, NFQNL_MSG_VERDICT_BATCH);
@@ -190,6 +190,24 @@ TEST(VerdictWriter, SplitsAtVerdictChangesGapsAndRewrites) {
   EXPECT_EQ(v[5].id, 8u);
   EXPECT_EQ(v[5].verdict, static_cast<uint32_t>(NF_DROP));
   EXPECT_TRUE(ParseVerdicts(w.Finish()).empty());
+}
+
+TEST(VerdictWriter, RefusesWhatDoesNotFitAndNeverOverflows) {
+  VerdictWriter w(0, 512);
+  std::vector<uint8_t> big(400, 0x45);
+  EXPECT_FALSE(w.Add(1, Verdict::kAcceptRewritten, big));
+  std::vector<uint8_t> small(200, 0x45);
+  ASSERT_TRUE(w.Add(1, Verdict::kAcceptRewritten, small));
+  // Alternating verdicts, each its own message, until the buffer says no.
+  uint32_t id = 2;
+  while (w.Add(id, id % 2 ? Verdict::kDrop : Verdict::kAccept)) ++id;
+  std::span<const uint8_t> bytes = w.Finish();
+  EXPECT_LE(bytes.size(), 512u);
+  std::vector<ParsedVerdict> v = ParseVerdicts(bytes);
+  ASSERT_EQ(v.size(), id - 1);  // the rewrite and every accepted verdict
+  EXPECT_EQ(v[0].payload, small);
+  EXPECT_EQ(v.back().id, id - 1);
+  ASSERT_TRUE(w.Add(id, Verdict::kAccept));  // room again after Finish
 }
 
 void ExpectChecksumRewritten(const char* hex, size_t field_from_end_of_l4_header_start, uint16_t expected) {
@@ -233,16 +251,27 @@ TEST(NfqPacket, LocatesTransportHeaders) {
 }
 
 TEST(IfaceTable, CarpMacvlanCountsAsItsCarpdev) {
-  std::vector<IfaceEntry> links = {
-      {1, "lo", "", "", 0, false},
-      {2, "em0", "", "", 0, false},
-      {3, "carp0", "", "macvlan", 2, false},
-      {4, "carp1", "", "veth", 2, false},     // not a macvlan: keeps its name
-      {5, "carpx", "", "macvlan", 2, false},  // not carpN
-      {6, "vip", "", "macvlan", 2, false},
-      {9000, "big", "", "", 0, false},
+  auto link = [](uint32_t index, const char* name, const char* kind, uint32_t lower) {
+    IfaceEntry e;
+    e.index = index;
+    e.name = name;
+    e.kind = kind;
+    e.link_index = lower;
+    return e;
   };
-  IfaceTable t(links, {{"vip", "em1"}});
+  std::vector<IfaceEntry> links = {
+      link(1, "lo", "", 0),
+      link(2, "em0", "", 0),
+      link(3, "carp0", "macvlan", 2),
+      link(4, "carp1", "veth", 2),     // not a macvlan: keeps its name
+      link(5, "carpx", "macvlan", 2),  // not carpN
+      link(6, "vip", "macvlan", 2),
+      link(9000, "big", "", 0),
+  };
+  IfaceNaming naming;
+  naming.aliases = {{"vip", "em1"}};
+  naming.groups = {{"em0", {"egress", "em"}}};
+  IfaceTable t(links, naming);
   ASSERT_NE(t.Find(3), nullptr);
   EXPECT_EQ(t.Find(3)->name, "carp0");
   EXPECT_EQ(t.Find(3)->rule_name, "em0");
@@ -258,6 +287,22 @@ TEST(IfaceTable, CarpMacvlanCountsAsItsCarpdev) {
   EXPECT_EQ(t.Find(7), nullptr);
   EXPECT_EQ(t.Find(0), nullptr);
   EXPECT_EQ(t.FindByName("em0")->index, 2u);
+  // Driver groups as on OpenBSD, configured groups added once.
+  EXPECT_EQ(t.Find(2)->groups, (std::vector<std::string>{"em", "egress"}));
+  EXPECT_TRUE(t.Find(3)->InGroup("carp"));
+  EXPECT_TRUE(t.Find(4)->InGroup("carp"));
+  EXPECT_FALSE(t.Find(5)->InGroup("carp"));
+  EXPECT_TRUE(t.Find(6)->groups.empty());
+  EXPECT_TRUE(t.Find(1)->groups.empty());
+}
+
+TEST(IfaceTable, DriverGroupStripsTheUnitNumber) {
+  EXPECT_EQ(DriverGroup("em0"), "em");
+  EXPECT_EQ(DriverGroup("carp12"), "carp");
+  EXPECT_EQ(DriverGroup("veth1a2"), "veth1a");
+  EXPECT_EQ(DriverGroup("lo"), "");
+  EXPECT_EQ(DriverGroup("42"), "");
+  EXPECT_EQ(DriverGroup(""), "");
 }
 
 std::vector<uint8_t> LinkMessage(uint16_t type, int index, const char* name, const char* kind, uint32_t link) {

@@ -174,7 +174,15 @@ class TestPolicy : public PacketHandler {
     ShortKey sk{dir, static_cast<int>(p.hook), iface ? iface->index : 0, proto};
     auto it = fast.find(sk);
     if (it == fast.end()) {
-      Key k{dir, static_cast<int>(p.hook), iface ? iface->rule_name : std::string("?"), proto};
+      // "fw1[carp0],carp": the rule name, the kernel's name when it differs,
+      // and the carp group.
+      std::string name = "?";
+      if (iface != nullptr) {
+        name = iface->rule_name;
+        if (iface->name != iface->rule_name) name += "[" + iface->name + "]";
+        if (iface->carp) name += ",carp";
+      }
+      Key k{dir, static_cast<int>(p.hook), name, proto};
       it = fast.emplace(sk, &counts[k]).first;
     }
     ++*it->second;
@@ -229,9 +237,7 @@ int main(int argc, char** argv) {
     }
     ++i;
   }
-  spec.queue_count = config.queue_count;
-  spec.layout = config.layout;
-  spec.skip = config.skip;
+  spec = config.Ruleset();
 
   // Signals are taken synchronously by the main thread; workers never see them.
   sigset_t set;
