@@ -295,6 +295,8 @@ def cases():
         sport=22, dport=51000, flags="A", options=[("NOP", None), ("NOP", None), ("SAck", (100, 200, 300, 400)),
                                                    ("NOP", None), ("NOP", None),
                                                    ("Timestamp", (1, 2))]) / b"x", None
+    # Ethernet's 60-byte minimum: the trailer is not part of the datagram.
+    yield "udp4_eth_padding", "eth", eth() / IP(**V4) / UDP(sport=7, dport=7) / b"ab" / Padding(b"\0" * 16), None
     yield "arp_request", "eth", Ether(src=MAC_A, dst="ff:ff:ff:ff:ff:ff") / ARP(
         op=1, hwsrc=MAC_A, psrc="192.0.2.1", pdst="192.0.2.2"), None
     yield "arp_reply", "eth", eth() / ARP(op=2, hwsrc=MAC_B, psrc="192.0.2.2", hwdst=MAC_A, pdst="192.0.2.1"), None

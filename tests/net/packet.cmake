@@ -1,6 +1,8 @@
 hapf_test(net_packet_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/packet_smoke_test.cc ${CMAKE_CURRENT_LIST_DIR}/build_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/mac_test.cc
   DEPS hapf_net)
-# The parser against scapy (run by /usr/bin/python3 at test time).
+# The parser against scapy (/usr/bin/python3): gen_packets.py runs at build time
+# (below) and again at test time to read back what builders and rewrites wrote.
 hapf_test(net_packet_scapy_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/packet_scapy_test.cc ${CMAKE_CURRENT_LIST_DIR}/packet_oracle.cc
   DEPS hapf_net hapf_net_pcap nlohmann_json::nlohmann_json)

@@ -38,12 +38,14 @@ for side in a b; do
 done
 
 # Capture on the receiving side: both what arrives and what it answers.
-ip netns exec "$ns_b" timeout 20 tcpdump -i "$dev_b" -U -n -s 0 -w "$out" 2>"$out.log" &
+ip netns exec "$ns_b" timeout 40 tcpdump -i "$dev_b" -U -n -s 0 -w "$out" 2>"$out.log" &
 cap_pid=$!
-for _ in $(seq 50); do
+# Wait for the capture to be ready (long on a loaded machine), or give up.
+for _ in $(seq 150); do
   grep -q "listening on" "$out.log" 2>/dev/null && break
   sleep 0.1
 done
+grep -q "listening on" "$out.log" || { echo "tcpdump did not start"; cat "$out.log"; exit 1; }
 
 # B: a TCP echo service on both families (one connection each, then exit).
 ip netns exec "$ns_b" timeout 10 /usr/bin/python3 - <<'PY' &
@@ -85,7 +87,15 @@ PY
 ip netns exec "$ns_a" ping -c 2 -i 0.2 -W 1 198.51.100.2 >/dev/null
 ip netns exec "$ns_a" ping -6 -c 2 -i 0.2 -W 1 -s 101 2001:db8:51::2 >/dev/null
 wait "$server"
-sleep 0.3
+# A last ping whose payload spells "hapf": once tcpdump (-U: written as
+# captured) has put it in the file, everything sent before it is there too.
+ip netns exec "$ns_a" ping -c 1 -W 1 -p 68617066 198.51.100.2 >/dev/null
+for _ in $(seq 100); do
+  grep -aq "hapfhapfhapf" "$out" && break
+  sleep 0.1
+done
+grep -aq "hapfhapfhapf" "$out" || { echo "capture incomplete"; exit 1; }
+sleep 0.5
 kill -INT "$cap_pid"
 wait "$cap_pid" || true
 cap_pid=""

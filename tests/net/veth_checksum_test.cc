@@ -66,7 +66,8 @@ TEST_F(VethChecksumTest, EveryKernelChecksumVerifies) {
   }
   // What the capture script sends, per family: 5 UDP datagrams (each answered
   // with port unreachable, within the kernel's ICMP rate limit burst), a TCP
-  // connection of at least 11 segments, and 2 pings.
+  // connection of at least 11 segments, and 2 pings (3 for IPv4, the last one
+  // marking the end of the capture).
   for (const char* fam : {"v4 ", "v6 "}) {
     std::string f = fam;
     EXPECT_EQ(seen[f + "udp"], 5) << f;
