@@ -18,9 +18,11 @@ void ForEachAttr(const void* begin, const void* end, F&& f) {
   }
 }
 // The attributes of a message after a fixed header of `header_len` bytes.
+// Bounded by nlmsg_len itself, not its aligned value (libmnl's tail): the
+// padding of a message that ends a buffer may not be there.
 template <class F>
 void ForEachMsgAttr(const nlmsghdr* nlh, size_t header_len, F&& f) {
-  ForEachAttr(mnl_nlmsg_get_payload_offset(nlh, header_len), mnl_nlmsg_get_payload_tail(nlh), f);
+  ForEachAttr(mnl_nlmsg_get_payload_offset(nlh, header_len), reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len, f);
 }
 // The attributes nested in `nest`.
 template <class F>

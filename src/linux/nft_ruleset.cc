@@ -325,10 +325,10 @@ int SendNftBatch(std::span<const uint8_t> batch, int* failed_index) {
 }
 
 std::string Ruleset::Install() {
+  int err = 0, failed = -1;
   for (QueueBackend backend : {QueueBackend::kNative, QueueBackend::kCompatNfqueue}) {
     std::vector<uint8_t> batch = BuildInstallBatch(spec_, backend, 1);
-    int failed = -1;
-    int err = SendNftBatch(batch, &failed);
+    err = SendNftBatch(batch, &failed);
     if (err == 0) {
       backend_ = backend;
       installed_ = true;
@@ -342,7 +342,8 @@ std::string Ruleset::Install() {
     }
   }
   return "this kernel can queue packets neither with the nftables queue expression (CONFIG_NFT_QUEUE) nor with "
-         "the x_tables NFQUEUE target through nft_compat (CONFIG_NETFILTER_XT_TARGET_NFQUEUE, CONFIG_NFT_COMPAT)";
+         "the x_tables NFQUEUE target through nft_compat (CONFIG_NETFILTER_XT_TARGET_NFQUEUE, CONFIG_NFT_COMPAT); "
+         "last refusal: " + std::string(std::strerror(-err)) + " at batch message " + std::to_string(failed);
 }
 
 std::string Ruleset::Remove() {

@@ -22,4 +22,5 @@ if(TARGET dataplane_netns_test)
   target_compile_definitions(dataplane_netns_test PRIVATE NFQ_TESTFW="$<TARGET_FILE:nfq_testfw>")
 endif()
 
-hapf_fuzzer(dataplane_fuzz SOURCES ${CMAKE_CURRENT_LIST_DIR}/dataplane_fuzz.cc DEPS hapf_dataplane RUNS 100000)
+hapf_fuzzer(dataplane_fuzz SOURCES ${CMAKE_CURRENT_LIST_DIR}/dataplane_fuzz.cc DEPS hapf_dataplane RUNS 100000
+  SEEDS ${CMAKE_CURRENT_LIST_DIR}/dataplane_fuzz_seeds)

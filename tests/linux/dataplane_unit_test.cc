@@ -348,6 +348,23 @@ TEST(IfaceRegistry, AppliesLinkEventsAndPublishesSnapshots) {
   EXPECT_EQ(reg.Snapshot()->Find(3), nullptr);
 }
 
+TEST(IfaceRegistry, IgnoresAttributesBeyondTheMessage) {
+  // An IFLA_IFNAME of 7 bytes ("ab" and NUL) ends at byte 39; a message that
+  // says it is 38 bytes long must not yield that name (found by the fuzzer:
+  // libmnl's aligned tail let the attribute reach into missing padding).
+  std::vector<uint8_t> msg = LinkMessage(RTM_NEWLINK, 5, "ab", nullptr, 0);
+  auto* nlh = reinterpret_cast<nlmsghdr*>(msg.data());
+  ASSERT_EQ(nlh->nlmsg_len, 40u);
+  nlh->nlmsg_len = 38;
+  IfaceRegistry reg;
+  reg.ApplyLinkMessage(msg.data());
+  EXPECT_EQ(reg.Snapshot()->Find(5), nullptr);
+  nlh->nlmsg_len = 39;  // exact (unaligned) length: fine
+  reg.ApplyLinkMessage(msg.data());
+  ASSERT_NE(reg.Snapshot()->Find(5), nullptr);
+  EXPECT_EQ(reg.Snapshot()->Find(5)->name, "ab");
+}
+
 TEST(IfaceRegistry, DumpsTheKernelsLinks) {
   IfaceRegistry reg;
   ASSERT_EQ(reg.StartWatching(), "");
