@@ -58,6 +58,13 @@ CONF
     >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$name=$!"
+  # Serialise start-up (slow under ASan): wait until the node is in BACKUP.
+  local i
+  for i in $(seq 160); do
+    grep -q "INIT -> BACKUP" "$WORK/$name.log" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  fail "$name did not start"
 }
 
 has_vip() { ip -n "$1" -4 addr show dev carp0 2>/dev/null | grep 198.51.100.1/ >/dev/null; }
@@ -90,7 +97,7 @@ case $SCENARIO in
   elect)
     start_node $A a 0
     start_node $B b 100
-    wait_master $A 4500 >/dev/null || fail "A did not become MASTER within 4.5 s"
+    wait_master $A 8000 >/dev/null || fail "A did not become MASTER"
     sleep 3
     check_single_master
     has_vip $A || fail "A is not master"
@@ -115,7 +122,7 @@ case $SCENARIO in
   sigkill)
     start_node $A a 0
     start_node $B b 100
-    wait_master $A 4500 >/dev/null || fail "no MASTER"
+    wait_master $A 8000 >/dev/null || fail "no MASTER"
     sleep 1.5
     kill -KILL $PID_a
     # B's master-down: 3 × (1 + 100/256) s = 4.17 s after A's last advert.
@@ -131,7 +138,7 @@ case $SCENARIO in
     # advbase 0: sub-second timers (interval advskew/256 s), OpenBSD-compatible.
     start_node $A a 13 "advbase 0"
     start_node $B b 26 "advbase 0"
-    wait_master $A 1500 >/dev/null || fail "no MASTER"
+    wait_master $A 8000 >/dev/null || fail "no MASTER"
     sleep 1
     ip -n $A link set em0 down
     # B's master-down: 3 x 26/256 s = 305 ms after A's last advert.
@@ -145,7 +152,7 @@ case $SCENARIO in
     ;;
   preempt)
     start_node $B b 26 "advbase 0" --preempt
-    wait_master $B 1500 >/dev/null || fail "B alone did not become MASTER"
+    wait_master $B 8000 >/dev/null || fail "B alone did not become MASTER"
     start_node $A a 13 "advbase 0" --preempt
     ms=$(wait_master $A 1000) || fail "A did not preempt"
     echo "preempted after ${ms} ms"
@@ -160,7 +167,7 @@ case $SCENARIO in
     ip -n $A link set em1 up
     start_node $A a 13 "advbase 0" "--track em1"
     start_node $B b 26 "advbase 0"
-    wait_master $A 1500 >/dev/null || fail "no MASTER"
+    wait_master $A 8000 >/dev/null || fail "no MASTER"
     sleep 0.5
     ip -n $A link set em1peer down  # em1 loses carrier
     ms=$(wait_master $B 500) || fail "B did not take over within 500 ms"
@@ -174,7 +181,7 @@ case $SCENARIO in
 carppeer 198.51.100.3"
     start_node $B b 26 "advbase 0
 carppeer 198.51.100.2"
-    wait_master $A 1500 >/dev/null || fail "no MASTER"
+    wait_master $A 8000 >/dev/null || fail "no MASTER"
     sleep 1
     check_single_master
     has_vip $A || fail "A is not master"
@@ -186,13 +193,15 @@ carppeer 198.51.100.2"
     ;;
   ucarp_hapf_master|ucarp_ucarp_master)
     if [[ $SCENARIO == ucarp_hapf_master ]]; then hskew=0; uskew=100; else hskew=100; uskew=0; fi
-    start_node $A a $hskew
+    # The node expected to win starts first, so start-up order cannot decide.
+    [[ $SCENARIO == ucarp_hapf_master ]] && start_node $A a $hskew
     printf '#!/bin/sh\necho up >>%s\n' "$WORK/ucarp.events" >"$WORK/up.sh"
     printf '#!/bin/sh\necho down >>%s\n' "$WORK/ucarp.events" >"$WORK/down.sh"
     chmod +x "$WORK/up.sh" "$WORK/down.sh"
     ip netns exec $B ucarp --interface=em0 --srcip=198.51.100.3 --vhid=1 --pass=toor --addr=198.51.100.1 \
       --advbase=1 --advskew=$uskew --upscript="$WORK/up.sh" --downscript="$WORK/down.sh" >"$WORK/ucarp.log" 2>&1 &
     PIDS+=($!)
+    [[ $SCENARIO == ucarp_ucarp_master ]] && { sleep 0.5; start_node $A a $hskew; }
     sleep 7
     ucarp_master=0
     tail -1 "$WORK/ucarp.events" 2>/dev/null | grep up >/dev/null && ucarp_master=1
@@ -210,7 +219,7 @@ carppeer 198.51.100.2"
   ipv6)
     start_node $A a 0 "inet6 2001:db8:7::1 64"
     start_node $B b 100 "inet6 2001:db8:7::1 64"
-    wait_master $A 4500 >/dev/null || fail "no MASTER"
+    wait_master $A 8000 >/dev/null || fail "no MASTER"
     sleep 2
     check_single_master
     ip -n $A -6 addr show dev carp0 | grep 2001:db8:7::1/64 >/dev/null || fail "IPv6 VIP missing: $(ip -n $A -6 addr show dev carp0; ip -n $A link show carp0)"
