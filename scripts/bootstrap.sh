@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential cmake ninja-build pkg-config git clang-14 libclang-rt-14-dev lld-14 clang-format
+  build-essential cmake ninja-build ccache pkg-config git clang-14 libclang-rt-14-dev lld-14 clang-format
   # libraries
   libmnl-dev libnetfilter-queue-dev libssl-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libfmt-dev libabsl-dev libpcap-dev libgtest-dev libgmock-dev googletest libbenchmark-dev

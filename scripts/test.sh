@@ -11,6 +11,13 @@ ROOT=$PWD
 bash scripts/bootstrap.sh || { echo "bootstrap failed"; exit 1; }
 
 JOBS=${JOBS:-$(nproc)}
+# ccache makes a rebuild of an unchanged tree cheap; CCACHE_BASEDIR makes paths
+# relative so a fresh clone elsewhere still hits the cache.
+LAUNCHER=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=1
+  LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 CONFIGS=${HAPF_TEST_CONFIGS:-release asan fuzz}
 total_pass=0
 total_fail=0
@@ -20,7 +27,7 @@ run_config() {
   local name=$1; shift
   local dir=$ROOT/build/$name
   echo "=== [$name] configure and build"
-  cmake -S "$ROOT" -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1 \
+  cmake -S "$ROOT" -B "$dir" -G Ninja "${LAUNCHER[@]}" "$@" >"$dir.configure.log" 2>&1 \
     || { cat "$dir.configure.log"; total_fail=$((total_fail + 1)); return 1; }
   ninja -C "$dir" -j "$JOBS" || { echo "[$name] build failed"; total_fail=$((total_fail + 1)); return 1; }
   echo "=== [$name] test"
@@ -45,9 +52,9 @@ mkdir -p build
 for c in $CONFIGS; do
   case $c in
     release) run_config release -DCMAKE_BUILD_TYPE=Release -DHAPF_WERROR=ON || status=1 ;;
-    asan) run_config asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 -DHAPF_SANITIZE=ON \
+    asan) run_config asan -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g1" -DHAPF_SANITIZE=ON \
             -DHAPF_BENCH=OFF || status=1 ;;
-    fuzz) run_config fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAPF_FUZZ=ON \
+    fuzz) run_config fuzz -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g1" -DHAPF_FUZZ=ON \
             -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 || status=1 ;;
     *) echo "unknown configuration $c"; status=1 ;;
   esac
