@@ -652,7 +652,8 @@ size_t Engine::Purge(TimeNs now, size_t budget) {
     }
   });
   // Source nodes without states live on for src.track seconds.
-  for (size_t i = 0; i < budget && !src_nodes_.empty(); ++i) {
+  const size_t src_budget = std::min(budget, src_nodes_.size());
+  for (size_t i = 0; i < src_budget; ++i) {
     if (src_cursor_ >= src_nodes_.size()) src_cursor_ = 0;
     const uint32_t si = src_cursor_++;
     SrcNode& n = src_nodes_[si];

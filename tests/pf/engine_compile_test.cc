@@ -14,7 +14,7 @@ class CompileTest : public ::testing::Test {
  protected:
   CompileResult Load(const std::string& conf) {
     hapf::pf::StaticHostEnvironment env;
-    env.files = std::map<std::string, std::string>{};
+    env.files.emplace();  // no disk access
     for (const char* name : {"em0", "em1", "em2"}) {
       hapf::pf::InterfaceInfo info;
       info.name = name;

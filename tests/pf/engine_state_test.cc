@@ -313,5 +313,40 @@ TEST_F(StateTest, MalformedPacketsAreDroppedAndCounted) {
   EXPECT_EQ(e.counters().reasons[kResShort], 2u);
 }
 
+TEST_F(StateTest, LabelAndStatusCounters) {
+  Ruleset rs;
+  Rule web = PassRule();
+  web.proto = kProtoTcp;
+  web.dport = {{PortRange::Op::kEq, 80, 0}};
+  web.label = "web";
+  rs.rules.push_back(web);
+  Rule web6 = web;
+  web6.dport = {{PortRange::Op::kEq, 443, 0}};
+  rs.rules.push_back(web6);
+  Rule dns = PassRule();
+  dns.proto = kProtoUdp;
+  dns.label = "dns";
+  rs.rules.push_back(dns);
+  e.LoadRuleset(rs);
+  In(Tcp("198.51.100.1", "192.0.2.1", 1000, 80, kSyn, 1, 0));
+  In(Tcp("198.51.100.1", "192.0.2.1", 1001, 443, kSyn, 1, 0));
+  Out(Tcp("192.0.2.1", "198.51.100.1", 443, 1001, kSyn | kAck, 9, 2));
+  In(Udp("198.51.100.1", "192.0.2.1", 5, 53));
+  const auto labels = e.Labels();
+  ASSERT_EQ(labels.size(), 2u);
+  EXPECT_EQ(labels[0].first, "web");
+  EXPECT_EQ(labels[0].second.packets, 3u);
+  EXPECT_EQ(labels[0].second.states, 2u);
+  EXPECT_EQ(labels[1].first, "dns");
+  EXPECT_EQ(labels[1].second.packets, 1u);
+  const std::string si = e.StatusText();
+  EXPECT_NE(si.find("current entries"), std::string::npos);
+  const size_t at = si.find("  inserts");
+  ASSERT_NE(at, std::string::npos);
+  const std::string line = si.substr(at, si.find('\n', at) - at);
+  ASSERT_GE(line.size(), 2u);
+  EXPECT_EQ(line.substr(line.size() - 2), " 3") << si;
+}
+
 }  // namespace
 }  // namespace hapf::pf::engine
