@@ -10,5 +10,7 @@ endif()
 hapf_test(pfsync_netns_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pfsync_netns_test.cc LABELS netns TIMEOUT 90)
 if(TARGET pfsync_netns_test)
   add_dependencies(pfsync_netns_test pfsync_node_prog pfsync_oracle)
-  target_compile_definitions(pfsync_netns_test PRIVATE PFSYNC_ORACLE="${PFSYNC_ORACLE}")
+  # The oracle is built by tests/pfsync (pfsync.cmake) into this path.
+  target_compile_definitions(pfsync_netns_test PRIVATE
+    PFSYNC_ORACLE="${CMAKE_BINARY_DIR}/pfsync-oracle/pfsync-oracle")
 endif()
