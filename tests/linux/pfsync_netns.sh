@@ -85,12 +85,19 @@ replicate() {
   local tcpdump=$!
   PIDS+=($tcpdump)
   sleep 1
+  # hapfctl pfsync dump -i, live on B's side, for the first five packets.
+  ip netns exec $B "$(dirname "$PROG")/pfsync_dump_prog" -vv -c 5 -i em2 >"$WORK/dump.txt" 2>"$WORK/dump.log" &
+  local dump=$!
+  PIDS+=($dump)
   start $B b --hostid 0x22
   sleep 0.3
   start $A a --hostid 0x11 --create 50 --create-later 30 --later-ms 1500
   wait_for a states 80 10
   wait_for b states 80 10
   [ "$(states a)" = "$(states b)" ] || fail "state lists differ"
+  for _ in $(seq 30); do kill -0 $dump 2>/dev/null || break; sleep 0.1; done
+  [ "$(grep -c 'PFSYNCv6 len' "$WORK/dump.txt")" = 5 ] || fail "live dump: $(cat "$WORK/dump.txt" "$WORK/dump.log")"
+  grep -q 'act INS ST count' "$WORK/dump.txt" || fail "live dump shows no INS"
   grep -q '^state 00000011 ' "$WORK/b.status" || fail "B has no state created by A"
 
   # B restarts empty and catches up by bulk update; its CARP stays demoted until then.
