@@ -237,9 +237,9 @@ std::string Filter::ShowTimeouts() {
   for (int i = 0; i < eng::kTmCount; ++i) {
     if (i == eng::kTmTcpTsDiff) continue;  // pfctl does not list it
     if (i == eng::kTmAdaptiveStart || i == eng::kTmAdaptiveEnd)
-      std::snprintf(b, sizeof b, "%-20s%10u states\n", kNames[i], t.v[i]);
+      std::snprintf(b, sizeof b, "%-20s %10u states\n", kNames[i], t.v[i]);
     else
-      std::snprintf(b, sizeof b, "%-20s%10us\n", kNames[i], t.v[i]);
+      std::snprintf(b, sizeof b, "%-20s %10us\n", kNames[i], t.v[i]);
     out += b;
   }
   return out;
@@ -251,7 +251,7 @@ std::string Filter::ShowMemory() {
   std::string out;
   char b[96];
   auto row = [&](const char* name, uint32_t v) {
-    std::snprintf(b, sizeof b, "%-20shard limit %8u\n", name, v);
+    std::snprintf(b, sizeof b, "%-13s hard limit %8u\n", name, v);
     out += b;
   };
   row("states", l.states);
