@@ -254,8 +254,8 @@ TEST(DaemonFilter, DispatcherRefusesABadRulesetAndKeepsTheOld) {
 // The lock's cost: UDP flows through Handle() from one and from two threads.
 // Reported, not asserted (the machine is shared); correctness is asserted.
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
-  constexpr int kFlows = 2000, kRounds = 20;
-  for (int threads : {1, 2}) {
+  constexpr int kFlows = 2000, kRounds = 50;
+  for (int threads : {1, 2, 1, 2}) {
     Filter f(nullptr);
     f.Load(Parse("block all\npass proto udp\n"));
     std::atomic<uint64_t> passed{0};
