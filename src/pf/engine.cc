@@ -333,12 +333,16 @@ Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, Tim
       v = TestState(idx, dir, ifp, pkt, p, now_s, reevaluate);
       if (!reevaluate) {
         CountPacket(p, dir, v.action == Action::kPass);
+        if (observer_ && v.action == Action::kPass && states_.valid(idx)) {
+          observer_->StateUpdated(idx, states_.at(idx), now);
+        }
         return v;
       }
     }
   }
   v = TestRules(dir, ifp, pkt, p, now_s);
   CountPacket(p, dir, v.action == Action::kPass);
+  if (observer_ && v.new_state && states_.valid(v.state)) observer_->StateCreated(v.state, states_.at(v.state), now);
   return v;
 }
 
@@ -623,9 +627,10 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
   return v;
 }
 
-void Engine::RemoveState(uint32_t idx) {
+void Engine::RemoveState(uint32_t idx, bool notify) {
   State& s = states_.at(idx);
   if (!s.live) return;
+  if (notify && observer_) observer_->StateRemoving(idx, s);
   if (Rule* r = RuleByRef(s.rule_ref); r && r->states_cur) r->states_cur--;
   if (s.src_node != kNoIndex && s.src_node < src_nodes_.size()) {
     SrcNode& n = src_nodes_[s.src_node];

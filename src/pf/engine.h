@@ -108,6 +108,19 @@ struct StateExport {
   friend bool operator==(const StateExport&, const StateExport&) = default;
 };
 
+// Local state lifecycle, for pfsync. Called synchronously from Test() and the
+// removal paths (purge, kill, flush); states written by Import() or removed by
+// RemoveImported() are not reported, so replicated states are never echoed.
+class StateObserver {
+ public:
+  virtual ~StateObserver() = default;
+  virtual void StateCreated(uint32_t idx, const State& s, TimeNs now) = 0;
+  // A packet passed on the state (its peers or counters may have moved).
+  virtual void StateUpdated(uint32_t idx, const State& s, TimeNs now) = 0;
+  // The state is about to be removed; `s` is still intact.
+  virtual void StateRemoving(uint32_t idx, const State& s) = 0;
+};
+
 struct EngineOptions {
   uint32_t hostid = 1;              // pfsync creatorid
   uint64_t state_id_base = 0;       // pf: (seconds when enabled) << 32
@@ -158,6 +171,11 @@ class Engine {
   uint64_t ExpiresAt(const State& s) const;
 
   StateExport Export(uint32_t state, TimeNs now) const;
+  void SetStateObserver(StateObserver* o) { observer_ = o; }
+  // Removes a state on behalf of pfsync (a peer's delete): not reported.
+  void RemoveImported(uint32_t idx) {
+    if (states_.valid(idx)) RemoveState(idx, false);
+  }
   // Returns the new state index or kNoIndex (key collision, limit).
   uint32_t Import(const StateExport& e, TimeNs now);
 
@@ -200,7 +218,7 @@ class Engine {
   bool ChooseAddress(Rule& r, Pool& pool, const net::IpAddr& src, net::IpAddr& out, uint32_t now_s);
   bool AllocatePort(const StateKey& wire_template, int side, const Pool& pool, uint16_t orig_port,
                     uint16_t& out);
-  void RemoveState(uint32_t idx);
+  void RemoveState(uint32_t idx, bool notify = true);
   uint32_t SrcNodeFor(Rule& r, const net::IpAddr& src, uint32_t now_s, bool create);
   bool SrcConnLimit(uint32_t state_idx, uint32_t now_s);
   void BuildReply(const Rule& r, const PacketInfo& p, std::span<const uint8_t> pkt, Verdict& v);
@@ -225,6 +243,7 @@ class Engine {
   Counters counters_;
   uint64_t next_state_id_ = 0;
   uint64_t rng_state_ = 0x9e3779b97f4a7c15ull;
+  StateObserver* observer_ = nullptr;
 };
 
 }  // namespace hapf::pf::engine

@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <iterator>
+#include <functional>
 #include <memory>
 
 #include "net/checksum.h"
@@ -163,18 +164,21 @@ bool ReadPcapIpv4(const std::string& path, std::vector<PcapFrame>& out, std::str
   return true;
 }
 
-bool DumpPcap(const std::string& path, const PrintOptions& opts, std::string& out, std::string* error) {
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  std::unique_ptr<pcap_t, PcapCloser> p(pcap_open_offline(path.c_str(), errbuf));
-  if (!p) {
-    if (error) *error = errbuf;
-    return false;
-  }
-  int linktype = pcap_datalink(p.get());
+namespace {
+
+// Prints every pfsync frame `p` delivers (at most `max_frames`, 0 = all),
+// handing each frame's text with its newline to `emit`.
+bool DumpFrom(pcap_t* p, const PrintOptions& opts, size_t max_frames,
+              const std::function<void(std::string_view)>& emit, std::string* error) {
+  int linktype = pcap_datalink(p);
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
   int rc;
-  while ((rc = pcap_next_ex(p.get(), &h, &data)) == 1) {
+  size_t frames = 0;
+  std::string out;
+  while ((max_frames == 0 || frames < max_frames) && (rc = pcap_next_ex(p, &h, &data)) >= 0) {
+    if (rc == 0) continue;  // live capture: read timeout, nothing arrived
+    out.clear();
     std::span<const uint8_t> f(data, h->caplen);
     size_t off = 0;
     bool bare = false;
@@ -201,12 +205,43 @@ bool DumpPcap(const std::string& path, const PrintOptions& opts, std::string& ou
     }
     PrintPacket(body, opts, out);
     out += '\n';
+    emit(out);
+    ++frames;
   }
+  if (max_frames != 0 && frames >= max_frames) return true;
   if (rc == PCAP_ERROR) {
-    if (error) *error = pcap_geterr(p.get());
+    if (error) *error = pcap_geterr(p);
     return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool DumpPcap(const std::string& path, const PrintOptions& opts, std::string& out, std::string* error) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  std::unique_ptr<pcap_t, PcapCloser> p(pcap_open_offline(path.c_str(), errbuf));
+  if (!p) {
+    if (error) *error = errbuf;
+    return false;
+  }
+  return DumpFrom(p.get(), opts, 0, [&](std::string_view text) { out += text; }, error);
+}
+
+bool DumpLive(const std::string& iface, const PrintOptions& opts, size_t max_frames,
+              const std::function<void(std::string_view)>& emit, std::string* error) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  std::unique_ptr<pcap_t, PcapCloser> p(pcap_open_live(iface.c_str(), 65535, 0, 200, errbuf));
+  if (!p) {
+    if (error) *error = errbuf;
+    return false;
+  }
+  bpf_program prog{};
+  if (pcap_compile(p.get(), &prog, "ip proto 240", 1, PCAP_NETMASK_UNKNOWN) == 0) {
+    pcap_setfilter(p.get(), &prog);
+    pcap_freecode(&prog);
+  }
+  return DumpFrom(p.get(), opts, max_frames, emit, error);
 }
 
 }  // namespace hapf::pfsync

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/addr.h"
@@ -42,5 +44,11 @@ bool WritePcap(const std::string& path, const std::vector<PcapFrame>& ipv4_packe
 // BSD loopback, and pfsync0 captures (246, or OpenBSD's 18) with or without
 // the IPv4 header. Returns false and sets `error` if the file cannot be read.
 bool DumpPcap(const std::string& path, const PrintOptions& opts, std::string& out, std::string* error);
+
+// The same for a live interface (`hapfctl pfsync dump -i IFACE`): each frame's
+// text goes to `emit` as it arrives; stops after `max_frames` (0: never) or on
+// a capture error (returns false and sets `error`).
+bool DumpLive(const std::string& iface, const PrintOptions& opts, size_t max_frames,
+              const std::function<void(std::string_view)>& emit, std::string* error);
 
 }  // namespace hapf::pfsync

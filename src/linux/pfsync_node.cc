@@ -1,0 +1,136 @@
+#include "linux/pfsync_node.h"
+
+#include <poll.h>
+#include <time.h>
+
+#include <algorithm>
+
+namespace hapf::linux {
+
+namespace {
+
+sim::Time Now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return sim::FromNanos(int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec);
+}
+
+}  // namespace
+
+PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options) : opts_(std::move(options)) {
+  socket_ = std::make_unique<PfsyncSocket>(opts_.config.syncdev, opts_.config.syncpeer);
+  pfsync::EngineConfig cfg;
+  cfg.creatorid = filter.options().hostid;
+  cfg.mtu = opts_.mtu;
+  pfsync::ApplyToEngine(opts_.config, cfg);
+  store_ = std::make_unique<pfsync::PfStateStore>(filter, opts_.pf_offset_ns);
+  sync_ = std::make_unique<pfsync::SyncEngine>(cfg, *store_, static_cast<pfsync::EngineSink&>(*this));
+  store_->AttachSync(sync_.get());
+  if (opts_.config.up) {
+    const sim::Time now = Now();
+    store_->SetNow(now);
+    sync_->LinkUp(now);
+    sync_->Up(now);
+    SendPending();
+  }
+}
+
+PfsyncNode::~PfsyncNode() {
+  store_->AttachSync(nullptr);
+  sync_->Down(Now());
+}
+
+void PfsyncNode::Send(std::span<const uint8_t> pfsync) {
+  // Buffers are reused across steps: no allocation once warmed up.
+  if (pending_used_ == pending_.size()) pending_.emplace_back();
+  pending_[pending_used_++].assign(pfsync.begin(), pfsync.end());
+}
+
+void PfsyncNode::Demote(int delta, std::string_view reason) {
+  demotion_ += delta;
+  if (opts_.log) opts_.log("pfsync: demote " + std::to_string(delta) + " (" + std::string(reason) + ")");
+  if (opts_.demote) opts_.demote(delta, reason);
+}
+
+void PfsyncNode::ReleaseDeferred(uint64_t handle) {
+  if (opts_.release_deferred) opts_.release_deferred(handle);
+}
+
+void PfsyncNode::SendPending() {
+  if (pending_used_ == 0) return;
+  std::array<std::span<const uint8_t>, PfsyncSocket::kBatch> spans;
+  size_t done = 0;
+  while (done < pending_used_) {
+    const size_t n = std::min(spans.size(), pending_used_ - done);
+    for (size_t i = 0; i < n; ++i) spans[i] = pending_[done + i];
+    int err = 0;
+    const size_t sent = socket_->SendBatch(std::span(spans.data(), n), &err);
+    oerrors_ += n - sent;
+    done += n;
+  }
+  pending_used_ = 0;
+}
+
+void PfsyncNode::HandleReadable() {
+  const sim::Time now = Now();
+  store_->SetNow(now);
+  // Bounded: a flood cannot keep the filter thread here forever.
+  for (int round = 0; round < 64; ++round) {
+    const size_t n = socket_->ReceiveBatch(drops_, [&](const PfsyncSocket::Received& r) {
+      sync_->Receive(r.pfsync, now);
+    });
+    if (n < PfsyncSocket::kBatch) break;
+  }
+  SendPending();
+}
+
+void PfsyncNode::Tick() {
+  const sim::Time now = Now();
+  store_->SetNow(now);
+  sync_->Tick(now);
+  SendPending();
+}
+
+void PfsyncNode::Flush() { SendPending(); }
+
+int PfsyncNode::NextTimeoutMs() const {
+  const auto next = sync_->NextDeadline();
+  if (!next) return -1;
+  const int64_t ms = sim::ToMillis(*next - Now());
+  return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60000));
+}
+
+void PfsyncNode::Step(int max_wait_ms) {
+  int wait = NextTimeoutMs();
+  if (max_wait_ms >= 0 && (wait < 0 || wait > max_wait_ms)) wait = max_wait_ms;
+  pollfd pfd{socket_->fd(), POLLIN, 0};
+  if (poll(&pfd, 1, wait) > 0 && (pfd.revents & POLLIN)) HandleReadable();
+  Tick();
+}
+
+void PfsyncNode::Run(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) Step(100);
+}
+
+pfsync::EngineStats PfsyncNode::Stats() const {
+  pfsync::EngineStats s = sync_->stats();
+  s.badttl += drops_.badttl;
+  s.badif += drops_.badif;
+  s.hdrops += drops_.hdrops;
+  s.oerrors += oerrors_;
+  return s;
+}
+
+std::string PfsyncNode::IfconfigText() const {
+  std::string out = "pfsync0: flags=";
+  out += opts_.config.up ? "41<UP,RUNNING>" : "0<>";
+  out += " mtu " + std::to_string(opts_.mtu) + "\n";
+  out += pfsync::StatusLine(opts_.config);
+  if (!out.ends_with('\n')) out += '\n';
+  out += "\tgroups: carp pfsync\n";
+  return out;
+}
+
+std::string PfsyncNode::NetstatText(bool all) const { return pfsync::FormatStats(Stats(), all); }
+
+}  // namespace hapf::linux

@@ -1,0 +1,88 @@
+// The Linux runtime of pfsync: owns the protocol-240 socket on the syncdev,
+// runs the pure SyncEngine with the monotonic clock and its timers, bridges it
+// to the daemon's filter engine (PfStateStore as the engine's StateObserver),
+// requests the bulk update when it comes up, and hands CARP demotions to a
+// callback. Single-threaded: the daemon calls Step()/HandleReadable()/Tick()
+// from the thread that runs the filter engine (neither is thread-safe).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "linux/pfsync_socket.h"
+#include "pf/engine.h"
+#include "pfsync/bridge_state.h"
+#include "pfsync/config.h"
+#include "pfsync/engine.h"
+
+namespace hapf::linux {
+
+struct PfsyncNodeOptions {
+  pfsync::PfsyncConfig config;  // syncdev, syncpeer, maxupd, defer, syncauth
+  size_t mtu = 1500;             // the syncdev's MTU
+  // pf engine time = monotonic time + this (the daemon passes realtime - monotonic
+  // when it feeds the filter wall-clock nanoseconds; 0 when both use CLOCK_MONOTONIC).
+  int64_t pf_offset_ns = 0;
+  // CARP demotion (+32 until the bulk update is in, +1 while the sync link is down).
+  // The daemon wires it to carp::Engine::Demote("pfsync0", delta, reason, ...),
+  // having registered "pfsync0" with RegisterDemoter("pfsync0", {"carp", "pfsync"}).
+  std::function<void(int delta, std::string_view reason)> demote;
+  // Deferral: a held first packet may go out now.
+  std::function<void(uint64_t handle)> release_deferred;
+  std::function<void(const std::string& line)> log;
+};
+
+class PfsyncNode final : private pfsync::EngineSink {
+ public:
+  // Opens the socket (throws std::runtime_error on failure), attaches to
+  // `filter` and, when the config says `up`, brings pfsync up: link up, bulk
+  // update requested.
+  PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options);
+  ~PfsyncNode() override;
+
+  int fd() const { return socket_->fd(); }
+  // Reads what is there, runs due timers and sends what they produced; waits
+  // at most `max_wait_ms` (-1: until the next timer) for the socket.
+  void Step(int max_wait_ms);
+  void Run(const std::atomic<bool>& stop);
+  // For daemons with their own poll loop.
+  void HandleReadable();
+  void Tick();
+  // Milliseconds until the next timer, -1 when none is armed.
+  int NextTimeoutMs() const;
+  // Sends what the engine queued while the filter ran (call after a packet batch).
+  void Flush();
+
+  // `ifconfig pfsync0`: the interface line, the pfsync: line and groups.
+  std::string IfconfigText() const;
+  // `netstat -s -p pfsync`, transport drops (badttl, badif) included.
+  std::string NetstatText(bool all = true) const;
+  pfsync::EngineStats Stats() const;
+
+  pfsync::SyncEngine& engine() { return *sync_; }
+  pfsync::PfStateStore& store() { return *store_; }
+  int demotion() const { return demotion_; }
+
+ private:
+  void Send(std::span<const uint8_t> pfsync) override;
+  void Demote(int delta, std::string_view reason) override;
+  void ReleaseDeferred(uint64_t handle) override;
+  void SendPending();
+
+  PfsyncNodeOptions opts_;
+  std::unique_ptr<PfsyncSocket> socket_;
+  std::unique_ptr<pfsync::PfStateStore> store_;
+  std::unique_ptr<pfsync::SyncEngine> sync_;
+  // Packets the engine produced during one step, sent in one sendmmsg.
+  std::vector<std::vector<uint8_t>> pending_;
+  size_t pending_used_ = 0;
+  PfsyncSocket::Drops drops_;
+  uint64_t oerrors_ = 0;
+  int demotion_ = 0;
+};
+
+}  // namespace hapf::linux

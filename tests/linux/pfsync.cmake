@@ -1,0 +1,31 @@
+# pfsync on Linux (issue 6): a small firewall program (filter engine + PfsyncNode)
+# and the namespace scenarios that run two of them over a veth sync cable.
+if(NOT HAPF_FUZZ)
+  add_executable(pfsync_node_prog ${CMAKE_CURRENT_LIST_DIR}/pfsync_node_prog.cc
+    ${CMAKE_SOURCE_DIR}/tests/pf/engine_test_util.cc)
+  target_include_directories(pfsync_node_prog PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_compile_options(pfsync_node_prog PRIVATE ${HAPF_WARNINGS})
+  target_link_libraries(pfsync_node_prog PRIVATE hapf_linux_pfsync)
+endif()
+hapf_test(pfsync_netns_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pfsync_netns_test.cc LABELS netns TIMEOUT 90)
+if(TARGET pfsync_netns_test)
+  add_dependencies(pfsync_netns_test pfsync_node_prog pfsync_oracle)
+  # The oracle is built by tests/pfsync (pfsync.cmake) into this path.
+  target_compile_definitions(pfsync_netns_test PRIVATE
+    PFSYNC_ORACLE="${CMAKE_BINARY_DIR}/pfsync-oracle/pfsync-oracle")
+endif()
+hapf_test(pfsync_dump_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pfsync_dump_test.cc DEPS hapf_linux_pfsync_dump)
+if(TARGET pfsync_dump_test)
+  # shared/ is next to the lead's checkout, two levels up from a worktree.
+  set(PFSYNC_LINUX_SHARED "${HAPF_SHARED_DIR}")
+  if(NOT EXISTS "${PFSYNC_LINUX_SHARED}/vectors")
+    get_filename_component(PFSYNC_LINUX_SHARED "${CMAKE_SOURCE_DIR}/../../shared" ABSOLUTE)
+  endif()
+  target_compile_definitions(pfsync_dump_test PRIVATE PFSYNC_SHARED="${PFSYNC_LINUX_SHARED}")
+endif()
+if(NOT HAPF_FUZZ)
+  add_executable(pfsync_dump_prog ${CMAKE_CURRENT_LIST_DIR}/pfsync_dump_prog.cc)
+  target_compile_options(pfsync_dump_prog PRIVATE ${HAPF_WARNINGS})
+  target_link_libraries(pfsync_dump_prog PRIVATE hapf_linux_pfsync_dump)
+  add_dependencies(pfsync_netns_test pfsync_dump_prog)
+endif()
