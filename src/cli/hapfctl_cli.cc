@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/control.h"
+#include "linux/pfsync_dump.h"
 #include "pf/lang_parser.h"
 #include "pf/lang_printer.h"
 
@@ -116,10 +117,20 @@ std::optional<std::string> SystemHostEnvironment::ReadFile(const std::string& pa
 
 int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_text, std::string& out,
                 std::string& err, const pf::HostEnvironment& env, const std::string& control_socket) {
+  // `hapfctl pfsync dump ...` decodes pfsync traffic here, without the daemon.
+  if (args.size() >= 2 && args[0] == "pfsync" && args[1] == "dump") {
+    return linux::PfsyncDumpMain(std::vector<std::string>(args.begin() + 2, args.end()),
+                                 [&out](std::string_view text) { out += text; }, err);
+  }
   // `hapfctl carp [...]` and `hapfctl pfsync [...]`: a hosted component's status.
   if (!args.empty() && (args[0] == "carp" || args[0] == "pfsync")) {
-    nlohmann::json req = {{"cmd", "component"}, {"name", args[0]},
-                          {"args", std::vector<std::string>(args.begin() + 1, args.end())}};
+    int verbose = 0;
+    std::vector<std::string> words;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "-v" || args[i] == "-vv") verbose += static_cast<int>(args[i].size()) - 1;
+      else words.push_back(args[i]);
+    }
+    nlohmann::json req = {{"cmd", "component"}, {"name", args[0]}, {"args", words}, {"verbose", verbose}};
     return Call(control_socket, req, out, err) ? 0 : 1;
   }
   bool noaction = false, options_only = false, quiet = false;

@@ -19,6 +19,7 @@
 #include "linux/nfq_dataplane.h"
 #include "linux/nfq_reply_sender.h"
 #include "linux/nft_ruleset.h"
+#include "linux/pfsync_node.h"
 
 namespace hapf::daemon {
 namespace {
@@ -49,27 +50,76 @@ class CarpComponent : public Component {
   linux::CarpNode node_;
 };
 
-// pfsync as configured while its runtime is not part of this build: the
-// configuration status line, so `hapfctl pfsync` shows what would run.
-class PfsyncConfigOnly : public Component {
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// The pfsync runtime on the filter's engine. The engine is shared with the
+// packet workers, so every call into the node runs under the packet lock; the
+// node's state observer is called from Engine::Test, i.e. under that lock too.
+// Updates the workers queue are sent at the next Step() (main loop tick or
+// socket activity).
+class PfsyncComponent : public Component {
  public:
-  explicit PfsyncConfigOnly(pfsync::PfsyncConfig cfg) : cfg_(std::move(cfg)) {}
-  std::string name() const override { return "pfsync"; }
-  std::vector<int> fds() const override { return {}; }
-  void Step() override {}
-  bool Command(const std::vector<std::string>& args, int, std::string& out) override {
-    if (!args.empty()) {
-      out = "hapfctl: pfsync " + args[0] + ": not supported";
-      return false;
-    }
-    out = "pfsync0: flags=" + std::string(cfg_.up ? "UP" : "DOWN") + " (runtime not built in)\n" +
-          pfsync::StatusLine(cfg_) + "\n";
-    return true;
+  PfsyncComponent(Filter& filter, pfsync::PfsyncConfig cfg) : filter_(filter) {
+    linux::PfsyncNodeOptions o;
+    o.config = std::move(cfg);
+    o.pf_offset_ns = WallNowNs() - MonotonicNs();  // the filter runs on wall-clock time
+    o.log = [](const std::string& line) { Log(LOG_INFO, line); };
+    // CARP demotion needs a public entry point in linux::CarpNode (see docs/daemon.md).
+    o.demote = [](int delta, std::string_view reason) {
+      Log(LOG_WARNING, "pfsync0: carp demotion " + std::to_string(delta) + " (" + std::string(reason) +
+                           ") not applied: CarpNode has no demote entry yet");
+    };
+    filter_.WithEngine([&](pf::engine::Engine& e) {
+      node_ = std::make_unique<linux::PfsyncNode>(e, std::move(o));
+      return 0;
+    });
   }
-  void Shutdown() override {}
+  ~PfsyncComponent() override {
+    filter_.WithEngine([&](pf::engine::Engine&) {
+      node_.reset();  // detaches its observer from the engine
+      return 0;
+    });
+  }
+  std::string name() const override { return "pfsync"; }
+  std::vector<int> fds() const override { return {node_->fd()}; }
+  void Step() override {
+    filter_.WithEngine([&](pf::engine::Engine&) {
+      pollfd p{node_->fd(), POLLIN, 0};
+      if (poll(&p, 1, 0) > 0) node_->HandleReadable();
+      node_->Tick();
+      node_->Flush();
+      return 0;
+    });
+  }
+  bool Command(const std::vector<std::string>& args, int verbose, std::string& out) override {
+    return filter_.WithEngine([&](pf::engine::Engine&) {
+      if (args.empty()) {
+        out = node_->IfconfigText();
+        if (verbose > 0) out += node_->NetstatText(verbose > 1);
+        return true;
+      }
+      if (args[0] == "stats" && args.size() == 1) {
+        out = node_->NetstatText();
+        return true;
+      }
+      out = "hapfctl: pfsync " + args[0] + ": unknown command (status, stats, dump)";
+      return false;
+    });
+  }
+  void Shutdown() override {
+    filter_.WithEngine([&](pf::engine::Engine&) {
+      node_->Flush();
+      return 0;
+    });
+  }
 
  private:
-  pfsync::PfsyncConfig cfg_;
+  Filter& filter_;
+  std::unique_ptr<linux::PfsyncNode> node_;
 };
 
 std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
@@ -299,7 +349,14 @@ int HapfdMain(int argc, char** argv) {
       return 1;
     }
   }
-  if (cfg.pfsync) components.push_back(std::make_unique<PfsyncConfigOnly>(*cfg.pfsync));
+  if (cfg.pfsync && !cfg.pfsync->syncdev.empty()) {
+    try {
+      components.push_back(std::make_unique<PfsyncComponent>(filter, *cfg.pfsync));
+    } catch (const std::exception& e) {
+      Log(LOG_ERR, std::string("pfsync: ") + e.what());
+      return 1;
+    }
+  }
 
   ControlServer control;
   if (std::string e = control.Listen(cfg.settings.control_socket); !e.empty()) {

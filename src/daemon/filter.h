@@ -60,6 +60,14 @@ class Filter : public linux::PacketHandler {
   bool TableCommand(const std::string& table, const std::string& op, const std::vector<std::string>& args,
                     std::string& out, std::string& err);
 
+  // Runs fn(engine) under the packet lock: for components that work on the
+  // engine's states directly (the pfsync runtime).
+  template <typename Fn>
+  auto WithEngine(Fn&& fn) {
+    std::lock_guard lock(mu_);
+    return fn(engine_);
+  }
+
   uint64_t packets_handled() const { return handled_.load(std::memory_order_relaxed); }
 
  private:

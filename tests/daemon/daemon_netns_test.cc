@@ -249,5 +249,27 @@ TEST_F(DaemonNetns, ControlCommands) {
   EXPECT_NE(Ctl("-s bogus").status, 0);
 }
 
+TEST_F(DaemonNetns, PfsyncRuntimeSendsTheStatesTrafficCreates) {
+  // pfsync on fw1 to the server's side (the server just receives multicast).
+  Write("etc/hostname.pfsync0", "syncdev fw1 maxupd 128\nup\n");
+  // pf filters pfsync's own packets too: the sync interface needs its pass rule.
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"));
+  RunResult status = Ctl("pfsync -v");
+  ASSERT_EQ(status.status, 0) << status.output << ReadFile(dir_ + "/fw.log");
+  EXPECT_TRUE(Contains(status.output, "pfsync0: flags=41<UP,RUNNING>")) << status.output;
+  EXPECT_TRUE(Contains(status.output, "\tpfsync: syncdev: fw1 maxupd: 128 defer: off")) << status.output;
+  // Capture protocol 240 on the server side while a connection is made.
+  Process capture({"ip", "netns", "exec", topo_->Ns("srv"), "timeout", "6", "tcpdump", "-n", "-l", "-i", "srv0",
+                   "-c", "2", "ip proto 240"},
+                  dir_ + "/capture.log");
+  usleep(800 * 1000);
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_EQ(capture.Wait(8), 0) << ReadFile(dir_ + "/capture.log");
+  EXPECT_TRUE(Contains(ReadFile(dir_ + "/capture.log"), "198.51.100.1 > 224.0.0.240")) << ReadFile(dir_ + "/capture.log");
+  RunResult stats = Ctl("pfsync stats");
+  EXPECT_FALSE(Contains(stats.output, "\t0 packets sent (IPv4)")) << stats.output;
+  EXPECT_TRUE(Contains(stats.output, "packets sent (IPv4)")) << stats.output;
+}
+
 }  // namespace
 }  // namespace hapf::netns
