@@ -249,6 +249,28 @@ TEST_F(DaemonNetns, ControlCommands) {
   EXPECT_NE(Ctl("-s bogus").status, 0);
 }
 
+TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) {
+  Write("etc/hostname.carp0", "inet 198.51.100.10 255.255.255.0 198.51.100.255 vhid 5 carpdev fw1 advskew 0 pass toor\n");
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\ncarp-log 5\n");
+  // pf filters CARP's advertisements like any other packet.
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto carp keep state (no-sync)\n"));
+  std::string status;
+  for (int i = 0; i < 100 && !Contains(status, "carp: MASTER"); ++i) {
+    usleep(100 * 1000);
+    status = Ctl("carp").output;
+  }
+  EXPECT_TRUE(Contains(status, "carp0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n")) << status;
+  EXPECT_TRUE(Contains(status, "\tcarp: MASTER carpdev fw1 vhid 5 advbase 1 advskew 0\n")) << status;
+  // The VIP answers from the server's side (inbound on carp0, which rules see as fw1).
+  EXPECT_TRUE(Ping("srv", "198.51.100.10", 1));
+  EXPECT_TRUE(Contains(ReadFile(dir_ + "/fw.log"), "carp0: state transition: BACKUP -> MASTER"))
+      << ReadFile(dir_ + "/fw.log");
+  fw_->Signal(SIGTERM);
+  EXPECT_EQ(fw_->Wait(10), 0) << ReadFile(dir_ + "/fw.log");
+  EXPECT_NE(topo_->Exec("fw", "ip link show carp0").status, 0);  // the macvlan is gone
+  EXPECT_FALSE(Contains(topo_->Exec("fw", "nft list tables").output, "hapf"));
+}
+
 TEST_F(DaemonNetns, PfsyncRuntimeSendsTheStatesTrafficCreates) {
   // pfsync on fw1 to the server's side (the server just receives multicast).
   Write("etc/hostname.pfsync0", "syncdev fw1 maxupd 128\nup\n");
