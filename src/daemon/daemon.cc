@@ -38,9 +38,25 @@ class CarpComponent : public Component {
       out = node_.Status();
       return true;
     }
-    out = "hapfctl: carp " + args[0] + ": not supported yet (status only)";
+    // `carp demote N` / `carp demote -N`: ifconfig -g carp [-]carpdemote N.
+    if (args[0] == "demote" && args.size() == 2) {
+      char* end = nullptr;
+      long n = std::strtol(args[1].c_str(), &end, 10);
+      if (args[1].empty() || *end != '\0' || n < -255 || n > 255 || n == 0) {
+        out = "hapfctl: carp demote: " + args[1] + ": not a number from -255 to 255 (not 0)";
+        return false;
+      }
+      if (std::optional<std::string> err = node_.AdminGroupDemote("carp", static_cast<int>(n))) {
+        out = "hapfctl: carp demote: " + *err;
+        return false;
+      }
+      out = node_.Status();
+      return true;
+    }
+    out = "hapfctl: carp " + args[0] + ": unknown command (status, demote N)";
     return false;
   }
+  linux::CarpNode& node() { return node_; }
   void Shutdown() override {
     node_.Shutdown();
     node_.Step(0);  // let the bow-out adverts leave
@@ -63,16 +79,16 @@ int64_t MonotonicNs() {
 // socket activity).
 class PfsyncComponent : public Component {
  public:
-  PfsyncComponent(Filter& filter, pfsync::PfsyncConfig cfg) : filter_(filter) {
+  PfsyncComponent(Filter& filter, pfsync::PfsyncConfig cfg, linux::CarpNode* carp) : filter_(filter) {
     linux::PfsyncNodeOptions o;
     o.config = std::move(cfg);
     o.pf_offset_ns = WallNowNs() - MonotonicNs();  // the filter runs on wall-clock time
     o.log = [](const std::string& line) { Log(LOG_INFO, line); };
-    // CARP demotion needs a public entry point in linux::CarpNode (see docs/daemon.md).
-    o.demote = [](int delta, std::string_view reason) {
-      Log(LOG_WARNING, "pfsync0: carp demotion " + std::to_string(delta) + " (" + std::string(reason) +
-                           ") not applied: CarpNode has no demote entry yet");
-    };
+    // Until the bulk update is in, CARP advertises demoted so the peer stays MASTER.
+    if (carp != nullptr) {
+      carp->engine().RegisterDemoter("pfsync0", {"carp", "pfsync"});
+      o.demote = [carp](int delta, std::string_view reason) { carp->Demote("pfsync0", delta, reason); };
+    }
     filter_.WithEngine([&](pf::engine::Engine& e) {
       node_ = std::make_unique<linux::PfsyncNode>(e, std::move(o));
       return 0;
@@ -351,7 +367,9 @@ int HapfdMain(int argc, char** argv) {
   }
   if (cfg.pfsync && !cfg.pfsync->syncdev.empty()) {
     try {
-      components.push_back(std::make_unique<PfsyncComponent>(filter, *cfg.pfsync));
+      linux::CarpNode* carp = nullptr;
+      if (!components.empty()) carp = &static_cast<CarpComponent&>(*components.front()).node();
+      components.push_back(std::make_unique<PfsyncComponent>(filter, *cfg.pfsync, carp));
     } catch (const std::exception& e) {
       Log(LOG_ERR, std::string("pfsync: ") + e.what());
       return 1;

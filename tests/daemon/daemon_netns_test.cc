@@ -265,6 +265,18 @@ TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) 
   EXPECT_TRUE(Ping("srv", "198.51.100.10", 1));
   EXPECT_TRUE(Contains(ReadFile(dir_ + "/fw.log"), "carp0: state transition: BACKUP -> MASTER"))
       << ReadFile(dir_ + "/fw.log");
+  // Maintenance demotion shows in the group and the log; a bad count is one error line.
+  RunResult demote = Ctl("carp demote 10");
+  EXPECT_EQ(demote.status, 0) << demote.output;
+  EXPECT_TRUE(Contains(demote.output, "carp0: flags=")) << demote.output;
+  // The group counter is now 10: taking 20 away would leave 0..255.
+  RunResult under = Ctl("carp demote -20");
+  EXPECT_NE(under.status, 0);
+  EXPECT_EQ(under.output, "hapfctl: carp demote: carpdemote: group carp counter would leave 0..255 (EINVAL)\n");
+  EXPECT_EQ(Ctl("carp demote -10").status, 0);
+  RunResult bad = Ctl("carp demote x");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_EQ(bad.output, "hapfctl: carp demote: x: not a number from -255 to 255 (not 0)\n");
   fw_->Signal(SIGTERM);
   EXPECT_EQ(fw_->Wait(10), 0) << ReadFile(dir_ + "/fw.log");
   EXPECT_NE(topo_->Exec("fw", "ip link show carp0").status, 0);  // the macvlan is gone
