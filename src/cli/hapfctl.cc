@@ -1,5 +1,6 @@
-// hapfctl: control program for hapf (parse-only mode for now).
+// hapfctl: control program for hapf (pfctl's flags; see docs/daemon.md).
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -16,6 +17,13 @@ int main(int argc, char** argv) {
     regress_env = true;
     args.erase(args.begin());
   }
+  // --socket=PATH (or $HAPF_SOCKET): hapfd's control socket when not the default.
+  std::string socket = hapf::cli::kDefaultControlSocket;
+  if (const char* env_socket = std::getenv("HAPF_SOCKET")) socket = env_socket;
+  if (!args.empty() && args[0].rfind("--socket=", 0) == 0) {
+    socket = args[0].substr(9);
+    args.erase(args.begin());
+  }
   // `-f -`, `-nvf -` and `-f-` read the ruleset from standard input.
   bool reads_stdin = false;
   for (const std::string& a : args)
@@ -26,10 +34,10 @@ int main(int argc, char** argv) {
   int rc;
   if (regress_env) {
     hapf::pf::StaticHostEnvironment env = hapf::pf::StaticHostEnvironment::OpenBsdRegress();
-    rc = hapf::cli::HapfctlMain(args, input, out, err, env);
+    rc = hapf::cli::HapfctlMain(args, input, out, err, env, socket);
   } else {
     hapf::cli::SystemHostEnvironment env;
-    rc = hapf::cli::HapfctlMain(args, input, out, err, env);
+    rc = hapf::cli::HapfctlMain(args, input, out, err, env, socket);
   }
   std::fputs(err.c_str(), stderr);
   std::fputs(out.c_str(), stdout);

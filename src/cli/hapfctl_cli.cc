@@ -10,6 +10,10 @@
 #include <cstring>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
+#include "daemon/control.h"
+#include "linux/pfsync_dump.h"
 #include "pf/lang_parser.h"
 #include "pf/lang_printer.h"
 
@@ -30,7 +34,31 @@ net::IpAddr FromSockaddr(const sockaddr* sa) {
 }
 
 const char* kUsage =
-    "usage: hapfctl [-nNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-o level]\n";
+    "usage: hapfctl [-deKknNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-k host]\n"
+    "               [-o level] [-s modifier] [-t table -T command [address ...]]\n"
+    "       hapfctl carp | pfsync\n";
+
+// Sends one request; appends the answer. False (and the error line) on failure.
+bool Call(const std::string& socket, const nlohmann::json& request, std::string& out, std::string& err) {
+  nlohmann::json reply;
+  std::string e;
+  if (!daemon::ControlCall(socket, request, reply, e)) {
+    err += "hapfctl: " + e + "\n";
+    return false;
+  }
+  if (reply.contains("out") && reply["out"].is_string()) out += reply["out"].get<std::string>();
+  if (reply.contains("err") && reply["err"].is_string()) err += reply["err"].get<std::string>();
+  return reply.value("ok", false);
+}
+
+// pfctl accepts unique prefixes of the -s and -F modifiers ("-s r", "-F st").
+std::string Modifier(const std::string& word, std::initializer_list<const char*> names) {
+  if (word.empty()) return word;
+  for (const char* n : names) {
+    if (std::string_view(n).substr(0, word.size()) == word) return n;
+  }
+  return word;
+}
 
 }  // namespace
 
@@ -88,17 +116,38 @@ std::optional<std::string> SystemHostEnvironment::ReadFile(const std::string& pa
 }
 
 int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_text, std::string& out,
-                std::string& err, const pf::HostEnvironment& env) {
+                std::string& err, const pf::HostEnvironment& env, const std::string& control_socket) {
+  // `hapfctl pfsync dump ...` decodes pfsync traffic here, without the daemon.
+  if (args.size() >= 2 && args[0] == "pfsync" && args[1] == "dump") {
+    return linux::PfsyncDumpMain(std::vector<std::string>(args.begin() + 2, args.end()),
+                                 [&out](std::string_view text) { out += text; }, err);
+  }
+  // `hapfctl carp [...]` and `hapfctl pfsync [...]`: a hosted component's status.
+  if (!args.empty() && (args[0] == "carp" || args[0] == "pfsync")) {
+    int verbose = 0;
+    std::vector<std::string> words;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "-v" || args[i] == "-vv") verbose += static_cast<int>(args[i].size()) - 1;
+      else words.push_back(args[i]);
+    }
+    nlohmann::json req = {{"cmd", "component"}, {"name", args[0]}, {"args", words}, {"verbose", verbose}};
+    return Call(control_socket, req, out, err) ? 0 : 1;
+  }
   bool noaction = false, options_only = false, quiet = false;
   int verbose = 0;
-  std::string file, anchor, optimizer = "basic";
-  bool have_file = false, flush = false;
+  std::string file, anchor, optimizer = "basic", show, flush_what, table, table_cmd;
+  bool have_file = false, flush = false, enable = false, disable = false;
+  std::vector<std::string> kill_hosts, positional;
   pf::ParseOptions popts;
   // getopt-style parsing: flags combine ("-nvf -"), arguments attach or follow.
-  const std::string with_arg = "afDFo";
+  const std::string with_arg = "afDFoskKtT";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a.size() < 2 || a[0] != '-') {
+      if (!table_cmd.empty()) {  // addresses after -T add|delete|test|replace
+        positional.push_back(a);
+        continue;
+      }
       err += kUsage;
       return 1;
     }
@@ -124,7 +173,16 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
         case 'N': popts.no_dns = true; break;
         case 'f': file = value; have_file = true; break;
         case 'a': anchor = value; break;
-        case 'F': flush = true; break;
+        case 'F': flush = true; flush_what = value; break;
+        case 'e': enable = true; break;
+        case 'd': disable = true; break;
+        case 's': show = value; break;
+        case 'k': kill_hosts.push_back(value); break;
+        case 'K':
+          err += "hapfctl: -K: source tracking nodes cannot be killed yet; use -k " + value + "\n";
+          return 1;
+        case 't': table = value; break;
+        case 'T': table_cmd = value; break;
         case 'o': optimizer = value; break;
         case 'D': {
           size_t eq = value.find('=');
@@ -147,8 +205,52 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
     return 1;
   }
   if (!noaction) {
-    err += "hapfctl: talking to hapfd is not implemented yet; use -n to parse and check a ruleset\n";
-    return 1;
+    // pfctl's order: flush, load, enable/disable, kill, show, tables.
+    std::vector<nlohmann::json> requests;
+    if (flush) {
+      std::string what = Modifier(flush_what, {"rules", "states", "info", "all"});
+      requests.push_back({{"cmd", "flush"}, {"what", what}});
+    }
+    if (have_file) {
+      std::string text;
+      if (file == "-") {
+        text = std::string(stdin_text);
+      } else {
+        std::string e;
+        std::optional<std::string> t = env.ReadFile(file, e);
+        if (!t) {
+          err += "hapfctl: " + file + ": " + e + "\n";
+          return 1;
+        }
+        text = std::move(*t);
+      }
+      requests.push_back({{"cmd", "load"}, {"text", text}, {"filename", file == "-" ? "stdin" : file}});
+    }
+    if (enable) requests.push_back({{"cmd", "enable"}});
+    if (disable) requests.push_back({{"cmd", "disable"}});
+    if (!kill_hosts.empty()) requests.push_back({{"cmd", "kill"}, {"hosts", kill_hosts}});
+    if (!show.empty()) {
+      requests.push_back({{"cmd", "show"},
+                          {"what", Modifier(show, {"rules", "states", "info", "labels", "timeouts", "memory",
+                                                   "Tables", "all"})},
+                          {"verbose", verbose}});
+      if (show == "Tables" || show == "T") requests.back()["what"] = "tables";
+    }
+    if (!table_cmd.empty() || !table.empty()) {
+      if (table.empty() || table_cmd.empty()) {
+        err += "hapfctl: -T needs -t table and -t needs -T command\n";
+        return 1;
+      }
+      requests.push_back({{"cmd", "table"}, {"table", table}, {"op", table_cmd}, {"addresses", positional}});
+    }
+    if (requests.empty()) {
+      err += kUsage;
+      return 1;
+    }
+    for (const nlohmann::json& r : requests) {
+      if (!Call(control_socket, r, out, err)) return 1;
+    }
+    return 0;
   }
   if (flush && !have_file) return 0;  // a dry-run flush has nothing to do
   if (!have_file) {

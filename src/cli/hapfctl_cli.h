@@ -1,6 +1,8 @@
 // hapfctl's command line, as a function so tests can drive it in-process:
 // pfctl-compatible flags (-n -v -f -o -D -O -a -F -N, combined like `-nvf -`).
-// Only parse-only mode (-n) exists so far; talking to hapfd comes later.
+// With -n the ruleset is only parsed and checked here; without it the command
+// goes to hapfd over its control socket: -f (load), -e/-d, -s modifier, -k host,
+// -F modifier, -t table -T command [address ...], and `hapfctl carp|pfsync [args]`.
 #pragma once
 
 #include <string>
@@ -11,9 +13,13 @@
 
 namespace hapf::cli {
 
-// args excludes the program name. Returns the exit status.
+inline constexpr const char* kDefaultControlSocket = "/run/hapf/hapfd.sock";
+
+// args excludes the program name. Returns the exit status. `control_socket`
+// is where hapfd listens (hapfd.conf's control-socket).
 int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_text, std::string& out,
-                std::string& err, const pf::HostEnvironment& env);
+                std::string& err, const pf::HostEnvironment& env,
+                const std::string& control_socket = kDefaultControlSocket);
 
 // The running machine: getifaddrs() interfaces (groups by driver name, e.g.
 // "eth" for eth0), getaddrinfo() host names, files from the disk.

@@ -232,6 +232,19 @@ void CarpNode::Shutdown() {
   Apply(out);
 }
 
+std::optional<std::string> CarpNode::AdminGroupDemote(const std::string& group, int delta) {
+  carp::Actions out;
+  std::optional<std::string> err = engine_->AdminGroupDemote(group, delta, MonotonicNow(), out);
+  Apply(out);
+  return err;
+}
+
+void CarpNode::Demote(const std::string& name, int delta, std::string_view reason) {
+  carp::Actions out;
+  engine_->Demote(name, delta, reason, MonotonicNow(), out);
+  Apply(out);
+}
+
 std::string CarpNode::Status() const {
   std::string s;
   for (const auto& name : engine_->interfaces()) s += engine_->Status(name);

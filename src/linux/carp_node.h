@@ -9,6 +9,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,12 @@ class CarpNode {
   void Run(const std::atomic<bool>& stop);
   // Administrative down of every carp interface: MASTERs bow out.
   void Shutdown();
+
+  // Demotions from outside the carp interfaces, applied at once: `ifconfig -g
+  // GROUP carpdemote N` (error text when refused) and a registered demoter's
+  // kernel-style adjustment (pfsync0).
+  std::optional<std::string> AdminGroupDemote(const std::string& group, int delta);
+  void Demote(const std::string& name, int delta, std::string_view reason);
 
   carp::Engine& engine() { return *engine_; }
   std::string Status() const;

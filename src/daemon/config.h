@@ -1,0 +1,54 @@
+// hapfd's configuration directory (default /etc/hapf):
+//   pf.conf            the ruleset (pfctl's language)
+//   hostname.carpN     OpenBSD ifconfig lines of one CARP interface each
+//   hostname.pfsync0   OpenBSD ifconfig lines of the pfsync interface
+//   hapfd.conf         hapf-only settings, `key value` per line, # comments
+// Everything is read and checked at once; every error is collected so that
+// `hapfd -n` prints all of them in pfctl's wording.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "carp/engine.h"
+#include "pf/ast.h"
+#include "pf/lang_host.h"
+#include "pf/lang_parser.h"
+#include "pfsync/config.h"
+
+namespace hapf::daemon {
+
+struct Settings {
+  std::string control_socket = "/run/hapf/hapfd.sock";
+  carp::Settings carp;          // carp-allow, carp-preempt, carp-log
+  uint16_t queue_base = 0;      // queue-base N
+  uint16_t queues = 2;          // queues N: NFQUEUE workers
+  std::vector<std::string> skip = {"lo"};  // interfaces never queued besides `set skip on`
+  std::string sync_auth;        // sync-auth KEY (pfsync's syncauth)
+};
+
+// Parses hapfd.conf. Errors are "FILE:LINE: message".
+Settings ParseSettings(const std::string& file, const std::string& text, std::vector<std::string>& errors);
+
+struct DaemonConfig {
+  std::string dir;
+  pf::Ruleset ruleset;
+  std::vector<std::string> pf_messages;  // parser output, pfctl wording
+  int pf_errors = 0;
+  std::vector<carp::VhostConfig> carp;
+  std::optional<pfsync::PfsyncConfig> pfsync;
+  Settings settings;
+  std::vector<std::string> errors;  // everything else that is wrong
+  bool ok() const { return pf_errors == 0 && errors.empty(); }
+  // Every message in the order hapfd -n prints them.
+  std::vector<std::string> AllMessages() const;
+};
+
+// Reads the directory. A missing pf.conf is an error; missing others are fine.
+DaemonConfig LoadConfig(const std::string& dir, const pf::HostEnvironment& env);
+
+// Parses pf.conf text the way the daemon does for a reload from hapfctl.
+pf::ParseResult ParseRuleset(const std::string& text, const std::string& filename, const pf::HostEnvironment& env);
+
+}  // namespace hapf::daemon

@@ -1,0 +1,455 @@
+#include "daemon/daemon.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cli/hapfctl_cli.h"
+#include "daemon/control.h"
+#include "linux/carp_node.h"
+#include "linux/iface_table.h"
+#include "linux/nfq_dataplane.h"
+#include "linux/nfq_reply_sender.h"
+#include "linux/nft_ruleset.h"
+#include "linux/pfsync_node.h"
+
+namespace hapf::daemon {
+namespace {
+
+std::atomic<bool> g_syslog{false};
+
+// CARP on Linux as a hosted component: the runtime's own fds and Step().
+class CarpComponent : public Component {
+ public:
+  explicit CarpComponent(linux::CarpNodeOptions opts) : node_(std::move(opts)) {}
+  std::string name() const override { return "carp"; }
+  std::vector<int> fds() const override { return node_.fds(); }
+  void Step() override { node_.Step(0); }
+  bool Command(const std::vector<std::string>& args, int, std::string& out) override {
+    if (args.empty()) {
+      out = node_.Status();
+      return true;
+    }
+    // `carp demote N` / `carp demote -N`: ifconfig -g carp [-]carpdemote N.
+    if (args[0] == "demote" && args.size() == 2) {
+      char* end = nullptr;
+      long n = std::strtol(args[1].c_str(), &end, 10);
+      if (args[1].empty() || *end != '\0' || n < -255 || n > 255 || n == 0) {
+        out = "hapfctl: carp demote: " + args[1] + ": not a number from -255 to 255 (not 0)";
+        return false;
+      }
+      if (std::optional<std::string> err = node_.AdminGroupDemote("carp", static_cast<int>(n))) {
+        out = "hapfctl: carp demote: " + *err;
+        return false;
+      }
+      out = node_.Status();
+      return true;
+    }
+    out = "hapfctl: carp " + args[0] + ": unknown command (status, demote N)";
+    return false;
+  }
+  linux::CarpNode& node() { return node_; }
+  void Shutdown() override {
+    node_.Shutdown();
+    node_.Step(0);  // let the bow-out adverts leave
+  }
+
+ private:
+  linux::CarpNode node_;
+};
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// The pfsync runtime on the filter's engine. The engine is shared with the
+// packet workers, so every call into the node runs under the packet lock; the
+// node's state observer is called from Engine::Test, i.e. under that lock too.
+// Updates the workers queue are sent at the next Step() (main loop tick or
+// socket activity).
+class PfsyncComponent : public Component {
+ public:
+  PfsyncComponent(Filter& filter, pfsync::PfsyncConfig cfg, linux::CarpNode* carp) : filter_(filter) {
+    linux::PfsyncNodeOptions o;
+    o.config = std::move(cfg);
+    o.pf_offset_ns = WallNowNs() - MonotonicNs();  // the filter runs on wall-clock time
+    o.log = [](const std::string& line) { Log(LOG_INFO, line); };
+    // Until the bulk update is in, CARP advertises demoted so the peer stays MASTER.
+    if (carp != nullptr) {
+      carp->engine().RegisterDemoter("pfsync0", {"carp", "pfsync"});
+      o.demote = [carp](int delta, std::string_view reason) { carp->Demote("pfsync0", delta, reason); };
+    }
+    filter_.WithEngine([&](pf::engine::Engine& e) {
+      node_ = std::make_unique<linux::PfsyncNode>(e, std::move(o));
+      return 0;
+    });
+  }
+  ~PfsyncComponent() override {
+    filter_.WithEngine([&](pf::engine::Engine&) {
+      node_.reset();  // detaches its observer from the engine
+      return 0;
+    });
+  }
+  std::string name() const override { return "pfsync"; }
+  std::vector<int> fds() const override { return {node_->fd()}; }
+  void Step() override {
+    filter_.WithEngine([&](pf::engine::Engine&) {
+      pollfd p{node_->fd(), POLLIN, 0};
+      if (poll(&p, 1, 0) > 0) node_->HandleReadable();
+      node_->Tick();
+      node_->Flush();
+      return 0;
+    });
+  }
+  bool Command(const std::vector<std::string>& args, int verbose, std::string& out) override {
+    return filter_.WithEngine([&](pf::engine::Engine&) {
+      if (args.empty()) {
+        out = node_->IfconfigText();
+        if (verbose > 0) out += node_->NetstatText(verbose > 1);
+        return true;
+      }
+      if (args[0] == "stats" && args.size() == 1) {
+        out = node_->NetstatText();
+        return true;
+      }
+      out = "hapfctl: pfsync " + args[0] + ": unknown command (status, stats, dump)";
+      return false;
+    });
+  }
+  void Shutdown() override {
+    filter_.WithEngine([&](pf::engine::Engine&) {
+      node_->Flush();
+      return 0;
+    });
+  }
+
+ private:
+  Filter& filter_;
+  std::unique_ptr<linux::PfsyncNode> node_;
+};
+
+std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
+  std::vector<std::string> out;
+  if (j.contains(key) && j[key].is_array()) {
+    for (const auto& v : j[key]) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+std::string Str(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+}  // namespace
+
+void Log(int priority, const std::string& line) {
+  if (g_syslog.load()) {
+    syslog(priority, "%s", line.c_str());
+    return;
+  }
+  // Under systemd stderr goes to journald, which takes a "<N>" prefix as the
+  // priority; elsewhere a syslog-like timestamped line.
+  if (std::getenv("JOURNAL_STREAM") != nullptr) {
+    std::fprintf(stderr, "<%d>%s\n", priority, line.c_str());
+    return;
+  }
+  time_t now = time(nullptr);
+  tm t;
+  localtime_r(&now, &t);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &t);
+  std::fprintf(stderr, "%s hapfd[%d]: %s\n", stamp, static_cast<int>(getpid()), line.c_str());
+}
+
+bool Dispatcher::Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages) {
+  pf::ParseResult r = ParseRuleset(text, filename, env_);
+  messages = r.messages;
+  if (!r.ok()) return false;
+  std::vector<std::string> warnings = filter_.Load(r.ruleset);
+  messages.insert(messages.end(), warnings.begin(), warnings.end());
+  return true;
+}
+
+nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
+  nlohmann::json reply = {{"ok", true}, {"out", ""}, {"err", ""}};
+  auto fail = [&](const std::string& e) {
+    reply["ok"] = false;
+    reply["err"] = e.empty() || e.back() == '\n' ? e : e + "\n";
+    return reply;
+  };
+  if (!req.is_object()) return fail("hapfd: malformed request");
+  const std::string cmd = Str(req, "cmd");
+  const int verbose = req.contains("verbose") && req["verbose"].is_number_integer() ? req["verbose"].get<int>() : 0;
+  if (cmd == "load") {
+    std::vector<std::string> messages;
+    bool ok = Reload(Str(req, "text"), Str(req, "filename"), messages);
+    std::string text;
+    for (const std::string& m : messages) text += m + "\n";
+    if (!ok) return fail(text + "hapfctl: Syntax error in config file: pf rules not loaded");
+    reply["err"] = text;
+    if (ok) Log(LOG_NOTICE, "ruleset reloaded from " + Str(req, "filename"));
+    return reply;
+  }
+  if (cmd == "enable" || cmd == "disable") {
+    const bool on = cmd == "enable";
+    if (filter_.enabled() == on) return fail(on ? "pfctl: pf already enabled" : "pfctl: pf not enabled");
+    filter_.SetEnabled(on);
+    reply["err"] = on ? "pf enabled\n" : "pf disabled\n";
+    Log(LOG_NOTICE, on ? "pf enabled" : "pf disabled");
+    return reply;
+  }
+  if (cmd == "show") {
+    const std::string what = Str(req, "what");
+    std::string out;
+    auto section = [&](const char* title, const std::string& body, bool all) {
+      if (all) out += std::string(title) + ":\n";
+      out += body;
+      if (all) out += "\n";
+    };
+    const bool all = what == "all";
+    if (what == "rules" || all) section("FILTER RULES", filter_.ShowRules(verbose), all);
+    if (what == "states" || all) section("STATES", filter_.ShowStates(verbose), all);
+    if (what == "info" || all) section("INFO", filter_.ShowInfo(verbose), all);
+    if (what == "timeouts" || all) section("TIMEOUTS", filter_.ShowTimeouts(), all);
+    if (what == "memory" || all) section("LIMITS", filter_.ShowMemory(), all);
+    if (what == "tables" || all) section("TABLES", filter_.ShowTables(verbose), all);
+    if (what == "labels" || all) section("LABEL COUNTERS", filter_.ShowLabels(), all);
+    if (out.empty() && !(what == "rules" || what == "states" || what == "tables" || what == "labels"))
+      return fail("hapfctl: Unknown show modifier '" + what + "'");
+    reply["out"] = out;
+    return reply;
+  }
+  if (cmd == "kill") {
+    std::vector<net::IpAddr> hosts;
+    for (const std::string& h : Strings(req, "hosts")) {
+      std::optional<net::IpAddr> a = net::IpAddr::Parse(h);
+      if (!a) {
+        std::vector<net::IpAddr> resolved = env_.Resolve(h);
+        if (resolved.empty()) return fail("hapfctl: no IP address found for " + h);
+        hosts.insert(hosts.end(), resolved.begin(), resolved.end());
+      } else {
+        hosts.push_back(*a);
+      }
+    }
+    if (hosts.empty()) return fail("hapfctl: -k needs a host");
+    size_t n = filter_.KillStates(hosts);
+    reply["err"] = "killed " + std::to_string(n) + " states from " + std::to_string(hosts.size()) + " sources and 0 destinations\n";
+    return reply;
+  }
+  if (cmd == "flush") {
+    const std::string what = Str(req, "what");
+    std::string err;
+    const bool all = what == "all";
+    if (what == "rules" || all) {
+      filter_.FlushRules();
+      err += "rules cleared\n";
+    }
+    if (what == "states" || all) err += std::to_string(filter_.FlushStates()) + " states cleared\n";
+    if (what == "info" || all) {
+      filter_.FlushInfo();
+      err += "pf: statistics cleared\n";
+    }
+    if (err.empty()) return fail("hapfctl: Unknown flush modifier '" + what + "'");
+    reply["err"] = err;
+    return reply;
+  }
+  if (cmd == "table") {
+    std::string out, err;
+    if (!filter_.TableCommand(Str(req, "table"), Str(req, "op"), Strings(req, "addresses"), out, err))
+      return fail(err);
+    (Str(req, "op") == "show" ? reply["out"] : reply["err"]) = out;
+    return reply;
+  }
+  if (cmd == "component") {
+    const std::string name = Str(req, "name");
+    for (auto& c : components_) {
+      if (c->name() != name) continue;
+      std::string out;
+      if (!c->Command(Strings(req, "args"), verbose, out)) return fail(out);
+      reply["out"] = out;
+      return reply;
+    }
+    return fail("hapfctl: " + name + " is not configured (no " +
+                (name == "carp" ? std::string("hostname.carpN") : "hostname." + name + "0") + " file)");
+  }
+  return fail("hapfd: unknown command " + cmd);
+}
+
+namespace {
+
+const char* kUsage = "usage: hapfd [-dn] [-c directory]\n";
+
+}  // namespace
+
+int HapfdMain(int argc, char** argv) {
+  std::string dir = "/etc/hapf";
+  bool check_only = false, foreground = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-n") check_only = true;
+    else if (a == "-d") foreground = true;
+    else if (a == "-dn" || a == "-nd") check_only = foreground = true;
+    else if (a == "-c" && i + 1 < argc) dir = argv[++i];
+    else {
+      std::fputs(kUsage, stderr);
+      return 1;
+    }
+  }
+  cli::SystemHostEnvironment env;
+  DaemonConfig cfg = LoadConfig(dir, env);
+  for (const std::string& m : cfg.AllMessages()) std::fprintf(stderr, "%s\n", m.c_str());
+  if (!cfg.ok()) {
+    if (cfg.pf_errors > 0) std::fprintf(stderr, "hapfd: Syntax error in config file: pf rules not loaded\n");
+    return 1;
+  }
+  if (check_only) return 0;
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, nullptr);  // before any thread: workers inherit the mask
+  signal(SIGPIPE, SIG_IGN);
+  if (!foreground) {
+    if (::daemon(0, 0) != 0) {
+      std::perror("hapfd: daemon");
+      return 1;
+    }
+    openlog("hapfd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    g_syslog = true;
+  }
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+
+  linux::DataPlaneConfig dpc;
+  dpc.queue_base = cfg.settings.queue_base;
+  dpc.queue_count = cfg.settings.queues;
+  dpc.skip = cfg.settings.skip;
+  linux::RulesetSpec spec = dpc.Ruleset();
+
+  linux::ReplySender replies;
+  if (std::string e = replies.Open(spec.generated_mark); !e.empty()) {
+    Log(LOG_ERR, "raw sockets: " + e);
+    return 1;
+  }
+  linux::IfaceRegistry ifaces;
+  if (std::string e = ifaces.StartWatching(); !e.empty()) {
+    Log(LOG_ERR, "rtnetlink: " + e);
+    return 1;
+  }
+  Filter filter(&replies);
+  for (const std::string& w : filter.Load(cfg.ruleset)) Log(LOG_WARNING, w);
+
+  std::vector<std::unique_ptr<Component>> components;
+  if (!cfg.carp.empty()) {
+    linux::CarpNodeOptions co;
+    co.settings = cfg.settings.carp;
+    co.vhosts = cfg.carp;
+    co.log = [](int level, const std::string& line) { Log(level, line); };
+    try {
+      components.push_back(std::make_unique<CarpComponent>(std::move(co)));
+    } catch (const std::exception& e) {
+      Log(LOG_ERR, std::string("carp: ") + e.what());
+      return 1;
+    }
+  }
+  if (cfg.pfsync && !cfg.pfsync->syncdev.empty()) {
+    try {
+      linux::CarpNode* carp = nullptr;
+      if (!components.empty()) carp = &static_cast<CarpComponent&>(*components.front()).node();
+      components.push_back(std::make_unique<PfsyncComponent>(filter, *cfg.pfsync, carp));
+    } catch (const std::exception& e) {
+      Log(LOG_ERR, std::string("pfsync: ") + e.what());
+      return 1;
+    }
+  }
+
+  ControlServer control;
+  if (std::string e = control.Listen(cfg.settings.control_socket); !e.empty()) {
+    Log(LOG_ERR, e);
+    return 1;
+  }
+  linux::DataPlane dataplane(dpc, ifaces, filter);
+  if (std::string e = dataplane.Start(); !e.empty()) {
+    Log(LOG_ERR, "nfqueue: " + e);
+    return 1;
+  }
+  linux::Ruleset table(spec);
+  if (std::string e = table.Install(); !e.empty()) {
+    Log(LOG_ERR, "nftables: " + e);
+    dataplane.Stop();
+    return 1;
+  }
+  Log(LOG_NOTICE, "started: table inet " + spec.table + ", " + std::to_string(dpc.queue_count) +
+                      " queue(s), control socket " + cfg.settings.control_socket);
+
+  Dispatcher dispatcher(filter, components, env);
+  bool running = true;
+  while (running) {
+    std::vector<pollfd> pfds = {{sfd, POLLIN, 0}, {control.fd(), POLLIN, 0}};
+    for (auto& c : components) {
+      for (int fd : c->fds()) pfds.push_back({fd, POLLIN, 0});
+    }
+    poll(pfds.data(), pfds.size(), 100);
+    if (pfds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGHUP) {
+          std::string text;
+          std::vector<std::string> messages;
+          const std::string path = dir + "/pf.conf";
+          std::FILE* f = std::fopen(path.c_str(), "rb");
+          if (f == nullptr) {
+            Log(LOG_ERR, "reload: " + path + ": " + std::strerror(errno));
+          } else {
+            char buf[65536];
+            size_t n;
+            while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+            std::fclose(f);
+            bool ok = dispatcher.Reload(text, path, messages);
+            for (const std::string& m : messages) Log(ok ? LOG_WARNING : LOG_ERR, m);
+            Log(ok ? LOG_NOTICE : LOG_ERR, ok ? "reload: ruleset reloaded from " + path
+                                              : "reload: Syntax error in config file: pf rules not loaded");
+          }
+        } else {
+          running = false;
+        }
+      }
+    }
+    if (pfds[1].revents & POLLIN) {
+      int c = control.Accept();
+      if (c >= 0) {
+        std::string payload;
+        if (ReadFrame(c, payload)) {
+          nlohmann::json req = nlohmann::json::parse(payload, nullptr, false);
+          WriteFrame(c, dispatcher.Handle(req).dump());
+        }
+        close(c);
+      }
+    }
+    for (auto& c : components) c->Step();
+  }
+
+  Log(LOG_NOTICE, "shutting down");
+  for (auto& c : components) c->Shutdown();
+  if (std::string e = table.Remove(); !e.empty()) Log(LOG_ERR, "nftables: " + e);
+  dataplane.Stop();
+  ifaces.StopWatching();
+  components.clear();  // the CARP runtime removes its macvlans
+  close(sfd);
+  return 0;
+}
+
+}  // namespace hapf::daemon

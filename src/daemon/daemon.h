@@ -1,0 +1,42 @@
+// hapfd: configuration, the filter on the NFQUEUE data plane, the hosted
+// components (CARP; pfsync when its runtime is merged), the control socket,
+// signals, reload and clean shutdown. One main loop owns everything except
+// the data plane workers, which only touch the Filter.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/component.h"
+#include "daemon/config.h"
+#include "daemon/filter.h"
+
+namespace hapf::daemon {
+
+// Syslog-style line to stderr ("<prio>" prefix under systemd, where journald
+// reads it), or syslog(3) once daemonized.
+void Log(int priority, const std::string& line);
+
+// Answers one control request (exposed so tests can drive it without a socket).
+class Dispatcher {
+ public:
+  Dispatcher(Filter& filter, std::vector<std::unique_ptr<Component>>& components, const pf::HostEnvironment& env)
+      : filter_(filter), components_(components), env_(env) {}
+  nlohmann::json Handle(const nlohmann::json& request);
+  // Parses and installs a ruleset; on any error nothing changes. Returns the
+  // messages (errors or warnings) in `messages`.
+  bool Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages);
+
+ private:
+  Filter& filter_;
+  std::vector<std::unique_ptr<Component>>& components_;
+  const pf::HostEnvironment& env_;
+};
+
+// hapfd's main (argv as given).
+int HapfdMain(int argc, char** argv);
+
+}  // namespace hapf::daemon

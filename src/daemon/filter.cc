@@ -1,0 +1,345 @@
+#include "daemon/filter.h"
+
+#include <time.h>
+
+#include <cstdio>
+
+#include "pf/lang_printer.h"
+#include "pf/ruleset_compile.h"
+
+namespace hapf::daemon {
+
+namespace eng = pf::engine;
+
+int64_t WallNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+namespace {
+
+const char* ProtoName(uint8_t proto) {
+  switch (proto) {
+    case 1: return "icmp";
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 58: return "ipv6-icmp";
+    default: return nullptr;
+  }
+}
+
+// pfctl's print_host: the address, then ":port" (IPv4) or "[port]" (IPv6).
+std::string Host(const net::IpAddr& a, uint16_t port, bool with_port) {
+  std::string s = a.ToString();
+  if (!with_port) return s;
+  const bool v6 = a.family() == net::Family::kV6;
+  s += v6 ? '[' : ':';
+  s += std::to_string(port);
+  if (v6) s += ']';
+  return s;
+}
+
+constexpr const char* kTcpStates[] = {"CLOSED",      "LISTEN",     "SYN_SENT",  "SYN_RCVD",
+                                      "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "CLOSING",
+                                      "LAST_ACK",    "FIN_WAIT_2", "TIME_WAIT"};
+constexpr const char* kUdpStates[] = {"NO_TRAFFIC", "SINGLE", "MULTIPLE"};
+
+std::string FormatDuration(uint32_t secs) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%02u:%02u:%02u", secs / 3600, (secs / 60) % 60, secs % 60);
+  return b;
+}
+
+}  // namespace
+
+std::string FormatStateLine(const eng::StateExport& s) {
+  // pfctl prints from the point of view of the state's direction: for an
+  // outbound state the stack key's source "->" the wire side; for inbound the
+  // wire key's destination "<-" its source, with the other key in parentheses
+  // where translation made them differ.
+  const bool out = s.direction == 2;
+  eng::StateKeyExport sk = out ? s.key[1] : s.key[0];
+  eng::StateKeyExport nk = out ? s.key[0] : s.key[1];
+  const bool icmp = s.proto == 1 || s.proto == 58;
+  if (icmp) {
+    if (out) sk.port[0] = nk.port[0];
+    else sk.port[1] = nk.port[1];
+  }
+  const bool ports = s.proto == 6 || s.proto == 17 || icmp;
+  std::string line = s.ifname + " ";
+  const char* name = ProtoName(s.proto);
+  line += name ? name : std::to_string(s.proto);
+  line += " ";
+  line += Host(nk.addr[1], nk.port[1], ports);
+  if (nk.addr[1] != sk.addr[1] || nk.port[1] != sk.port[1]) line += " (" + Host(sk.addr[1], sk.port[1], ports) + ")";
+  line += out ? " -> " : " <- ";
+  line += Host(nk.addr[0], nk.port[0], ports);
+  if (nk.addr[0] != sk.addr[0] || nk.port[0] != sk.port[0]) line += " (" + Host(sk.addr[0], sk.port[0], ports) + ")";
+  line += "    ";
+  const eng::PeerExport& src = out ? s.src : s.dst;
+  const eng::PeerExport& dst = out ? s.dst : s.src;
+  if (s.proto == 6 && src.state <= 10 && dst.state <= 10) {
+    line += std::string("   ") + kTcpStates[src.state] + ":" + kTcpStates[dst.state];
+  } else if (s.proto != 6 && !icmp && src.state < 3 && dst.state < 3) {
+    line += std::string("   ") + kUdpStates[src.state] + ":" + kUdpStates[dst.state];
+  } else {
+    line += "   " + std::to_string(src.state) + ":" + std::to_string(dst.state);
+  }
+  return line;
+}
+
+Filter::Filter(linux::ReplySender* replies) : replies_(replies), enabled_since_(WallNowNs()) {}
+
+eng::InterfaceId Filter::InterfaceFor(const linux::IfaceEntry* e) {
+  if (e == nullptr) return 0;
+  eng::InterfaceId id = engine_.FindInterface(e->rule_name);
+  if (id != 0) return id;
+  id = engine_.AddInterface(e->rule_name);
+  for (const std::string& g : e->groups) engine_.AddToGroup(id, g);
+  if (e->carp) engine_.AddToGroup(id, "carp");
+  return id;
+}
+
+linux::Decision Filter::Handle(linux::Packet& packet, int /*worker*/) {
+  handled_.fetch_add(1, std::memory_order_relaxed);
+  linux::Decision d;
+  if (!enabled_.load(std::memory_order_relaxed)) return d;  // pfctl -d: pf passes everything
+  const int64_t now = WallNowNs();
+  bool rewritten = false;
+  std::vector<uint8_t> reply;
+  {
+    std::lock_guard lock(mu_);
+    if (packet.filter_in) {
+      eng::Verdict v = engine_.Test(eng::Direction::kIn, InterfaceFor(packet.in), packet.l3, now);
+      rewritten |= v.rewritten;
+      if (v.action != eng::Action::kPass) {
+        d.verdict = linux::Verdict::kDrop;
+        reply = std::move(v.reply);
+      }
+    }
+    if (d.verdict != linux::Verdict::kDrop && packet.filter_out) {
+      eng::Verdict v = engine_.Test(eng::Direction::kOut, InterfaceFor(packet.out), packet.l3, now);
+      rewritten |= v.rewritten;
+      if (v.action != eng::Action::kPass) {
+        d.verdict = linux::Verdict::kDrop;
+        reply = std::move(v.reply);
+      }
+    }
+  }
+  // The reply leaves outside the lock: a send may block briefly.
+  if (!reply.empty() && replies_ != nullptr) replies_->Send(reply);
+  if (d.verdict != linux::Verdict::kDrop && rewritten) {
+    d.verdict = linux::Verdict::kAcceptRewritten;
+    d.new_length = packet.l3.size();
+  }
+  return d;
+}
+
+std::vector<std::string> Filter::Load(const pf::Ruleset& ruleset) {
+  std::lock_guard lock(mu_);
+  eng::CompileResult r = eng::CompileAndLoad(ruleset, engine_);
+  source_ = ruleset;
+  return r.warnings;
+}
+
+std::string Filter::ShowRules(int verbose) {
+  std::lock_guard lock(mu_);
+  std::string out;
+  const eng::Ruleset& main = engine_.main_ruleset();
+  std::string text = pf::FormatRules(source_, 0, verbose > 1);
+  if (verbose == 0) return text;
+  // -v: pfctl's counter line after each rule (top-level rules map one to one).
+  size_t pos = 0, nr = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    out.append(text, pos, nl - pos);
+    out += '\n';
+    if (text.compare(pos, 2, "  ") != 0 && nr < main.rules.size()) {
+      const eng::Rule& r = main.rules[nr++];
+      char b[200];
+      std::snprintf(b, sizeof b, "  [ Evaluations: %-8llu Packets: %-8llu Bytes: %-10llu States: %-6u]\n",
+                    static_cast<unsigned long long>(r.evaluations),
+                    static_cast<unsigned long long>(r.packets[0] + r.packets[1]),
+                    static_cast<unsigned long long>(r.bytes[0] + r.bytes[1]), r.states_cur);
+      out += b;
+    }
+    pos = nl + 1;
+  }
+  return out;
+}
+
+std::string Filter::ShowStates(int verbose) {
+  std::lock_guard lock(mu_);
+  const int64_t now = WallNowNs();
+  std::string out;
+  std::vector<uint32_t> live;
+  engine_.states().ForEach([&](uint32_t idx, eng::State&) { live.push_back(idx); });
+  for (uint32_t idx : live) {
+    eng::StateExport e = engine_.Export(idx, now);
+    out += FormatStateLine(e) + "\n";
+    if (verbose > 0) {
+      char b[200];
+      std::snprintf(b, sizeof b, "   age %s, expires in %s, %llu:%llu pkts, %llu:%llu bytes",
+                    FormatDuration(e.creation).c_str(), FormatDuration(e.expire).c_str(),
+                    static_cast<unsigned long long>(e.packets[0]), static_cast<unsigned long long>(e.packets[1]),
+                    static_cast<unsigned long long>(e.bytes[0]), static_cast<unsigned long long>(e.bytes[1]));
+      out += b;
+      if (e.rule != eng::kNoRule) out += ", rule " + std::to_string(e.rule);
+      out += "\n";
+      if (verbose > 1) {
+        std::snprintf(b, sizeof b, "   id: %016llx creatorid: %08x\n", static_cast<unsigned long long>(e.id),
+                      e.creatorid);
+        out += b;
+      }
+    }
+  }
+  return out;
+}
+
+std::string Filter::ShowInfo(int verbose) {
+  std::lock_guard lock(mu_);
+  const int64_t secs = (WallNowNs() - enabled_since_) / 1000000000;
+  char b[160];
+  std::snprintf(b, sizeof b, "Status: %s for %lld days %02lld:%02lld:%02lld           Debug: err\n\n",
+                enabled() ? "Enabled" : "Disabled", static_cast<long long>(secs / 86400),
+                static_cast<long long>(secs / 3600 % 24), static_cast<long long>(secs / 60 % 60),
+                static_cast<long long>(secs % 60));
+  std::string out = b;
+  if (verbose > 0) {
+    std::snprintf(b, sizeof b, "Hostid:   0x%08x\n\n", engine_.options().hostid);
+    out += b;
+  }
+  return out + engine_.StatusText();
+}
+
+std::string Filter::ShowLabels() {
+  std::lock_guard lock(mu_);
+  std::string out;
+  for (const auto& [label, c] : engine_.Labels()) {
+    out += label + " " + std::to_string(c.evaluations) + " " + std::to_string(c.packets) + " " +
+           std::to_string(c.bytes) + " " + std::to_string(c.states) + "\n";
+  }
+  return out;
+}
+
+std::string Filter::ShowTimeouts() {
+  static constexpr const char* kNames[eng::kTmCount] = {
+      "tcp.first",    "tcp.opening",    "tcp.established", "tcp.closing",    "tcp.finwait",
+      "tcp.closed",   "udp.first",      "udp.single",      "udp.multiple",   "icmp.first",
+      "icmp.error",   "other.first",    "other.single",    "other.multiple", "frag",
+      "interval",     "adaptive.start", "adaptive.end",    "src.track",      "tcp.tsdiff"};
+  std::lock_guard lock(mu_);
+  const eng::Timeouts& t = engine_.options().timeouts;
+  std::string out;
+  char b[96];
+  for (int i = 0; i < eng::kTmCount; ++i) {
+    if (i == eng::kTmTcpTsDiff) continue;  // pfctl does not list it
+    if (i == eng::kTmAdaptiveStart || i == eng::kTmAdaptiveEnd)
+      std::snprintf(b, sizeof b, "%-20s %10u states\n", kNames[i], t.v[i]);
+    else
+      std::snprintf(b, sizeof b, "%-20s %10us\n", kNames[i], t.v[i]);
+    out += b;
+  }
+  return out;
+}
+
+std::string Filter::ShowMemory() {
+  std::lock_guard lock(mu_);
+  const eng::Limits& l = engine_.options().limits;
+  std::string out;
+  char b[96];
+  auto row = [&](const char* name, uint32_t v) {
+    std::snprintf(b, sizeof b, "%-13s hard limit %8u\n", name, v);
+    out += b;
+  };
+  row("states", l.states);
+  row("src-nodes", l.src_nodes);
+  row("frags", l.frags);
+  row("tables", l.tables);
+  row("table-entries", l.table_entries);
+  return out;
+}
+
+std::string Filter::ShowTables(int verbose) {
+  std::lock_guard lock(mu_);
+  std::string out;
+  for (const pf::Table& t : source_.tables) {
+    out += (verbose > 0 ? "-pa-r--\t" : "") + t.name + "\n";
+  }
+  return out;
+}
+
+size_t Filter::KillStates(const std::vector<net::IpAddr>& sources) {
+  std::lock_guard lock(mu_);
+  if (sources.empty()) {
+    size_t n = engine_.states().size();
+    engine_.FlushStates();
+    return n;
+  }
+  size_t n = 0;
+  for (const net::IpAddr& a : sources) n += engine_.KillStatesFrom(a);
+  return n;
+}
+
+void Filter::FlushRules() {
+  std::lock_guard lock(mu_);
+  source_ = pf::Ruleset{};
+  eng::CompileAndLoad(source_, engine_);
+}
+
+void Filter::FlushInfo() {
+  std::lock_guard lock(mu_);
+  enabled_since_ = WallNowNs();
+}
+
+size_t Filter::FlushStates() { return KillStates({}); }
+
+bool Filter::TableCommand(const std::string& table, const std::string& op, const std::vector<std::string>& args,
+                          std::string& out, std::string& err) {
+  std::vector<net::Prefix> prefixes;
+  for (const std::string& a : args) {
+    std::optional<net::Prefix> p = net::Prefix::Parse(a);
+    if (!p) {
+      err = "hapfctl: cannot decode " + a;
+      return false;
+    }
+    prefixes.push_back(p->Normalized());
+  }
+  std::lock_guard lock(mu_);
+  std::shared_ptr<eng::Table> t = engine_.GetTable(table);
+  size_t changed = 0;
+  if (op == "show") {
+    for (const eng::TableEntry& e : t->Entries()) out += std::string("   ") + (e.negated ? "!" : "") + e.prefix.ToString() + "\n";
+  } else if (op == "add") {
+    for (const net::Prefix& p : prefixes) changed += t->Add(p);
+    out = std::to_string(changed) + "/" + std::to_string(prefixes.size()) + " addresses added.\n";
+  } else if (op == "delete") {
+    for (const net::Prefix& p : prefixes) changed += t->Remove(p);
+    out = std::to_string(changed) + "/" + std::to_string(prefixes.size()) + " addresses deleted.\n";
+  } else if (op == "flush") {
+    changed = t->size();
+    t->Clear();
+    out = std::to_string(changed) + " addresses deleted.\n";
+  } else if (op == "replace") {
+    size_t before = t->size();
+    t->Clear();
+    for (const net::Prefix& p : prefixes) t->Add(p);
+    out = std::to_string(t->size()) + " addresses added, " + std::to_string(before) + " deleted.\n";
+  } else if (op == "test") {
+    for (const net::Prefix& p : prefixes) changed += t->Matches(p.addr);
+    out = std::to_string(changed) + "/" + std::to_string(prefixes.size()) + " addresses match.\n";
+    if (changed != prefixes.size()) {
+      err = out;
+      out.clear();
+      return false;
+    }
+  } else {
+    err = "hapfctl: unknown table command " + op;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace hapf::daemon

@@ -1,0 +1,85 @@
+// The running filter: the pf engine behind the NFQUEUE data plane, with the
+// loaded ruleset, reload, and the pfctl-style views the control socket serves.
+//
+// Concurrency: the engine is single-threaded by design (pure core), so every
+// worker takes one mutex around Engine::Test. Sharding the state table by flow
+// would not survive NAT (the reply of a translated flow hashes elsewhere);
+// see docs/daemon.md for the measured cost of the lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "linux/nfq_dataplane.h"
+#include "linux/nfq_reply_sender.h"
+#include "pf/ast.h"
+#include "pf/engine.h"
+
+namespace hapf::daemon {
+
+// CLOCK_REALTIME in nanoseconds, the engine's clock.
+int64_t WallNowNs();
+
+// pfctl -ss line of one exported state (without newline), pfctl's layout:
+// "all tcp 203.0.113.196:22 <- 198.51.100.42:33607       ESTABLISHED:ESTABLISHED".
+std::string FormatStateLine(const pf::engine::StateExport& s);
+
+class Filter : public linux::PacketHandler {
+ public:
+  // `replies` may be null (no block-return packets are sent then).
+  explicit Filter(linux::ReplySender* replies);
+
+  linux::Decision Handle(linux::Packet& packet, int worker) override;
+
+  // Installs `ruleset`, which the caller parsed aside without errors (the
+  // step that can fail). Compiling binds tables and interfaces of this engine,
+  // so it runs under the lock: packets see the old rules or the new ones,
+  // never a mix; states survive. Returns the compiler's warnings.
+  std::vector<std::string> Load(const pf::Ruleset& ruleset);
+
+  void SetEnabled(bool enabled) { enabled_.store(enabled, std::memory_order_relaxed); }
+  bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
+
+  // Views for hapfctl -s (verbose as -v count).
+  std::string ShowRules(int verbose);
+  std::string ShowStates(int verbose);
+  std::string ShowInfo(int verbose);
+  std::string ShowLabels();
+  std::string ShowTimeouts();
+  std::string ShowMemory();
+  std::string ShowTables(int verbose);
+
+  size_t KillStates(const std::vector<net::IpAddr>& sources);  // -k (empty: every state, -K)
+  void FlushRules();   // -F rules: an empty ruleset (pf then passes everything)
+  void FlushInfo();
+  size_t FlushStates();
+  // -t TABLE -T op [addresses]; returns the text pfctl prints, false on error.
+  bool TableCommand(const std::string& table, const std::string& op, const std::vector<std::string>& args,
+                    std::string& out, std::string& err);
+
+  // Runs fn(engine) under the packet lock: for components that work on the
+  // engine's states directly (the pfsync runtime).
+  template <typename Fn>
+  auto WithEngine(Fn&& fn) {
+    std::lock_guard lock(mu_);
+    return fn(engine_);
+  }
+
+  uint64_t packets_handled() const { return handled_.load(std::memory_order_relaxed); }
+
+ private:
+  pf::engine::InterfaceId InterfaceFor(const linux::IfaceEntry* e);  // requires mu_
+
+  linux::ReplySender* replies_;
+  std::mutex mu_;
+  pf::engine::Engine engine_;
+  pf::Ruleset source_;  // the loaded ruleset as written, for -sr
+  int64_t enabled_since_ = 0;
+  std::atomic<bool> enabled_{true};
+  std::atomic<uint64_t> handled_{0};
+};
+
+}  // namespace hapf::daemon

@@ -1,0 +1,309 @@
+// hapfd end to end in network namespaces: client — hapfd firewall — server,
+// real traffic through the pf engine on the NFQUEUE data plane, and hapfctl
+// talking to the daemon over its control socket.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "netns/netns_topology.h"
+
+namespace hapf::netns {
+namespace {
+
+const std::string kProbe = std::string(HAPF_SOURCE_DIR) + "/tests/netns/netns_probe.py";
+constexpr const char* kSrv4 = "198.51.100.2";
+
+// The seed policy: default block; ssh to the server with state; ping with
+// state; TCP 80 blocked silently, TCP 81 answered with a RST; the sink port
+// 5001 (the reload test's long connection) passed.
+const char* kSeedPfConf = R"(ext_if = "fw1"
+int_if = "fw0"
+server = "198.51.100.2"
+set skip on lo
+block log all
+pass in on $int_if proto tcp to $server port { 22 5001 }
+pass out on $ext_if proto tcp to $server port { 22 5001 }
+pass inet proto icmp icmp-type echoreq
+block return in on $int_if proto tcp to port 81
+)";
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class DaemonNetns : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    topo_ = std::make_unique<Topology>(UniquePrefix("hd"));
+    ASSERT_TRUE(topo_->ok()) << topo_->error();
+    dir_ = "/tmp/" + topo_->Ns("run");
+    netns::Run("rm -rf " + dir_);
+    ASSERT_EQ(mkdir(dir_.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir((dir_ + "/etc").c_str(), 0755), 0);
+    socket_ = dir_ + "/hapfd.sock";
+    Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\n");
+    server_ = std::make_unique<Process>(
+        std::vector<std::string>{"ip", "netns", "exec", topo_->Ns("srv"), "/usr/bin/python3", kProbe, "serve",
+                                 "--tcp", "22,80,81,2222", "--udp", "7001", "--sink", "5001", "--seconds", "90"},
+        dir_ + "/server.log");
+    for (int i = 0; i < 100 && !Contains(ReadFile(dir_ + "/server.log"), "serving"); ++i) usleep(50 * 1000);
+    ASSERT_TRUE(Contains(ReadFile(dir_ + "/server.log"), "serving")) << ReadFile(dir_ + "/server.log");
+  }
+  void TearDown() override {
+    fw_.reset();
+    server_.reset();
+    topo_.reset();
+    netns::Run("rm -rf " + dir_);
+  }
+
+  void Write(const std::string& name, const std::string& text) { std::ofstream(dir_ + "/" + name) << text; }
+
+  void StartHapfd(const std::string& pf_conf) {
+    Write("etc/pf.conf", pf_conf);
+    fw_ = std::make_unique<Process>(
+        std::vector<std::string>{"ip", "netns", "exec", topo_->Ns("fw"), HAPFD, "-d", "-c", dir_ + "/etc"},
+        dir_ + "/fw.log");
+    // Ready once the control socket answers (the table is installed before it listens to requests).
+    for (int i = 0; i < 100; ++i) {
+      if (Ctl("-si").status == 0) return;
+      usleep(50 * 1000);
+    }
+    FAIL() << "hapfd did not come up: " << ReadFile(dir_ + "/fw.log");
+  }
+  // hapfctl against this test's daemon (from the host: the socket is a file).
+  RunResult Ctl(const std::string& args) {
+    return netns::Run(std::string(HAPFCTL) + " --socket=" + socket_ + " " + args + " 2>&1");
+  }
+  std::string Probe(const std::string& role, const std::string& args) {
+    RunResult r = topo_->Exec(role, "timeout 10 /usr/bin/python3 " + kProbe + " " + args);
+    std::string out = r.output;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  }
+  bool Ping(const std::string& role, const std::string& addr, int count, int deadline = 4) {
+    return topo_->Exec(role, "ping -n -q -c " + std::to_string(count) + " -i 0.2 -W 1 -w " +
+                                 std::to_string(deadline) + " " + addr)
+               .status == 0;
+  }
+
+  std::unique_ptr<Topology> topo_;
+  std::string dir_, socket_;
+  std::unique_ptr<Process> server_;
+  std::unique_ptr<Process> fw_;
+};
+
+TEST_F(DaemonNetns, SeedPolicyFiltersAndKeepsOneStatePerDirection) {
+  StartHapfd(kSeedPfConf);
+  EXPECT_TRUE(Ping("cli", kSrv4, 2));
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 1"), "timeout");
+  // block return: the engine's RST comes back at once.
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 81 --timeout 2"), "refused");
+  // No state for anything the client did not get through.
+  RunResult ss = Ctl("-ss");
+  ASSERT_EQ(ss.status, 0) << ss.output;
+  // A forwarded connection: one state inbound on fw0, one outbound on fw1, as pf keeps them.
+  EXPECT_TRUE(Contains(ss.output, "all tcp 198.51.100.2:22 <- 192.0.2.2:")) << ss.output;
+  EXPECT_TRUE(Contains(ss.output, "all tcp 192.0.2.2:")) << ss.output;
+  EXPECT_TRUE(Contains(ss.output, " -> 198.51.100.2:22       ")) << ss.output;
+  EXPECT_TRUE(Contains(ss.output, "all icmp 198.51.100.2:8 <- 192.0.2.2:")) << ss.output;
+  EXPECT_FALSE(Contains(ss.output, ":80 ")) << ss.output;
+  EXPECT_FALSE(Contains(ss.output, ":81 ")) << ss.output;
+  int tcp_states = 0;
+  for (size_t p = ss.output.find("all tcp"); p != std::string::npos; p = ss.output.find("all tcp", p + 1)) ++tcp_states;
+  EXPECT_EQ(tcp_states, 2) << ss.output;
+
+  RunResult sr = Ctl("-sr");
+  EXPECT_EQ(sr.status, 0);
+  EXPECT_TRUE(Contains(sr.output, "block drop log all\n")) << sr.output;
+  EXPECT_TRUE(Contains(sr.output, "pass in on fw0 inet proto tcp from any to 198.51.100.2 port = 22 flags S/SA\n"))
+      << sr.output;
+  EXPECT_TRUE(Contains(sr.output, "block return in on fw0 proto tcp from any to any port = 81\n")) << sr.output;
+  RunResult si = Ctl("-si");
+  EXPECT_TRUE(Contains(si.output, "Status: Enabled for 0 days")) << si.output;
+  EXPECT_TRUE(Contains(si.output, "  current entries                       4\n")) << si.output;
+  // -s with -v: rule counters show the blocked SYN to port 80 among others.
+  RunResult srv = Ctl("-sr -v");
+  EXPECT_TRUE(Contains(srv.output, "  [ Evaluations: ")) << srv.output;
+
+  // Clean stop: the table goes, so traffic is no longer filtered at all.
+  fw_->Signal(SIGTERM);
+  EXPECT_EQ(fw_->Wait(10), 0) << ReadFile(dir_ + "/fw.log");
+  EXPECT_FALSE(Contains(topo_->Exec("fw", "nft list tables").output, "hapf"));
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 2"), "open");
+}
+
+TEST_F(DaemonNetns, NatToAndRdrToForTcpUdpAndPing) {
+  // The server has no route back to the client's network: only nat-to on fw1
+  // makes answers possible. 203.0.113.10 exists nowhere: rdr-to sends it to the server.
+  topo_->Exec("srv", "ip route del default");
+  StartHapfd(R"(set skip on lo
+block all
+pass in on fw0 inet proto { tcp udp icmp } to 203.0.113.10 rdr-to 198.51.100.2
+pass in on fw0 inet proto tcp to 198.51.100.2 port 22
+pass out on fw1 inet nat-to 198.51.100.1
+)");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_EQ(Probe("cli", "tcp 203.0.113.10 2222 --timeout 2"), "open");
+  EXPECT_EQ(Probe("cli", "udp 203.0.113.10 7001 --timeout 2"), "reply 7001 probe");
+  EXPECT_TRUE(Ping("cli", "203.0.113.10", 2));
+  RunResult ss = Ctl("-ss");
+  // The outbound state shows the translated source in parentheses.
+  EXPECT_TRUE(Contains(ss.output, "all tcp 198.51.100.1:")) << ss.output;
+  EXPECT_TRUE(Contains(ss.output, " (192.0.2.2:")) << ss.output;
+  EXPECT_TRUE(Contains(ss.output, "all udp 198.51.100.2:7001 (203.0.113.10:7001) <- 192.0.2.2:")) << ss.output;
+}
+
+TEST_F(DaemonNetns, ReloadKeepsEstablishedConnectionAndBadReloadChangesNothing) {
+  StartHapfd(kSeedPfConf);
+  // A long connection to the sink: 1000 bytes, wait for the go file, 1000 more.
+  Write("long.py", R"(import os, socket, sys, time
+s = socket.create_connection(("198.51.100.2", 5001), timeout=5)
+s.sendall(b"x" * 1000)
+end = time.monotonic() + 10
+while not os.path.exists(sys.argv[1]) and time.monotonic() < end:
+    time.sleep(0.05)
+s.sendall(b"y" * 1000)
+s.shutdown(socket.SHUT_WR)
+print(s.recv(64).decode())
+)");
+  Process client({"ip", "netns", "exec", topo_->Ns("cli"), "timeout", "20", "/usr/bin/python3", dir_ + "/long.py",
+                  dir_ + "/go"},
+                 dir_ + "/long.log");
+  for (int i = 0; i < 100 && !Contains(Ctl("-ss").output, ":5001 <- "); ++i) usleep(50 * 1000);
+  ASSERT_TRUE(Contains(Ctl("-ss").output, ":5001 <- ")) << Ctl("-ss").output;
+
+  // A bad file: every error printed, nothing changed.
+  Write("bad.conf", "pass in on fw0 proto tcp to port 22 frobnicate\nblock in quick al\npass out\n");
+  RunResult bad = Ctl("-f " + dir_ + "/bad.conf");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_TRUE(Contains(bad.output, dir_ + "/bad.conf:1: syntax error")) << bad.output;
+  EXPECT_TRUE(Contains(bad.output, dir_ + "/bad.conf:2: syntax error")) << bad.output;
+  EXPECT_TRUE(Contains(bad.output, "pf rules not loaded")) << bad.output;
+  EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22")) << Ctl("-sr").output;
+
+  // A good file without the sink rule, loaded mid-connection: the state carries it.
+  Write("new.conf", "set skip on lo\nblock all\npass inet proto icmp icmp-type echoreq\n");
+  RunResult good = Ctl("-f " + dir_ + "/new.conf");
+  EXPECT_EQ(good.status, 0) << good.output;
+  EXPECT_EQ(Ctl("-sr").output, "block drop all\npass inet proto icmp all icmp-type echoreq\n");
+  Write("go", "go\n");
+  EXPECT_EQ(client.Wait(15), 0);
+  EXPECT_EQ(ReadFile(dir_ + "/long.log"), "2000\n");
+  // New connections follow the new rules.
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 1"), "timeout");
+
+  // SIGHUP reloads pf.conf from the configuration directory.
+  fw_->Signal(SIGHUP);
+  for (int i = 0; i < 40 && !Contains(Ctl("-sr").output, "port = 22"); ++i) usleep(50 * 1000);
+  EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22"));
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+}
+
+TEST_F(DaemonNetns, KilledDaemonFailsClosed) {
+  StartHapfd(kSeedPfConf);
+  EXPECT_TRUE(Ping("cli", kSrv4, 1));
+  fw_->Signal(SIGKILL);
+  fw_->Wait(5);
+  EXPECT_FALSE(Ping("cli", kSrv4, 2, 2));
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 1"), "timeout");
+  RunResult r = Ctl("-ss");
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(Contains(r.output, "hapfctl: cannot reach hapfd at ")) << r.output;
+}
+
+TEST_F(DaemonNetns, ControlCommands) {
+  StartHapfd(kSeedPfConf + std::string("table <bad> { 203.0.113.7 }\nblock in quick from <bad>\n"));
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_TRUE(Ping("cli", kSrv4, 1));
+  // -k kills the client's states; -F states the rest.
+  RunResult k = Ctl("-k 192.0.2.2");
+  EXPECT_EQ(k.status, 0);
+  EXPECT_TRUE(Contains(k.output, "killed 4 states from 1 sources")) << k.output;
+  EXPECT_EQ(Ctl("-ss").output, "");
+  // Tables: add, test, show, delete.
+  EXPECT_TRUE(Contains(Ctl("-t bad -T add 192.0.2.2").output, "1/1 addresses added."));
+  EXPECT_EQ(Ctl("-t bad -T test 192.0.2.2").status, 0);
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 1"), "timeout");
+  EXPECT_EQ(Ctl("-t bad -T show").output, "   192.0.2.2\n   203.0.113.7\n");
+  EXPECT_TRUE(Contains(Ctl("-t bad -T delete 192.0.2.2").output, "1/1 addresses deleted."));
+  EXPECT_NE(Ctl("-t bad -T test 192.0.2.2").status, 0);
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  // -d: pf passes everything; -e back on.
+  EXPECT_EQ(Ctl("-d").status, 0);
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 2"), "open");
+  EXPECT_NE(Ctl("-d").status, 0);
+  EXPECT_EQ(Ctl("-e").status, 0);
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 1"), "timeout");
+  EXPECT_TRUE(Contains(Ctl("-st").output, "tcp.established           86400s\n"));
+  EXPECT_TRUE(Contains(Ctl("-sm").output, "states        hard limit   100000\n"));
+  EXPECT_TRUE(Contains(Ctl("-F states").output, "states cleared"));
+  EXPECT_EQ(Ctl("-ss").output, "");
+  RunResult carp = Ctl("carp");
+  EXPECT_NE(carp.status, 0);
+  EXPECT_TRUE(Contains(carp.output, "carp is not configured")) << carp.output;
+  EXPECT_NE(Ctl("-s bogus").status, 0);
+}
+
+TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) {
+  Write("etc/hostname.carp0", "inet 198.51.100.10 255.255.255.0 198.51.100.255 vhid 5 carpdev fw1 advskew 0 pass toor\n");
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\ncarp-log 5\n");
+  // pf filters CARP's advertisements like any other packet.
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto carp keep state (no-sync)\n"));
+  std::string status;
+  for (int i = 0; i < 100 && !Contains(status, "carp: MASTER"); ++i) {
+    usleep(100 * 1000);
+    status = Ctl("carp").output;
+  }
+  EXPECT_TRUE(Contains(status, "carp0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n")) << status;
+  EXPECT_TRUE(Contains(status, "\tcarp: MASTER carpdev fw1 vhid 5 advbase 1 advskew 0\n")) << status;
+  // The VIP answers from the server's side (inbound on carp0, which rules see as fw1).
+  EXPECT_TRUE(Ping("srv", "198.51.100.10", 1));
+  EXPECT_TRUE(Contains(ReadFile(dir_ + "/fw.log"), "carp0: state transition: BACKUP -> MASTER"))
+      << ReadFile(dir_ + "/fw.log");
+  // Maintenance demotion shows in the group and the log; a bad count is one error line.
+  RunResult demote = Ctl("carp demote 10");
+  EXPECT_EQ(demote.status, 0) << demote.output;
+  EXPECT_TRUE(Contains(demote.output, "carp0: flags=")) << demote.output;
+  // The group counter is now 10: taking 20 away would leave 0..255.
+  RunResult under = Ctl("carp demote -20");
+  EXPECT_NE(under.status, 0);
+  EXPECT_EQ(under.output, "hapfctl: carp demote: carpdemote: group carp counter would leave 0..255 (EINVAL)\n");
+  EXPECT_EQ(Ctl("carp demote -10").status, 0);
+  RunResult bad = Ctl("carp demote x");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_EQ(bad.output, "hapfctl: carp demote: x: not a number from -255 to 255 (not 0)\n");
+  fw_->Signal(SIGTERM);
+  EXPECT_EQ(fw_->Wait(10), 0) << ReadFile(dir_ + "/fw.log");
+  EXPECT_NE(topo_->Exec("fw", "ip link show carp0").status, 0);  // the macvlan is gone
+  EXPECT_FALSE(Contains(topo_->Exec("fw", "nft list tables").output, "hapf"));
+}
+
+TEST_F(DaemonNetns, PfsyncRuntimeSendsTheStatesTrafficCreates) {
+  // pfsync on fw1 to the server's side (the server just receives multicast).
+  Write("etc/hostname.pfsync0", "syncdev fw1 maxupd 128\nup\n");
+  // pf filters pfsync's own packets too: the sync interface needs its pass rule.
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"));
+  RunResult status = Ctl("pfsync -v");
+  ASSERT_EQ(status.status, 0) << status.output << ReadFile(dir_ + "/fw.log");
+  EXPECT_TRUE(Contains(status.output, "pfsync0: flags=41<UP,RUNNING>")) << status.output;
+  EXPECT_TRUE(Contains(status.output, "\tpfsync: syncdev: fw1 maxupd: 128 defer: off")) << status.output;
+  // Capture protocol 240 on the server side while a connection is made.
+  Process capture({"ip", "netns", "exec", topo_->Ns("srv"), "timeout", "6", "tcpdump", "-n", "-l", "-i", "srv0",
+                   "-c", "2", "ip proto 240"},
+                  dir_ + "/capture.log");
+  usleep(800 * 1000);
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_EQ(capture.Wait(8), 0) << ReadFile(dir_ + "/capture.log");
+  EXPECT_TRUE(Contains(ReadFile(dir_ + "/capture.log"), "198.51.100.1 > 224.0.0.240")) << ReadFile(dir_ + "/capture.log");
+  RunResult stats = Ctl("pfsync stats");
+  EXPECT_FALSE(Contains(stats.output, "\t0 packets sent (IPv4)")) << stats.output;
+  EXPECT_TRUE(Contains(stats.output, "packets sent (IPv4)")) << stats.output;
+}
+
+}  // namespace
+}  // namespace hapf::netns
