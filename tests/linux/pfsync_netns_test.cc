@@ -4,20 +4,15 @@
 #include <cstdio>
 #include <string>
 
+#include "run_command.h"
+
 namespace {
 
 std::string RunScenario(const std::string& scenario) {
   const std::string cmd = std::string("bash ") + HAPF_SOURCE_DIR + "/tests/linux/pfsync_netns.sh " +
                           HAPF_BINARY_DIR + "/tests/linux/pfsync_node_prog " + PFSYNC_ORACLE + " " + scenario +
                           " 2>&1";
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return "popen failed";
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
+  return hapf::testing::RunShell(cmd);
 }
 
 class PfsyncNetnsTest : public ::testing::TestWithParam<const char*> {};
