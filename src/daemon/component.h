@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace hapf::daemon {
 
 class Component {
@@ -24,6 +26,10 @@ class Component {
   virtual bool Command(const std::vector<std::string>& args, int verbose, std::string& out) = 0;
   // Clean stop (CARP bow-out, pfsync flush) before the process exits.
   virtual void Shutdown() = 0;
+  // Machine-readable status and counters (numbers, strings, arrays of
+  // objects), read on the main loop by the metrics endpoint, the status page
+  // and `hapfctl <name> -j`. null when the component has nothing to report.
+  virtual nlohmann::json Status() { return nullptr; }
 };
 
 }  // namespace hapf::daemon
