@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "run_command.h"
+
 namespace hapf::carp::testing {
 
 struct PcapRecord {
@@ -84,15 +86,6 @@ inline std::string SharedDir() {
   return std::string(HAPF_SOURCE_DIR) + "/../../shared";
 }
 
-inline std::string RunCommand(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("popen failed: " + cmd);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
+inline std::string RunCommand(const std::string& cmd) { return hapf::testing::RunShell(cmd); }
 
 }  // namespace hapf::carp::testing

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <sys/wait.h>
 
+#include "run_command.h"
+
 namespace hapf::net::testing {
 
 using nlohmann::json;
@@ -136,17 +138,9 @@ std::vector<std::string> JsonDiff(const json& ours, const json& scapy, const std
 }
 
 std::string RunCommand(const std::string& command, int* status) {
-  std::string out;
-  FILE* f = popen(command.c_str(), "r");
-  if (!f) {
-    *status = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int rc = pclose(f);
-  *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  int wait_status = -1;
+  std::string out = hapf::testing::RunShell(command, &wait_status);
+  *status = hapf::testing::ExitCode(wait_status);
   return out;
 }
 

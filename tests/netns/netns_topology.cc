@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "run_command.h"
+
 namespace hapf::netns {
 namespace {
 
@@ -22,13 +24,9 @@ std::string ToolkitScript() { return std::string(HAPF_SOURCE_DIR) + "/tests/netn
 
 RunResult Run(const std::string& command) {
   RunResult r;
-  std::FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  int wait_status = -1;
+  r.output = hapf::testing::RunShell(command + " 2>&1", &wait_status);
+  r.status = hapf::testing::ExitCode(wait_status);
   return r;
 }
 

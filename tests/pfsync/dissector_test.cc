@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "run_command.h"
 #include "pfsync/auth.h"
 #include "pfsync/pcap.h"
 #include "pfsync/test_support.h"
@@ -54,13 +55,9 @@ std::string Expected(const std::vector<PcapFrame>& frames) {
 std::string Tshark(const std::string& pcap, const std::string& extra = "") {
   std::string cmd = "tshark -X lua_script:" HAPF_SOURCE_DIR "/tools/pfsync.lua -r " + pcap +
                     " -T fields -e pfsync.len -e pfsync.id -e pfsync.creatorid" + extra + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return "tshark failed to start";
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  EXPECT_EQ(pclose(p), 0) << "tshark failed: " << cmd;
+  int status = -1;
+  std::string out = hapf::testing::RunShell(cmd, &status);
+  EXPECT_EQ(status, 0) << "tshark failed: " << cmd;
   return out;
 }
 

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "run_command.h"
+
 namespace hapf::pfsync::testing {
 
 std::string VectorPath(const std::string& name) { return std::string(PFSYNC_SHARED_DIR) + "/vectors/" + name; }
@@ -82,14 +84,9 @@ WireUpdC VectorUpdC(int n) {
 
 OracleRun RunOracle(const std::string& args) {
   OracleRun r;
-  std::string cmd = std::string(PFSYNC_ORACLE) + " " + args + " 2>/dev/null";
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(f);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  int wait_status = -1;
+  r.out = hapf::testing::RunShell(std::string(PFSYNC_ORACLE) + " " + args + " 2>/dev/null", &wait_status);
+  r.status = hapf::testing::ExitCode(wait_status);
   return r;
 }
 
