@@ -448,6 +448,7 @@ void SyncEngine::BulkSendStep(Time now) {
         done = true;
         break;
       }
+      if (NoSync(s)) continue;  // never announced, so never bulk-sent either
       s.state_flags &= static_cast<uint16_t>(~kStateFlagAck);
       builder_.AddState(Action::kUpd, s);
     }

@@ -235,6 +235,26 @@ TEST_F(PfsyncEngine, BulkTransferMatchesTheVectorsAtMtu1500And588) {
   EXPECT_FALSE(e.NextDeadline());
 }
 
+TEST_F(PfsyncEngine, BulkTransferLeavesOutNoSyncStates) {
+  AddVectorStates({1, 3});
+  WireState quiet = VectorState(2);
+  quiet.state_flags = kStateFlagNoSync;
+  WireState sync_traffic = VectorState(2);
+  sync_traffic.id = quiet.id + 1000;
+  sync_traffic.proto = 240;
+  ASSERT_EQ(store.Insert(quiet, t0), InsertResult::kInserted);
+  ASSERT_EQ(store.Insert(sync_traffic, t0), InsertResult::kInserted);
+  SyncEngine e(Config(), store, sink);
+  e.Receive(VectorBody("pfsync_bulk_request"), t0);
+  ASSERT_EQ(sink.sent.size(), 1u);
+  auto d = Decode(sink.sent[0]);
+  ASSERT_EQ(d.states.size(), 2u);
+  EXPECT_EQ(d.states[0].id, VectorState(1).id);
+  EXPECT_EQ(d.states[1].id, VectorState(3).id);
+  ASSERT_EQ(d.bus.size(), 2u);
+  EXPECT_EQ(d.bus[1].status, kBusEnd);
+}
+
 TEST_F(PfsyncEngine, EmptyTableAnswersABulkRequestWithALoneBusEnd) {
   SyncEngine e(Config(), store, sink);
   e.Receive(VectorBody("pfsync_bulk_request"), t0);
