@@ -53,7 +53,27 @@ class CarpComponent : public Component {
       out = node_.Status();
       return true;
     }
-    out = "hapfctl: carp " + args[0] + ": unknown command (status, demote N)";
+    if (args[0] == "stats" && args.size() == 1) {  // netstat -s -p carp
+      const carp::Stats& st = node_.engine().stats();
+      const std::pair<uint64_t, const char*> lines[] = {
+          {st.ipackets, "\tN packets received (IPv4)"}, {st.ipackets6, "\tN packets received (IPv6)"},
+          {st.badif, "\t\tN packets discarded for bad interface"},
+          {st.badttl, "\t\tN packets discarded for wrong TTL"}, {st.hdrops, "\t\tN packets shorter than header"},
+          {st.badsum, "\t\tN discarded for bad checksums"}, {st.badver, "\t\tN discarded packets with a bad version"},
+          {st.badlen, "\t\tN discarded because packet too short"},
+          {st.badauth, "\t\tN discarded for bad authentication"}, {st.badvhid, "\t\tN discarded for unknown vhid"},
+          {st.badaddrs, "\t\tN discarded because of a bad address list"}, {st.opackets, "\tN packets sent (IPv4)"},
+          {st.opackets6, "\tN packets sent (IPv6)"}, {st.onomem, "\t\tN send failed due to mbuf memory error"},
+          {st.preempt, "\tN transitions to master"}};
+      out = "carp:\n";
+      for (const auto& [n, text] : lines) {
+        std::string line = text;
+        line.replace(line.find('N'), 1, std::to_string(n));
+        out += line + "\n";
+      }
+      return true;
+    }
+    out = "hapfctl: carp " + args[0] + ": unknown command (status, stats, demote N)";
     return false;
   }
   linux::CarpNode& node() { return node_; }

@@ -5,3 +5,12 @@ if(NOT HAPF_FUZZ)  # the programs are built in every non-fuzz configuration
   set_tests_properties(lab_e2e_test PROPERTIES LABELS netns TIMEOUT 400
     ENVIRONMENT "HAPF_LAB_MODE=hapfd;HAPF_LAB_HAPFD=$<TARGET_FILE:hapfd>;HAPF_LAB_HAPFCTL=$<TARGET_FILE:hapfctl>")
 endif()
+
+# The end-to-end failover suite (tests/lab/e2e.sh): one test per scenario, each on a lab of its own.
+if(NOT HAPF_FUZZ)
+  foreach(scenario conn1000 nat dmzlink synccut restartbackup reload forged)
+    add_test(NAME lab_e2e_${scenario}_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/e2e.sh ${scenario})
+    set_tests_properties(lab_e2e_${scenario}_test PROPERTIES LABELS netns TIMEOUT 300
+      ENVIRONMENT "HAPF_LAB_HAPFD=$<TARGET_FILE:hapfd>;HAPF_LAB_HAPFCTL=$<TARGET_FILE:hapfctl>;HAPF_SHARED_DIR=${HAPF_SHARED_DIR}")
+  endforeach()
+endif()
