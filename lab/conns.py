@@ -31,6 +31,23 @@ import time
 MSG = 32
 
 
+def longest_loss(sent_at, answered, end):
+    """The longest run of unanswered probes, in seconds, on the sender's clock: from the first lost send to
+    the next answered send (or to `end`). sent_at: send times by sequence number; answered: set of numbers."""
+    longest = 0.0
+    run_start = None
+    for i, t in enumerate(sent_at):
+        if i in answered:
+            if run_start is not None:
+                longest = max(longest, t - run_start)
+                run_start = None
+        elif run_start is None:
+            run_start = t
+    if run_start is not None:
+        longest = max(longest, end - run_start)
+    return longest
+
+
 def raise_nofile():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -262,17 +279,7 @@ def client(args):
             lost += 1
             reasons["echo missing after grace"] += 1
             max_stall = max(max_stall, time.monotonic() - c.pending[0][0])
-    udp_lost = 0.0
-    run_start = None
-    for i, t in enumerate(udp_sent_at):
-        if i in udp_answered:
-            if run_start is not None:
-                udp_lost = max(udp_lost, t - run_start)
-                run_start = None
-        elif run_start is None:
-            run_start = t
-    if run_start is not None:
-        udp_lost = max(udp_lost, end - run_start)
+    udp_lost = longest_loss(udp_sent_at, udp_answered, end)
     line = (f"conns={args.conns} connected={connected} lost={lost} resets={resets} "
             f"max_stall_ms={int(max_stall * 1000)} sent={sum(c.sent for c in conns)} "
             f"echoed={sum(c.echoed for c in conns)}")

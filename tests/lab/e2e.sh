@@ -65,6 +65,13 @@ wait_states_equal() {
   done
   return 1
 }
+# expect_states_equal NAME LIMIT_MS MIN: wait_states_equal on port 7 as a check.
+expect_states_equal() {
+  local t0 ms; t0=$(now_ms)
+  if ms=$(wait_states_equal 7 "$2" "$3"); then
+    report PASS "$1 ($(state_count 2 7) states of port 7 identical on fw1 and fw2 after ${ms} ms)" "$t0"
+  else report FAIL "$1" "$t0" "fw1 $(state_count 1 7) states of port 7, fw2 $(state_count 2 7) after $2 ms"; fi
+}
 kill_fw1() { kill -KILL "$(cat "$RUN/pids/ha-fw1.pid")"; }
 # expect_masters NAME N LIMIT_MS: report whether fwN holds both vhids within LIMIT_MS.
 expect_masters() {
@@ -105,10 +112,7 @@ s_conn1000() {
   local t0 ms
   echo "=== 1 000 TCP connections client -> srv:7, a 32-byte echo on each every second, UDP echo every 10 ms"
   conns_start big client $SERVER 1000 24 --interval-ms 1000 --udp-interval-ms 10 --grace 30
-  t0=$(now_ms)
-  if ms=$(wait_states_equal 7 15000 2000); then
-    report PASS "1000 connections replicated: identical state keys on fw1 and fw2 ($(state_count 2 7) states, ${ms} ms)" "$t0"
-  else report FAIL "1000 connections replicated" "$t0" "fw1 $(state_count 1 7) states, fw2 $(state_count 2 7)"; fi
+  expect_states_equal "1000 connections replicated" 15000 2000
   echo "=== SIGKILL fw1's hapfd"
   kill_fw1
   expect_masters "failover SIGKILL with 1000 connections" 2 8000
@@ -125,10 +129,8 @@ s_nat() {
   local t0 ms out peers
   echo "=== srv -> client:7 through nat-to 198.51.100.131: 50 TCP connections and one UDP flow"
   conns_start nat srv $CLIENT 50 18 --interval-ms 200 --udp-interval-ms 10 --grace 25
-  t0=$(now_ms)
-  if ms=$(wait_states_equal 7 10000 100); then
-    report PASS "translation states replicated ($(state_keys 2 7 | grep -c '198.51.100.131:') translated on fw2, ${ms} ms)" "$t0"
-  else report FAIL "translation states replicated" "$t0" "fw1 $(state_count 1 7) states, fw2 $(state_count 2 7)"; fi
+  expect_states_equal "translation states replicated" 10000 100
+  echo "    translated states on fw2: $(state_keys 2 7 | grep -c '198.51.100.131:')"
   ctl 1 -ss | grep -E ':7( |$)' | grep udp | sed 's/^/    fw1: /'
   ctl 2 -ss | grep -E ':7( |$)' | grep udp | sed 's/^/    fw2: /'
   sleep 1
@@ -174,10 +176,7 @@ s_synccut() {
     report PASS "sync cable cut: fw1 stays MASTER, fw2 BACKUP (no split brain)" "$t0"
   else report FAIL "sync cable cut: no split brain" "$t0" "fw1 $(vip_state 1 carp0)/$(vip_state 1 carp1), fw2 $(vip_state 2 carp0)/$(vip_state 2 carp1)"; fi
   ip -n "$(ns fw1)" link set em2 up
-  t0=$(now_ms)
-  if ms=$(wait_states_equal 7 20000 400); then
-    report PASS "sync cable restored: state tables converge ($(state_count 2 7) states on both, ${ms} ms)" "$t0"
-  else report FAIL "sync cable restored: state tables converge" "$t0" "fw1 $(state_count 1 7) states, fw2 $(state_count 2 7) after 20 s"; fi
+  expect_states_equal "sync cable restored: state tables converge" 20000 400
   echo "=== SIGKILL fw1: the connections made during the cut must continue through fw2"
   kill_fw1
   expect_masters "failover after the cut" 2 8000
