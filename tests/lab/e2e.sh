@@ -195,6 +195,9 @@ s_restartbackup() {
   t0=$(now_ms)
   pid=$(cat "$RUN/pids/ha-fw2.pid"); kill -TERM "$pid"
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  ip netns exec "$(ns fw2)" timeout 25 tcpdump -U -n -i em2 -w "$RUN/bulk.pcap" 'ip proto 240 and src host 192.0.2.1' 2>/dev/null &
+  local cap=$!
+  sleep 0.5
   start_ha 2
   local done_ok=0
   for _ in $(seq 150); do grep -q 'pfsync: demote -32 (pfsync done)' "$RUN/logs/ha-fw2.log" && { done_ok=1; break; }; sleep 0.1; done
@@ -202,6 +205,18 @@ s_restartbackup() {
     report PASS "restarted fw2 bulk-synced ($(state_count 2 7) states, identical to fw1, $(( $(now_ms) - t0 )) ms after the stop)" "$t0"
   else report FAIL "restarted fw2 bulk-synced" "$t0" "bulk done: $done_ok; fw1 $(state_count 1 7) states, fw2 $(state_count 2 7)"; fi
   grep -E 'pfsync: demote|state transition' "$RUN/logs/ha-fw2.log" | sed 's/^/    fw2 log: /'
+  # What fw1 streamed: states of `keep state (no-sync)` rules (CARP, pfsync) must not be in it.
+  t0=$(now_ms)
+  kill -INT $cap 2>/dev/null; wait $cap 2>/dev/null
+  "$(find_bin hapfctl)" pfsync dump -v "$RUN/bulk.pcap" >"$RUN/bulk.txt" 2>&1
+  local nbulk nosync
+  nbulk=$(grep -c 'status: start' "$RUN/bulk.txt"); nosync=$(grep -cE '^[a-z0-9]+ (carp|pfsync) ' "$RUN/bulk.txt")
+  if (( nbulk >= 1 && nosync == 0 )); then
+    report PASS "the bulk update carries no no-sync state (CARP, pfsync)" "$t0"
+  else
+    report FAIL "the bulk update carries no no-sync state" "$t0" \
+      "$nbulk bulk transfer(s) captured, $nosync no-sync states in them: $(grep -E '^[a-z0-9]+ (carp|pfsync) ' "$RUN/bulk.txt" | sort -u | head -3 | xargs)"
+  fi
   wait $probe
   t0=$(now_ms)
   local lost; lost=$(sed -n 's/lost_ms=\([0-9]*\).*/\1/p' "$RUN/probe.restart")
@@ -259,7 +274,13 @@ s_forged() {
   c1=$(ctl 1 carp stats); c2=$(ctl 2 carp stats)
   p1=$(ctl 1 -sr -v); p2=$(ctl 2 -sr -v)
   t0=$(now_ms)
-  in_ns client /usr/bin/python3 "$SRC/tests/lab/forge.py" "$HAPF_SHARED_DIR/vectors" 198.51.100.129 198.51.100.130 5 \
+  # The shared vectors: HAPF_SHARED_DIR (ctest), else beside the checkout or beside a worktree's parent.
+  local vectors d
+  for d in "${HAPF_SHARED_DIR:-}" "$SRC/../shared" "$SRC/../../shared"; do
+    [[ -n $d && -f $d/vectors/pfsync_clr.pcap ]] && { vectors=$d/vectors; break; }
+  done
+  [[ -n ${vectors:-} ]] || { report FAIL "forged packets sent" "$t0" "shared vectors not found (set HAPF_SHARED_DIR)"; return; }
+  in_ns client /usr/bin/python3 "$SRC/tests/lab/forge.py" "$vectors" 198.51.100.129 198.51.100.130 5 \
     >"$RUN/forge.out" 2>&1 || { report FAIL "forged packets sent" "$t0" "$(cat "$RUN/forge.out")"; return; }
   sed 's/^/    /' "$RUN/forge.out"
   sleep 2
