@@ -15,6 +15,8 @@ import struct
 import sys
 import time
 
+from conns import longest_loss  # lab/conns.py, same folder
+
 
 def main():
     host, port, duration = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
@@ -53,17 +55,7 @@ def main():
                     m, seq = struct.unpack("!II", data[:8])
                     if m == magic and seq < len(sent_at):
                         answered.add(seq)
-    longest = 0.0
-    run_start = None
-    for i, t in enumerate(sent_at):
-        if i in answered:
-            if run_start is not None:
-                longest = max(longest, t - run_start)
-                run_start = None
-        elif run_start is None:
-            run_start = t
-    if run_start is not None:
-        longest = max(longest, end - run_start)
+    longest = longest_loss(sent_at, answered, end)
     print(f"lost_ms={int(longest * 1000)} sent={len(sent_at)} received={len(answered)}")
 
 

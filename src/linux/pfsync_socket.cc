@@ -51,9 +51,14 @@ PfsyncSocket::PfsyncSocket(const std::string& syncdev, std::optional<net::IpAddr
       mreq.imr_multiaddr = ToInAddr(dst_);
       if (setsockopt(fd_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0) Fail("IP_ADD_MEMBERSHIP");
     }
-    // A bulk transfer arrives as a burst: room for a few thousand packets.
-    const int rcvbuf = 4 << 20;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    // A bulk transfer arrives as a burst: room for a few thousand packets. Both buffers are forced past
+    // net.core.[rw]mem_max (hapfd has CAP_NET_ADMIN): with the default 208 KiB send buffer a busy firewall's
+    // sendmmsg failed (each packet stays charged to the socket while NFQUEUE holds it for pf).
+    const int bufsize = 4 << 20;
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof bufsize) < 0)
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
+    if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof bufsize) < 0)
+      setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize);
   } catch (...) {
     close(fd_);
     throw;

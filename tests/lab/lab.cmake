@@ -1,7 +1,16 @@
-# The end-to-end suite: the lab's checks on a lab of its own (unique namespace prefix). Blocks mode
-# (carp_node + nfq_testfw) until hapfd has the pfsync runtime: without it a session cannot survive failover.
+# The end-to-end suite: the lab's checks on a lab of its own (unique namespace prefix), with hapfd on both
+# firewalls (pf.conf on the NFQUEUE data plane, CARP, pfsync).
 if(NOT HAPF_FUZZ)  # the programs are built in every non-fuzz configuration
   add_test(NAME lab_e2e_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/lab_test.sh)
   set_tests_properties(lab_e2e_test PROPERTIES LABELS netns TIMEOUT 400
-    ENVIRONMENT "HAPF_LAB_MODE=blocks;HAPF_LAB_CARP_NODE=$<TARGET_FILE:carp_node>;HAPF_LAB_NFQ_TESTFW=$<TARGET_FILE:nfq_testfw>;HAPF_LAB_HAPFCTL=$<TARGET_FILE:hapfctl>")
+    ENVIRONMENT "HAPF_LAB_MODE=hapfd;HAPF_LAB_HAPFD=$<TARGET_FILE:hapfd>;HAPF_LAB_HAPFCTL=$<TARGET_FILE:hapfctl>")
+endif()
+
+# The end-to-end failover suite (tests/lab/e2e.sh): one test per scenario, each on a lab of its own.
+if(NOT HAPF_FUZZ)
+  foreach(scenario conn1000 nat dmzlink synccut restartbackup reload forged)
+    add_test(NAME lab_e2e_${scenario}_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/e2e.sh ${scenario})
+    set_tests_properties(lab_e2e_${scenario}_test PROPERTIES LABELS netns TIMEOUT 300
+      ENVIRONMENT "HAPF_LAB_HAPFD=$<TARGET_FILE:hapfd>;HAPF_LAB_HAPFCTL=$<TARGET_FILE:hapfctl>;HAPF_SHARED_DIR=${HAPF_SHARED_DIR}")
+  endforeach()
 endif()
