@@ -33,12 +33,30 @@ class CarpComponent : public Component {
   std::string name() const override { return "carp"; }
   std::vector<int> fds() const override { return node_.fds(); }
   void Step() override { node_.Step(0); }
-  bool Command(const std::vector<std::string>& args, int, std::string& out) override {
+  bool Command(const std::vector<std::string>& words, int, std::string& out) override {
+    // `-g GROUP` anywhere selects the interface group (ifconfig -g GROUP).
+    std::string group = "carp";
+    std::vector<std::string> args;
+    bool group_given = false;
+    for (size_t i = 0; i < words.size(); ++i) {
+      if (words[i] == "-g") {
+        if (i + 1 == words.size()) {
+          out = "hapfctl: carp -g: needs a group name";
+          return false;
+        }
+        group = words[++i];
+        group_given = true;
+      } else {
+        args.push_back(words[i]);
+      }
+    }
     if (args.empty()) {
-      out = node_.Status();
+      // ifconfig -g GROUP: the group's demotion counter.
+      out = group_given ? group + ": carp demote count " + std::to_string(node_.engine().GroupDemote(group)) + "\n"
+                        : node_.Status();
       return true;
     }
-    // `carp demote N` / `carp demote -N`: ifconfig -g carp [-]carpdemote N.
+    // `carp [-g GROUP] demote N` / `demote -N`: ifconfig -g GROUP [-]carpdemote N.
     if (args[0] == "demote" && args.size() == 2) {
       char* end = nullptr;
       long n = std::strtol(args[1].c_str(), &end, 10);
@@ -46,14 +64,15 @@ class CarpComponent : public Component {
         out = "hapfctl: carp demote: " + args[1] + ": not a number from -255 to 255 (not 0)";
         return false;
       }
-      if (std::optional<std::string> err = node_.AdminGroupDemote("carp", static_cast<int>(n))) {
+      if (std::optional<std::string> err = node_.AdminGroupDemote(group, static_cast<int>(n))) {
         out = "hapfctl: carp demote: " + *err;
         return false;
       }
-      out = node_.Status();
+      out = group_given ? group + ": carp demote count " + std::to_string(node_.engine().GroupDemote(group)) + "\n"
+                        : node_.Status();
       return true;
     }
-    out = "hapfctl: carp " + args[0] + ": unknown command (status, demote N)";
+    out = "hapfctl: carp " + args[0] + ": unknown command (status, demote N, -g GROUP)";
     return false;
   }
   linux::CarpNode& node() { return node_; }
@@ -173,11 +192,12 @@ void Log(int priority, const std::string& line) {
   std::fprintf(stderr, "%s hapfd[%d]: %s\n", stamp, static_cast<int>(getpid()), line.c_str());
 }
 
-bool Dispatcher::Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages) {
+bool Dispatcher::Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages,
+                        const std::string& anchor) {
   pf::ParseResult r = ParseRuleset(text, filename, env_);
   messages = r.messages;
   if (!r.ok()) return false;
-  std::vector<std::string> warnings = filter_.Load(r.ruleset);
+  std::vector<std::string> warnings = anchor.empty() ? filter_.Load(r.ruleset) : filter_.LoadAnchor(anchor, r.ruleset);
   messages.insert(messages.end(), warnings.begin(), warnings.end());
   return true;
 }
@@ -192,14 +212,18 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
   if (!req.is_object()) return fail("hapfd: malformed request");
   const std::string cmd = Str(req, "cmd");
   const int verbose = req.contains("verbose") && req["verbose"].is_number_integer() ? req["verbose"].get<int>() : 0;
+  // pfctl -a: the anchor a load, a rules flush or a rules listing applies to.
+  const std::string anchor = Str(req, "anchor");
+  if (!anchor.empty() && !(cmd == "load" || ((cmd == "show" || cmd == "flush") && Str(req, "what") == "rules")))
+    return fail("hapfctl: -a applies to -f, -F rules and -s rules only");
   if (cmd == "load") {
     std::vector<std::string> messages;
-    bool ok = Reload(Str(req, "text"), Str(req, "filename"), messages);
+    bool ok = Reload(Str(req, "text"), Str(req, "filename"), messages, anchor);
     std::string text;
     for (const std::string& m : messages) text += m + "\n";
     if (!ok) return fail(text + "hapfctl: Syntax error in config file: pf rules not loaded");
     reply["err"] = text;
-    if (ok) Log(LOG_NOTICE, "ruleset reloaded from " + Str(req, "filename"));
+    if (ok) Log(LOG_NOTICE, (anchor.empty() ? "" : "anchor " + anchor + ": ") + "ruleset reloaded from " + Str(req, "filename"));
     return reply;
   }
   if (cmd == "enable" || cmd == "disable") {
@@ -219,6 +243,11 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
       if (all) out += "\n";
     };
     const bool all = what == "all";
+    if (!anchor.empty()) {
+      if (!filter_.ShowRules(verbose, anchor, out)) return fail("hapfctl: Anchor does not exist: " + anchor);
+      reply["out"] = out;
+      return reply;
+    }
     if (what == "rules" || all) section("FILTER RULES", filter_.ShowRules(verbose), all);
     if (what == "states" || all) section("STATES", filter_.ShowStates(verbose), all);
     if (what == "info" || all) section("INFO", filter_.ShowInfo(verbose), all);
@@ -252,6 +281,11 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
     const std::string what = Str(req, "what");
     std::string err;
     const bool all = what == "all";
+    if (!anchor.empty()) {
+      filter_.FlushAnchorRules(anchor);
+      reply["err"] = "rules cleared\n";
+      return reply;
+    }
     if (what == "rules" || all) {
       filter_.FlushRules();
       err += "rules cleared\n";

@@ -138,36 +138,94 @@ linux::Decision Filter::Handle(linux::Packet& packet, int /*worker*/) {
 
 std::vector<std::string> Filter::Load(const pf::Ruleset& ruleset) {
   std::lock_guard lock(mu_);
-  eng::CompileResult r = eng::CompileAndLoad(ruleset, engine_);
   source_ = ruleset;
-  return r.warnings;
+  return CompileLocked();
 }
 
-std::string Filter::ShowRules(int verbose) {
+std::vector<std::string> Filter::LoadAnchor(const std::string& anchor, const pf::Ruleset& ruleset) {
   std::lock_guard lock(mu_);
-  std::string out;
-  const eng::Ruleset& main = engine_.main_ruleset();
-  std::string text = pf::FormatRules(source_, 0, verbose > 1);
-  if (verbose == 0) return text;
+  anchors_[anchor] = ruleset;
+  return CompileLocked();
+}
+
+void Filter::FlushAnchorRules(const std::string& anchor) {
+  std::lock_guard lock(mu_);
+  anchors_[anchor] = pf::Ruleset{};
+  CompileLocked();
+}
+
+std::vector<std::string> Filter::CompileLocked() {
+  if (anchors_.empty()) return eng::CompileAndLoad(source_, engine_).warnings;
+  // The anchor rules get the loaded bodies; source_ keeps what was written.
+  pf::Ruleset merged = source_;
+  for (pf::Rule& r : merged.rules) {
+    if (r.action != pf::Action::kAnchor) continue;
+    auto it = anchors_.find(r.anchor_name);
+    if (it != anchors_.end()) r.anchor_body = std::make_shared<pf::Ruleset>(it->second);
+  }
+  return eng::CompileAndLoad(merged, engine_).warnings;
+}
+
+const pf::Ruleset* Filter::AnchorSource(const std::string& name) const {
+  if (auto it = anchors_.find(name); it != anchors_.end()) return &it->second;
+  for (const pf::Rule& r : source_.rules) {
+    if (r.action == pf::Action::kAnchor && r.anchor_name == name) {
+      static const pf::Ruleset kEmpty;
+      return r.anchor_body ? r.anchor_body.get() : &kEmpty;
+    }
+  }
+  return nullptr;
+}
+
+bool Filter::ShowRules(int verbose, const std::string& anchor, std::string& out) {
+  std::lock_guard lock(mu_);
+  const pf::Ruleset* src = &source_;
+  const eng::Ruleset* compiled = &engine_.main_ruleset();
+  if (!anchor.empty()) {
+    src = AnchorSource(anchor);
+    if (src == nullptr) return false;
+    // Counters live in the engine's copy of the anchor the main rule evaluates.
+    compiled = nullptr;
+    for (const eng::Rule& r : engine_.main_ruleset().rules) {
+      if (r.anchor >= 0 && r.anchor_name == anchor) {
+        compiled = &engine_.anchor(static_cast<size_t>(r.anchor));
+        break;
+      }
+    }
+  }
+  std::string text = pf::FormatRules(*src, 0, verbose > 1);
+  if (verbose == 0) {
+    out = std::move(text);
+    return true;
+  }
   // -v: pfctl's counter line after each rule (top-level rules map one to one).
   size_t pos = 0, nr = 0;
+  const size_t count = compiled ? compiled->rules.size() : 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) nl = text.size();
     out.append(text, pos, nl - pos);
     out += '\n';
-    if (text.compare(pos, 2, "  ") != 0 && nr < main.rules.size()) {
-      const eng::Rule& r = main.rules[nr++];
+    if (text.compare(pos, 2, "  ") != 0 && text.compare(pos, 1, "}") != 0) {
+      uint64_t evaluations = 0, packets = 0, bytes = 0;
+      uint32_t states = 0;
+      if (nr < count) {
+        const eng::Rule& r = compiled->rules[nr];
+        evaluations = r.evaluations;
+        packets = r.packets[0] + r.packets[1];
+        bytes = r.bytes[0] + r.bytes[1];
+        states = r.states_cur;
+      }
+      ++nr;
       char b[200];
       std::snprintf(b, sizeof b, "  [ Evaluations: %-8llu Packets: %-8llu Bytes: %-10llu States: %-6u]\n",
-                    static_cast<unsigned long long>(r.evaluations),
-                    static_cast<unsigned long long>(r.packets[0] + r.packets[1]),
-                    static_cast<unsigned long long>(r.bytes[0] + r.bytes[1]), r.states_cur);
+                    static_cast<unsigned long long>(evaluations), static_cast<unsigned long long>(packets),
+                    static_cast<unsigned long long>(bytes), states);
       out += b;
     }
     pos = nl + 1;
   }
-  return out;
+  return true;
 }
 
 std::string Filter::ShowStates(int verbose) {
@@ -286,7 +344,7 @@ size_t Filter::KillStates(const std::vector<net::IpAddr>& sources) {
 void Filter::FlushRules() {
   std::lock_guard lock(mu_);
   source_ = pf::Ruleset{};
-  eng::CompileAndLoad(source_, engine_);
+  CompileLocked();
 }
 
 void Filter::FlushInfo() {

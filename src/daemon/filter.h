@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -39,12 +40,25 @@ class Filter : public linux::PacketHandler {
   // so it runs under the lock: packets see the old rules or the new ones,
   // never a mix; states survive. Returns the compiler's warnings.
   std::vector<std::string> Load(const pf::Ruleset& ruleset);
+  // pfctl -a NAME -f: replaces the rules of anchor NAME (a top-level `anchor
+  // "NAME"` rule of the main ruleset evaluates them; an anchor nothing refers
+  // to is kept and shown, but evaluates nothing, as in pf). The main ruleset
+  // and the other anchors stay.
+  std::vector<std::string> LoadAnchor(const std::string& anchor, const pf::Ruleset& ruleset);
+  // pfctl -a NAME -F rules.
+  void FlushAnchorRules(const std::string& anchor);
 
   void SetEnabled(bool enabled) { enabled_.store(enabled, std::memory_order_relaxed); }
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
 
   // Views for hapfctl -s (verbose as -v count).
-  std::string ShowRules(int verbose);
+  // Empty `anchor`: the main ruleset. False when no such anchor exists.
+  bool ShowRules(int verbose, const std::string& anchor, std::string& out);
+  std::string ShowRules(int verbose) {
+    std::string out;
+    ShowRules(verbose, "", out);
+    return out;
+  }
   std::string ShowStates(int verbose);
   std::string ShowInfo(int verbose);
   std::string ShowLabels();
@@ -72,11 +86,18 @@ class Filter : public linux::PacketHandler {
 
  private:
   pf::engine::InterfaceId InterfaceFor(const linux::IfaceEntry* e);  // requires mu_
+  // Compiles source_ with the anchors loaded by name filled in; requires mu_.
+  std::vector<std::string> CompileLocked();
+  // The rules anchor `name` holds now (loaded or inline), or null.
+  const pf::Ruleset* AnchorSource(const std::string& name) const;  // requires mu_
 
   linux::ReplySender* replies_;
   std::mutex mu_;
   pf::engine::Engine engine_;
   pf::Ruleset source_;  // the loaded ruleset as written, for -sr
+  // Anchors loaded with -a NAME -f (or flushed with -a NAME -F rules): they
+  // take the place of the inline body of the main ruleset's `anchor "NAME"`.
+  std::map<std::string, pf::Ruleset> anchors_;
   int64_t enabled_since_ = 0;
   std::atomic<bool> enabled_{true};
   std::atomic<uint64_t> handled_{0};

@@ -247,6 +247,12 @@ TEST_F(DaemonNetns, ControlCommands) {
   EXPECT_NE(carp.status, 0);
   EXPECT_TRUE(Contains(carp.output, "carp is not configured")) << carp.output;
   EXPECT_NE(Ctl("-s bogus").status, 0);
+  // -a: an anchor's own rules through hapfctl.
+  Write("anchor.conf", "pass in proto tcp to port 2222\n");
+  EXPECT_EQ(Ctl("-a extra -f " + dir_ + "/anchor.conf").status, 0);
+  EXPECT_EQ(Ctl("-a extra -sr").output, "pass in proto tcp from any to any port = 2222 flags S/SA\n");
+  EXPECT_TRUE(Contains(Ctl("-a extra -F rules").output, "rules cleared"));
+  EXPECT_EQ(Ctl("-a extra -sr").output, "");
 }
 
 TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) {
@@ -274,6 +280,13 @@ TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) 
   EXPECT_NE(under.status, 0);
   EXPECT_EQ(under.output, "hapfctl: carp demote: carpdemote: group carp counter would leave 0..255 (EINVAL)\n");
   EXPECT_EQ(Ctl("carp demote -10").status, 0);
+  // -g: another interface group (ifconfig -g GROUP carpdemote N), and its counter.
+  EXPECT_EQ(Ctl("carp -g carp").output, "carp: carp demote count 0\n");
+  EXPECT_EQ(Ctl("carp -g maint demote 3").output, "maint: carp demote count 3\n");
+  EXPECT_EQ(Ctl("carp demote -3 -g maint").output, "maint: carp demote count 0\n");
+  RunResult nog = Ctl("carp -g");
+  EXPECT_NE(nog.status, 0);
+  EXPECT_EQ(nog.output, "hapfctl: carp -g: needs a group name\n");
   RunResult bad = Ctl("carp demote x");
   EXPECT_NE(bad.status, 0);
   EXPECT_EQ(bad.output, "hapfctl: carp demote: x: not a number from -255 to 255 (not 0)\n");
