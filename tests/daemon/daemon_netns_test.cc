@@ -145,12 +145,20 @@ TEST_F(DaemonNetns, NatToAndRdrToForTcpUdpAndPing) {
 block all
 pass in on fw0 inet proto { tcp udp icmp } to 203.0.113.10 rdr-to 198.51.100.2
 pass in on fw0 inet proto tcp to 198.51.100.2 port 22
+pass in on fw0 inet proto udp to 198.51.100.2 port 7999
 pass out on fw1 inet nat-to 198.51.100.1
 )");
+  // nat-to alone: the port-unreachable error from the server comes back to the client.
+  EXPECT_EQ(Probe("cli", std::string("udp ") + kSrv4 + " 7999 --timeout 2"), "refused");
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
   EXPECT_EQ(Probe("cli", "tcp 203.0.113.10 2222 --timeout 2"), "open");
   EXPECT_EQ(Probe("cli", "udp 203.0.113.10 7001 --timeout 2"), "reply 7001 probe");
   EXPECT_TRUE(Ping("cli", "203.0.113.10", 2));
+  // ICMP errors and RSTs for translated flows are translated back: the
+  // client's connected socket only hears of them when the quoted packet and
+  // the outer addresses are its own again (server ports 7999/2223 are closed).
+  EXPECT_EQ(Probe("cli", "udp 203.0.113.10 7999 --timeout 2"), "refused");
+  EXPECT_EQ(Probe("cli", "tcp 203.0.113.10 2223 --timeout 2"), "refused");
   RunResult ss = Ctl("-ss");
   // The outbound state shows the translated source in parentheses.
   EXPECT_TRUE(Contains(ss.output, "all tcp 198.51.100.1:")) << ss.output;
@@ -186,10 +194,19 @@ print(s.recv(64).decode())
   EXPECT_TRUE(Contains(bad.output, "pf rules not loaded")) << bad.output;
   EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22")) << Ctl("-sr").output;
 
-  // A good file without the sink rule, loaded mid-connection: the state carries it.
+  // A good file without the sink rule, loaded mid-connection and while a ping
+  // stream runs (20 per second): the states carry both, no echo is lost.
+  Process pings({"ip", "netns", "exec", topo_->Ns("cli"), "ping", "-n", "-q", "-c", "40", "-i", "0.05", "-W", "1",
+                 kSrv4},
+                dir_ + "/ping.log");
+  usleep(300 * 1000);
   Write("new.conf", "set skip on lo\nblock all\npass inet proto icmp icmp-type echoreq\n");
   RunResult good = Ctl("-f " + dir_ + "/new.conf");
   EXPECT_EQ(good.status, 0) << good.output;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Ctl("-f " + dir_ + "/new.conf").status, 0);
+  EXPECT_EQ(pings.Wait(10), 0) << ReadFile(dir_ + "/ping.log");
+  EXPECT_TRUE(Contains(ReadFile(dir_ + "/ping.log"), "40 packets transmitted, 40 received, 0% packet loss"))
+      << ReadFile(dir_ + "/ping.log");
   EXPECT_EQ(Ctl("-sr").output, "block drop all\npass inet proto icmp all icmp-type echoreq\n");
   Write("go", "go\n");
   EXPECT_EQ(client.Wait(15), 0);
