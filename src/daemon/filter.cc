@@ -101,39 +101,55 @@ eng::InterfaceId Filter::InterfaceFor(const linux::IfaceEntry* e) {
   return id;
 }
 
-linux::Decision Filter::Handle(linux::Packet& packet, int /*worker*/) {
-  handled_.fetch_add(1, std::memory_order_relaxed);
+linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies) {
   linux::Decision d;
-  if (!enabled_.load(std::memory_order_relaxed)) return d;  // pfctl -d: pf passes everything
-  const int64_t now = WallNowNs();
   bool rewritten = false;
-  std::vector<uint8_t> reply;
-  {
-    std::lock_guard lock(mu_);
-    if (packet.filter_in) {
-      eng::Verdict v = engine_.Test(eng::Direction::kIn, InterfaceFor(packet.in), packet.l3, now);
-      rewritten |= v.rewritten;
-      if (v.action != eng::Action::kPass) {
-        d.verdict = linux::Verdict::kDrop;
-        reply = std::move(v.reply);
-      }
-    }
-    if (d.verdict != linux::Verdict::kDrop && packet.filter_out) {
-      eng::Verdict v = engine_.Test(eng::Direction::kOut, InterfaceFor(packet.out), packet.l3, now);
-      rewritten |= v.rewritten;
-      if (v.action != eng::Action::kPass) {
-        d.verdict = linux::Verdict::kDrop;
-        reply = std::move(v.reply);
-      }
+  if (packet.filter_in) {
+    eng::Verdict v = engine_.Test(eng::Direction::kIn, InterfaceFor(packet.in), packet.l3, now);
+    rewritten |= v.rewritten;
+    if (v.action != eng::Action::kPass) {
+      d.verdict = linux::Verdict::kDrop;
+      if (!v.reply.empty()) replies.push_back(std::move(v.reply));
     }
   }
-  // The reply leaves outside the lock: a send may block briefly.
-  if (!reply.empty() && replies_ != nullptr) replies_->Send(reply);
+  if (d.verdict != linux::Verdict::kDrop && packet.filter_out) {
+    eng::Verdict v = engine_.Test(eng::Direction::kOut, InterfaceFor(packet.out), packet.l3, now);
+    rewritten |= v.rewritten;
+    if (v.action != eng::Action::kPass) {
+      d.verdict = linux::Verdict::kDrop;
+      if (!v.reply.empty()) replies.push_back(std::move(v.reply));
+    }
+  }
   if (d.verdict != linux::Verdict::kDrop && rewritten) {
     d.verdict = linux::Verdict::kAcceptRewritten;
     d.new_length = packet.l3.size();
   }
   return d;
+}
+
+linux::Decision Filter::Handle(linux::Packet& packet, int worker) {
+  linux::Decision d;
+  linux::Packet* one = &packet;
+  HandleBatch(std::span<linux::Packet* const>(&one, 1), std::span<linux::Decision>(&d, 1), worker);
+  return d;
+}
+
+void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linux::Decision> decisions, int) {
+  handled_.fetch_add(packets.size(), std::memory_order_relaxed);
+  if (!enabled_.load(std::memory_order_relaxed)) {  // pfctl -d: pf passes everything
+    for (linux::Decision& d : decisions) d = linux::Decision{};
+    return;
+  }
+  const int64_t now = WallNowNs();
+  std::vector<std::vector<uint8_t>> replies;  // empty unless block return answered
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < packets.size(); ++i) decisions[i] = JudgeLocked(*packets[i], now, replies);
+  }
+  // Replies leave outside the lock: a send may block briefly.
+  if (replies_ != nullptr) {
+    for (const std::vector<uint8_t>& r : replies) replies_->Send(r);
+  }
 }
 
 std::vector<std::string> Filter::Load(const pf::Ruleset& ruleset) {

@@ -2,15 +2,16 @@
 // loaded ruleset, reload, and the pfctl-style views the control socket serves.
 //
 // Concurrency: the engine is single-threaded by design (pure core), so every
-// worker takes one mutex around Engine::Test. Sharding the state table by flow
-// would not survive NAT (the reply of a translated flow hashes elsewhere);
-// see docs/daemon.md for the measured cost of the lock.
+// worker takes one mutex around Engine::Test, once per packet batch. Sharding
+// the state table by flow would not survive NAT (the reply of a translated
+// flow hashes elsewhere); see docs/daemon.md for the measured cost.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ class Filter : public linux::PacketHandler {
   explicit Filter(linux::ReplySender* replies);
 
   linux::Decision Handle(linux::Packet& packet, int worker) override;
+  // One lock acquisition and one clock reading for a whole recvmmsg batch;
+  // block-return replies leave after the lock is released.
+  void HandleBatch(std::span<linux::Packet* const> packets, std::span<linux::Decision> decisions,
+                   int worker) override;
 
   // Installs `ruleset`, which the caller parsed aside without errors (the
   // step that can fail). Compiling binds tables and interfaces of this engine,
@@ -86,6 +91,9 @@ class Filter : public linux::PacketHandler {
 
  private:
   pf::engine::InterfaceId InterfaceFor(const linux::IfaceEntry* e);  // requires mu_
+  // The engine's verdict for one packet (both directions it stands for);
+  // a block-return reply is appended to `replies`. Requires mu_.
+  linux::Decision JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies);
   // Compiles source_ with the anchors loaded by name filled in; requires mu_.
   std::vector<std::string> CompileLocked();
   // The rules anchor `name` holds now (loaded or inline), or null.

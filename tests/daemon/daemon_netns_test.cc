@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -219,6 +220,25 @@ print(s.recv(64).decode())
   for (int i = 0; i < 40 && !Contains(Ctl("-sr").output, "port = 22"); ++i) usleep(50 * 1000);
   EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22"));
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+}
+
+// GRO on the firewall's inbound veth: the engine sees TCP super-packets (up
+// to 64 KiB, GSO) and must track their sequence space like any segment.
+TEST_F(DaemonNetns, LargeTcpTransferWithGroPassesTheStatefulFilter) {
+  ASSERT_EQ(topo_->Exec("fw", "ethtool -K fw0 gro on").status, 0);
+  StartHapfd(kSeedPfConf);
+  EXPECT_EQ(Probe("cli", std::string("bulk ") + kSrv4 + " 5001 16000000"), "16000000");
+  std::string ss = Ctl("-ss -v").output;
+  size_t at = ss.find(":5001 <- 192.0.2.2:");
+  ASSERT_NE(at, std::string::npos) << ss;
+  // "   age ..., P:p pkts, B:b bytes": the client's side of the inbound state.
+  at = ss.find("expires in", at);
+  ASSERT_NE(at, std::string::npos) << ss;
+  unsigned long long pkts = 0, replies = 0, bytes = 0;
+  ASSERT_EQ(std::sscanf(ss.c_str() + ss.find(", ", at) + 2, "%llu:%llu pkts, %llu", &pkts, &replies, &bytes), 3) << ss;
+  EXPECT_GT(bytes, 16000000ull) << ss;
+  // Fewer packets than 1448-byte segments would need: super-packets were judged whole.
+  EXPECT_LT(pkts, 16000000ull / 1448) << ss;
 }
 
 TEST_F(DaemonNetns, KilledDaemonFailsClosed) {
