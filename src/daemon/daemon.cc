@@ -14,6 +14,7 @@
 
 #include "cli/hapfctl_cli.h"
 #include "daemon/control.h"
+#include "daemon/pfsync_hook.h"
 #include "linux/carp_node.h"
 #include "linux/iface_table.h"
 #include "linux/nfq_dataplane.h"
@@ -103,6 +104,7 @@ class PfsyncComponent : public Component {
     o.config = std::move(cfg);
     o.pf_offset_ns = WallNowNs() - MonotonicNs();  // the filter runs on wall-clock time
     o.log = [](const std::string& line) { Log(LOG_INFO, line); };
+    o.release_deferred = [this](uint64_t handle) { hook_->Released(handle); };
     // Until the bulk update is in, CARP advertises demoted so the peer stays MASTER.
     if (carp != nullptr) {
       carp->engine().RegisterDemoter("pfsync0", {"carp", "pfsync"});
@@ -110,23 +112,28 @@ class PfsyncComponent : public Component {
     }
     filter_.WithEngine([&](pf::engine::Engine& e) {
       node_ = std::make_unique<linux::PfsyncNode>(e, std::move(o));
+      hook_ = std::make_unique<PfsyncPacketHook>(*node_, [&f = filter_](uint64_t h) { f.ReleaseHeldLocked(h); });
       return 0;
     });
+    filter_.SetSyncHook(hook_.get());
   }
   ~PfsyncComponent() override {
+    filter_.SetSyncHook(nullptr);
     filter_.WithEngine([&](pf::engine::Engine&) {
       node_.reset();  // detaches its observer from the engine
       return 0;
     });
   }
   std::string name() const override { return "pfsync"; }
-  std::vector<int> fds() const override { return {node_->fd()}; }
+  std::vector<int> fds() const override { return {node_->fd(), hook_->timer_fd()}; }
   void Step() override {
     filter_.WithEngine([&](pf::engine::Engine&) {
+      hook_->ClearTimer();
       pollfd p{node_->fd(), POLLIN, 0};
       if (poll(&p, 1, 0) > 0) node_->HandleReadable();
       node_->Tick();
       node_->Flush();
+      hook_->ArmTimer(node_->NextTimeoutMs());  // deferral timeouts, flush delay, bulk pacing
       return 0;
     });
   }
@@ -155,6 +162,7 @@ class PfsyncComponent : public Component {
  private:
   Filter& filter_;
   std::unique_ptr<linux::PfsyncNode> node_;
+  std::unique_ptr<PfsyncPacketHook> hook_;  // defer, per-batch flush, timers
 };
 
 std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
@@ -416,6 +424,7 @@ int HapfdMain(int argc, char** argv) {
     return 1;
   }
   linux::DataPlane dataplane(dpc, ifaces, filter);
+  filter.SetKeeper(&dataplane);  // pfsync defer holds packets in their queue
   if (std::string e = dataplane.Start(); !e.empty()) {
     Log(LOG_ERR, "nfqueue: " + e);
     return 1;

@@ -101,28 +101,45 @@ eng::InterfaceId Filter::InterfaceFor(const linux::IfaceEntry* e) {
   return id;
 }
 
+namespace {
+
+// pfsync never defers multicast or broadcast packets; broadcast is not known
+// here, multicast by its address.
+bool MulticastDestination(std::span<const uint8_t> l3) {
+  if (l3.empty()) return false;
+  if ((l3[0] >> 4) == 4) return l3.size() >= 20 && (l3[16] & 0xf0) == 0xe0;
+  return l3.size() >= 40 && l3[24] == 0xff;
+}
+
+}  // namespace
+
 linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies) {
   linux::Decision d;
   bool rewritten = false;
-  if (packet.filter_in) {
-    eng::Verdict v = engine_.Test(eng::Direction::kIn, InterfaceFor(packet.in), packet.l3, now);
+  // pfsync defer: the packet that creates a state waits for the peer's ack.
+  const bool defer = sync_ != nullptr && keeper_ != nullptr && sync_->defer() && !MulticastDestination(packet.l3);
+  const uint64_t handle = (uint64_t{packet.queue} << 32) | packet.id;
+  bool hold = false;
+  auto test = [&](eng::Direction dir, const linux::IfaceEntry* iface) {
+    if (defer && !hold) sync_->ArmDeferral(handle);
+    eng::Verdict v = engine_.Test(dir, InterfaceFor(iface), packet.l3, now);
+    if (defer && !hold) hold = sync_->DisarmDeferral();
     rewritten |= v.rewritten;
     if (v.action != eng::Action::kPass) {
       d.verdict = linux::Verdict::kDrop;
       if (!v.reply.empty()) replies.push_back(std::move(v.reply));
     }
-  }
-  if (d.verdict != linux::Verdict::kDrop && packet.filter_out) {
-    eng::Verdict v = engine_.Test(eng::Direction::kOut, InterfaceFor(packet.out), packet.l3, now);
-    rewritten |= v.rewritten;
-    if (v.action != eng::Action::kPass) {
-      d.verdict = linux::Verdict::kDrop;
-      if (!v.reply.empty()) replies.push_back(std::move(v.reply));
-    }
-  }
-  if (d.verdict != linux::Verdict::kDrop && rewritten) {
+  };
+  if (packet.filter_in) test(eng::Direction::kIn, packet.in);
+  if (d.verdict != linux::Verdict::kDrop && packet.filter_out) test(eng::Direction::kOut, packet.out);
+  if (d.verdict == linux::Verdict::kDrop) return d;  // a later release finds nothing held
+  if (rewritten) {
     d.verdict = linux::Verdict::kAcceptRewritten;
     d.new_length = packet.l3.size();
+  }
+  if (hold) {
+    keeper_->Hold(packet, rewritten ? packet.l3.size() : 0);
+    d.verdict = linux::Verdict::kHold;
   }
   return d;
 }
@@ -145,6 +162,7 @@ void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linu
   {
     std::lock_guard lock(mu_);
     for (size_t i = 0; i < packets.size(); ++i) decisions[i] = JudgeLocked(*packets[i], now, replies);
+    if (sync_ != nullptr) sync_->BatchDone();
   }
   // Replies leave outside the lock: a send may block briefly.
   if (replies_ != nullptr) {

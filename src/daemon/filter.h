@@ -29,6 +29,21 @@ int64_t WallNowNs();
 // "all tcp 203.0.113.196:22 <- 198.51.100.42:33607       ESTABLISHED:ESTABLISHED".
 std::string FormatStateLine(const pf::engine::StateExport& s);
 
+// What a state-replication runtime (pfsync) needs from the packet path.
+// Every call runs under the packet lock, on a worker thread.
+class SyncHook {
+ public:
+  virtual ~SyncHook() = default;
+  // Hold the first packet of every new state (pfsync `defer`)?
+  virtual bool defer() const = 0;
+  // Around one Engine::Test: `handle` is the packet to hold if the test
+  // creates a state; Disarm says whether it must be held now.
+  virtual void ArmDeferral(uint64_t handle) = 0;
+  virtual bool DisarmDeferral() = 0;
+  // A batch is done: send what it queued, arm timers.
+  virtual void BatchDone() = 0;
+};
+
 class Filter : public linux::PacketHandler {
  public:
   // `replies` may be null (no block-return packets are sent then).
@@ -52,6 +67,22 @@ class Filter : public linux::PacketHandler {
   std::vector<std::string> LoadAnchor(const std::string& anchor, const pf::Ruleset& ruleset);
   // pfctl -a NAME -F rules.
   void FlushAnchorRules(const std::string& anchor);
+
+  // Both set before the data plane starts (or under the lock, see WithEngine).
+  void SetSyncHook(SyncHook* hook) {
+    std::lock_guard lock(mu_);
+    sync_ = hook;
+  }
+  void SetKeeper(linux::PacketKeeper* keeper) {
+    std::lock_guard lock(mu_);
+    keeper_ = keeper;
+  }
+
+  // Lets a held packet go (its pass verdict); runs under the packet lock,
+  // from the pfsync runtime. Nothing happens for a packet no longer held.
+  void ReleaseHeldLocked(uint64_t handle) {
+    if (keeper_ != nullptr) keeper_->Release(handle, true);
+  }
 
   void SetEnabled(bool enabled) { enabled_.store(enabled, std::memory_order_relaxed); }
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
@@ -100,6 +131,8 @@ class Filter : public linux::PacketHandler {
   const pf::Ruleset* AnchorSource(const std::string& name) const;  // requires mu_
 
   linux::ReplySender* replies_;
+  SyncHook* sync_ = nullptr;
+  linux::PacketKeeper* keeper_ = nullptr;
   std::mutex mu_;
   pf::engine::Engine engine_;
   pf::Ruleset source_;  // the loaded ruleset as written, for -sr

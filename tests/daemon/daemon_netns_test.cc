@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 
@@ -353,6 +354,74 @@ TEST_F(DaemonNetns, PfsyncRuntimeSendsTheStatesTrafficCreates) {
   RunResult stats = Ctl("pfsync stats");
   EXPECT_FALSE(Contains(stats.output, "\t0 packets sent (IPv4)")) << stats.output;
   EXPECT_TRUE(Contains(stats.output, "packets sent (IPv4)")) << stats.output;
+}
+
+// The SYN of a new connection as the firewall's capture saw it: when it came
+// in on fw0, when it left on fw1, and whether a pfsync packet from the peer
+// (198.51.100.2, the INS_ACK) arrived in between.
+struct SynPassage {
+  double in = -1, out = -1;
+  bool peer_packet_between = false;
+};
+SynPassage ParseSynPassage(const std::string& capture) {
+  SynPassage p;
+  std::istringstream lines(capture);
+  std::string line;
+  while (std::getline(lines, line)) {
+    double t = 0;
+    if (std::sscanf(line.c_str(), "%lf", &t) != 1) continue;
+    const bool syn = Contains(line, "Flags [S],");
+    if (syn && p.in < 0 && Contains(line, " fw0 ")) p.in = t;
+    else if (syn && p.in >= 0 && p.out < 0 && Contains(line, " fw1 ")) p.out = t;
+    else if (p.in >= 0 && p.out < 0 && Contains(line, "198.51.100.2 > 224.0.0.240")) p.peer_packet_between = true;
+  }
+  return p;
+}
+
+// pfsync `defer`: the SYN that creates the states waits in its queue until
+// the peer acknowledged the inserts (INS_ACK), or 20 ms per state without a
+// peer. The split layout judges a forwarded SYN twice (in on fw0, out on
+// fw1), and each crossing creates a state, so it is held twice.
+TEST_F(DaemonNetns, DeferHoldsTheFirstPacketUntilThePeerAcksOrTheTimeout) {
+  Write("etc/hostname.pfsync0", "syncdev fw1 defer\nup\n");
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"));
+  EXPECT_TRUE(Contains(Ctl("pfsync").output, "defer: on")) << Ctl("pfsync").output;
+  auto passage = [&](const std::string& name) {
+    Process capture({"ip", "netns", "exec", topo_->Ns("fw"), "timeout", "8", "tcpdump", "-i", "any", "-n", "-tt", "-l",
+                     "(tcp port 22 and tcp[13] & 2 != 0) or ip proto 240"},
+                    dir_ + "/" + name);
+    for (int i = 0; i < 100 && !Contains(ReadFile(dir_ + "/" + name), "listening on"); ++i) usleep(50 * 1000);
+    usleep(200 * 1000);
+    EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+    usleep(300 * 1000);
+    capture.Signal(SIGINT);
+    capture.Wait(5);
+    return ParseSynPassage(ReadFile(dir_ + "/" + name));
+  };
+
+  // No peer: each hold ends at the sync engine's 20 ms timeout.
+  SynPassage alone = passage("alone.cap");
+  ASSERT_GE(alone.in, 0) << ReadFile(dir_ + "/alone.cap");
+  ASSERT_GE(alone.out, 0) << ReadFile(dir_ + "/alone.cap");
+  EXPECT_GE(alone.out - alone.in, 0.039) << ReadFile(dir_ + "/alone.cap");
+  EXPECT_LT(alone.out - alone.in, 0.5) << ReadFile(dir_ + "/alone.cap");
+  EXPECT_FALSE(alone.peer_packet_between) << ReadFile(dir_ + "/alone.cap");
+
+  // A peer on the sync link acknowledges the inserts: the SYN leaves after the
+  // INS_ACK came in, well before the timeouts.
+  Process peer({"ip", "netns", "exec", topo_->Ns("srv"), PFSYNC_NODE_PROG, "--dev", "srv0", "--hostid", "2",
+                "--seconds", "30"},
+               dir_ + "/peer.log");
+  usleep(500 * 1000);
+  SynPassage acked = passage("acked.cap");
+  ASSERT_GE(acked.in, 0) << ReadFile(dir_ + "/acked.cap");
+  ASSERT_GE(acked.out, 0) << ReadFile(dir_ + "/acked.cap");
+  EXPECT_TRUE(acked.peer_packet_between) << ReadFile(dir_ + "/acked.cap");
+  EXPECT_LT(acked.out - acked.in, 0.039) << ReadFile(dir_ + "/acked.cap");
+  std::printf("[ measure ] forwarded SYN held %.1f ms without a peer, %.1f ms with the peer acking\n",
+              (alone.out - alone.in) * 1000, (acked.out - acked.in) * 1000);
+  peer.Signal(SIGTERM);
+  peer.Wait(5);
 }
 
 }  // namespace
