@@ -420,6 +420,19 @@ TEST_F(DaemonNetns, DeferHoldsTheFirstPacketUntilThePeerAcksOrTheTimeout) {
   EXPECT_LT(acked.out - acked.in, 0.039) << ReadFile(dir_ + "/acked.cap");
   std::printf("[ measure ] forwarded SYN held %.1f ms without a peer, %.1f ms with the peer acking\n",
               (alone.out - alone.in) * 1000, (acked.out - acked.in) * 1000);
+
+  // A held packet that nat-to rewrote leaves with its rewritten bytes: the
+  // server has no route back to the client, so only a translated SYN gets an
+  // answer.
+  topo_->Exec("srv", "ip route del default");
+  Write("nat.conf", kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"
+                                              "match out on fw1 inet proto tcp to port 22 nat-to 198.51.100.1\n"));
+  RunResult nat = Ctl("-f " + dir_ + "/nat.conf");
+  ASSERT_EQ(nat.status, 0) << nat.output;
+  // Within 0.8 s: before the client's first SYN retransmission (1 s), which
+  // would match the states and pass unheld.
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 0.8"), "open");
+  EXPECT_TRUE(Contains(Ctl("-ss").output, "all tcp 198.51.100.1:")) << Ctl("-ss").output;
   peer.Signal(SIGTERM);
   peer.Wait(5);
 }
