@@ -65,9 +65,9 @@ NFT
 measure | report "nftables + conntrack (equivalent ruleset)"
 netns_exec "$PREFIX" fw nft delete table inet cmp
 
-start_hapfd() {  # QUEUES
+start_hapfd() {  # QUEUES LAYOUT
   mkdir -p "$RUN/etc"
-  printf 'control-socket %s\nqueues %s\n' "$RUN/hapfd.sock" "$1" >"$RUN/etc/hapfd.conf"
+  printf 'control-socket %s\nqueues %s\nqueue-layout %s\n' "$RUN/hapfd.sock" "$1" "$2" >"$RUN/etc/hapfd.conf"
   printf 'set skip on lo\nset limit states 1000000\nblock all\npass inet proto tcp to port 9100\npass inet proto icmp icmp-type echoreq\n' \
     >"$RUN/etc/pf.conf"
   ip netns exec "$PREFIX-fw" "$HAPFD" -d -c "$RUN/etc" >"$RUN/hapfd.log" 2>&1 &
@@ -76,9 +76,10 @@ start_hapfd() {  # QUEUES
   cat "$RUN/hapfd.log" >&2
   exit 1
 }
-for q in 1 2; do
-  start_hapfd "$q"
-  measure | report "hapfd (pf engine), split layout, $q queue(s)"
+for run in "1 split" "2 split" "2 once"; do
+  read -r q layout <<<"$run"
+  start_hapfd "$q" "$layout"
+  measure | report "hapfd (pf engine), $layout layout, $q queue(s)"
   "$HAPFCTL" --socket="$RUN/hapfd.sock" -si | grep -m1 -E 'current entries' | sed 's/^ */    hapfd: /'
   kill -TERM "$FW_PID"
   wait "$FW_PID" || true

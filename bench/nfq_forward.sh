@@ -92,9 +92,9 @@ stop_fw
 
 # hapfd: the pf engine behind the same data plane (one state per flow and
 # direction, created by the first packet), split layout.
-start_hapfd() {  # QUEUES
+start_hapfd() {  # QUEUES LAYOUT
   mkdir -p "$RUN/etc"
-  printf 'control-socket %s\nqueues %s\n' "$RUN/hapfd.sock" "$1" >"$RUN/etc/hapfd.conf"
+  printf 'control-socket %s\nqueues %s\nqueue-layout %s\n' "$RUN/hapfd.sock" "$1" "$2" >"$RUN/etc/hapfd.conf"
   printf 'set skip on lo\nset limit states 200000\nblock all\npass inet proto { udp icmp }\n' >"$RUN/etc/pf.conf"
   ip netns exec "$PREFIX-fw" "$HAPFD" -d -c "$RUN/etc" >"$RUN/hapfd.log" 2>&1 &
   FW_PID=$!
@@ -102,9 +102,10 @@ start_hapfd() {  # QUEUES
   cat "$RUN/hapfd.log" >&2
   exit 1
 }
-for q in 1 2; do
-  start_hapfd "$q"
-  measure | report "hapfd (pf engine), split layout, $q queue(s)"
+for run in "1 split" "2 split" "2 once"; do
+  read -r q layout <<<"$run"
+  start_hapfd "$q" "$layout"
+  measure | report "hapfd (pf engine), $layout layout, $q queue(s)"
   "$HAPFCTL" --socket="$RUN/hapfd.sock" -si | grep -m1 -E "current entries" | sed 's/^ */    hapfd: /'
   kill -TERM "$FW_PID"
   wait "$FW_PID" || true

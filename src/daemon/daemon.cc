@@ -205,6 +205,12 @@ bool Dispatcher::Reload(const std::string& text, const std::string& filename, st
   pf::ParseResult r = ParseRuleset(text, filename, env_);
   messages = r.messages;
   if (!r.ok()) return false;
+  if (filter_.once_layout()) {
+    if (std::optional<std::string> e = OnceLayoutConflict(r.ruleset, filename)) {
+      messages.push_back(*e);
+      return false;
+    }
+  }
   std::vector<std::string> warnings = anchor.empty() ? filter_.Load(r.ruleset) : filter_.LoadAnchor(anchor, r.ruleset);
   messages.insert(messages.end(), warnings.begin(), warnings.end());
   return true;
@@ -356,6 +362,12 @@ int HapfdMain(int argc, char** argv) {
     if (cfg.pf_errors > 0) std::fprintf(stderr, "hapfd: Syntax error in config file: pf rules not loaded\n");
     return 1;
   }
+  if (cfg.settings.queue_once) {
+    if (std::optional<std::string> e = OnceLayoutConflict(cfg.ruleset, dir + "/pf.conf")) {
+      std::fprintf(stderr, "%s\nhapfd: Syntax error in config file: pf rules not loaded\n", e->c_str());
+      return 1;
+    }
+  }
   if (check_only) return 0;
 
   sigset_t set;
@@ -378,6 +390,7 @@ int HapfdMain(int argc, char** argv) {
   linux::DataPlaneConfig dpc;
   dpc.queue_base = cfg.settings.queue_base;
   dpc.queue_count = cfg.settings.queues;
+  dpc.layout = cfg.settings.queue_once ? linux::QueueLayout::kOnce : linux::QueueLayout::kSplit;
   dpc.skip = cfg.settings.skip;
   linux::RulesetSpec spec = dpc.Ruleset();
 
@@ -392,6 +405,7 @@ int HapfdMain(int argc, char** argv) {
     return 1;
   }
   Filter filter(&replies);
+  filter.set_once_layout(cfg.settings.queue_once);
   for (const std::string& w : filter.Load(cfg.ruleset)) Log(LOG_WARNING, w);
 
   std::vector<std::unique_ptr<Component>> components;

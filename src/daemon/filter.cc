@@ -89,6 +89,19 @@ std::string FormatStateLine(const eng::StateExport& s) {
   return line;
 }
 
+std::optional<std::string> OnceLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename) {
+  for (const pf::Rule& r : ruleset.rules) {
+    if (!r.rdr.empty() || r.binat)
+      return filename + ":" + std::to_string(r.line) +
+             ": rdr-to and binat-to need queue-layout split in hapfd.conf (with queue-layout once a "
+             "forwarded packet is judged after routing)";
+    if (r.anchor_body) {
+      if (auto e = OnceLayoutConflict(*r.anchor_body, filename)) return e;
+    }
+  }
+  return std::nullopt;
+}
+
 Filter::Filter(linux::ReplySender* replies) : replies_(replies), enabled_since_(WallNowNs()) {}
 
 eng::InterfaceId Filter::InterfaceFor(const linux::IfaceEntry* e) {

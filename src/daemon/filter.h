@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,6 +44,11 @@ class SyncHook {
   // A batch is done: send what it queued, arm timers.
   virtual void BatchDone() = 0;
 };
+
+// With the `once` queue layout a forwarded packet is judged after routing,
+// so a destination rewrite (rdr-to, binat-to) could not change its route:
+// such a ruleset is refused. The message ("FILE:LINE: ..."), or nothing.
+std::optional<std::string> OnceLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename);
 
 class Filter : public linux::PacketHandler {
  public:
@@ -83,6 +89,10 @@ class Filter : public linux::PacketHandler {
   void ReleaseHeldLocked(uint64_t handle) {
     if (keeper_ != nullptr) keeper_->Release(handle, true);
   }
+
+  // The queue layout the data plane runs (reloads are checked against it).
+  void set_once_layout(bool once) { once_layout_ = once; }
+  bool once_layout() const { return once_layout_; }
 
   void SetEnabled(bool enabled) { enabled_.store(enabled, std::memory_order_relaxed); }
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
@@ -132,6 +142,7 @@ class Filter : public linux::PacketHandler {
 
   linux::ReplySender* replies_;
   SyncHook* sync_ = nullptr;
+  bool once_layout_ = false;
   linux::PacketKeeper* keeper_ = nullptr;
   std::mutex mu_;
   pf::engine::Engine engine_;

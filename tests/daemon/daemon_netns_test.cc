@@ -139,6 +139,32 @@ TEST_F(DaemonNetns, SeedPolicyFiltersAndKeepsOneStatePerDirection) {
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 2"), "open");
 }
 
+// queue-layout once: a forwarded packet crosses the queue once and is judged
+// in on its receiving and out on its sending interface in that one crossing;
+// destination rewrites are refused because routing has already happened.
+TEST_F(DaemonNetns, OnceLayoutKeepsPfSemanticsAndRefusesRdrTo) {
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\nqueue-layout once\n");
+  StartHapfd(kSeedPfConf + std::string("pass out on fw1 inet proto udp nat-to 198.51.100.1\n"));
+  EXPECT_TRUE(Ping("cli", kSrv4, 2));
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 1"), "timeout");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 81 --timeout 2"), "refused");
+  RunResult ss = Ctl("-ss");
+  EXPECT_TRUE(Contains(ss.output, "all tcp 198.51.100.2:22 <- 192.0.2.2:")) << ss.output;
+  EXPECT_TRUE(Contains(ss.output, " -> 198.51.100.2:22       ")) << ss.output;
+  Write("rdr.conf", "pass\npass in on fw0 proto tcp to 203.0.113.10 rdr-to 198.51.100.2\n");
+  RunResult rdr = Ctl("-f " + dir_ + "/rdr.conf");
+  EXPECT_NE(rdr.status, 0);
+  EXPECT_TRUE(Contains(rdr.output, dir_ + "/rdr.conf:2: rdr-to and binat-to need queue-layout split in hapfd.conf"))
+      << rdr.output;
+  EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22")) << Ctl("-sr").output;
+  // hapfd -n refuses such a pf.conf with this layout too.
+  Write("etc/pf.conf", "pass\npass in on fw0 proto tcp to 203.0.113.10 rdr-to 198.51.100.2\n");
+  RunResult check = netns::Run(std::string(HAPFD) + " -n -c " + dir_ + "/etc 2>&1");
+  EXPECT_NE(check.status, 0);
+  EXPECT_TRUE(Contains(check.output, "rdr-to and binat-to need queue-layout split")) << check.output;
+}
+
 TEST_F(DaemonNetns, NatToAndRdrToForTcpUdpAndPing) {
   // The server has no route back to the client's network: only nat-to on fw1
   // makes answers possible. 203.0.113.10 exists nowhere: rdr-to sends it to the server.
