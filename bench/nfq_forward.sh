@@ -15,7 +15,9 @@ SECONDS_PER_CASE=${2:-3}
 FLOWS=${3:-256}
 TESTFW=$BUILD/tests/linux/nfq_testfw
 FLOOD=$BUILD/bench/nfq_udpflood
-for f in "$TESTFW" "$FLOOD"; do [[ -x $f ]] || { echo "missing $f (build first)" >&2; exit 1; }; done
+HAPFD=$BUILD/src/daemon/hapfd
+HAPFCTL=$BUILD/src/cli/hapfctl
+for f in "$TESTFW" "$FLOOD" "$HAPFD" "$HAPFCTL"; do [[ -x $f ]] || { echo "missing $f (build first)" >&2; exit 1; }; done
 
 . "$ROOT/tests/netns/netns.sh"
 PREFIX=hapf-bench-$$
@@ -87,3 +89,25 @@ done
 start_fw --queues 2 --layout once
 measure | report "nfq_testfw once layout, 2 queues"
 stop_fw
+
+# hapfd: the pf engine behind the same data plane (one state per flow and
+# direction, created by the first packet), split layout.
+start_hapfd() {  # QUEUES LAYOUT
+  mkdir -p "$RUN/etc"
+  printf 'control-socket %s\nqueues %s\nqueue-layout %s\n' "$RUN/hapfd.sock" "$1" "$2" >"$RUN/etc/hapfd.conf"
+  printf 'set skip on lo\nset limit states 200000\nblock all\npass inet proto { udp icmp }\n' >"$RUN/etc/pf.conf"
+  ip netns exec "$PREFIX-fw" "$HAPFD" -d -c "$RUN/etc" >"$RUN/hapfd.log" 2>&1 &
+  FW_PID=$!
+  for _ in $(seq 100); do "$HAPFCTL" --socket="$RUN/hapfd.sock" -si >/dev/null 2>&1 && return 0; sleep 0.05; done
+  cat "$RUN/hapfd.log" >&2
+  exit 1
+}
+for run in "1 split" "2 split" "2 once"; do
+  read -r q layout <<<"$run"
+  start_hapfd "$q" "$layout"
+  measure | report "hapfd (pf engine), $layout layout, $q queue(s)"
+  "$HAPFCTL" --socket="$RUN/hapfd.sock" -si | grep -m1 -E "current entries" | sed 's/^ */    hapfd: /'
+  kill -TERM "$FW_PID"
+  wait "$FW_PID" || true
+  FW_PID=
+done

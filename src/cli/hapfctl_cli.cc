@@ -36,7 +36,7 @@ net::IpAddr FromSockaddr(const sockaddr* sa) {
 const char* kUsage =
     "usage: hapfctl [-deKknNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-k host]\n"
     "               [-o level] [-s modifier] [-t table -T command [address ...]]\n"
-    "       hapfctl carp | pfsync\n";
+    "       hapfctl carp [-g group] [demote N] | pfsync [-v] | pfsync dump [-v] file | -i if\n";
 
 // Sends one request; appends the answer. False (and the error line) on failure.
 bool Call(const std::string& socket, const nlohmann::json& request, std::string& out, std::string& err) {
@@ -148,7 +148,7 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
         positional.push_back(a);
         continue;
       }
-      err += kUsage;
+      err += "hapfctl: unexpected argument " + a + " (see hapfctl without arguments for the usage)\n";
       return 1;
     }
     for (size_t j = 1; j < a.size(); ++j) {
@@ -160,7 +160,7 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
         } else if (i + 1 < args.size()) {
           value = args[++i];
         } else {
-          err += "hapfctl: option requires an argument -- " + std::string(1, c) + "\n" + kUsage;
+          err += "hapfctl: option requires an argument -- " + std::string(1, c) + "\n";
           return 1;
         }
         j = a.size();
@@ -179,7 +179,8 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
         case 's': show = value; break;
         case 'k': kill_hosts.push_back(value); break;
         case 'K':
-          err += "hapfctl: -K: source tracking nodes cannot be killed yet; use -k " + value + "\n";
+          // The engine keeps source nodes private (no kill entry point yet).
+          err += "hapfctl: -K " + value + ": killing source-tracking nodes is not supported by hapfd yet\n";
           return 1;
         case 't': table = value; break;
         case 'T': table_cmd = value; break;
@@ -194,7 +195,7 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
           break;
         }
         default:
-          err += "hapfctl: unknown option -- " + std::string(1, c) + "\n" + kUsage;
+          err += "hapfctl: unknown option -- " + std::string(1, c) + "\n";
           return 1;
       }
     }
@@ -207,6 +208,21 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
   if (!noaction) {
     // pfctl's order: flush, load, enable/disable, kill, show, tables.
     std::vector<nlohmann::json> requests;
+    if (!anchor.empty()) {
+      // pfctl -a: only a load, a rules flush and a rules listing can name an anchor here.
+      const bool flush_rules = flush && Modifier(flush_what, {"rules", "states", "info", "all"}) == "rules";
+      const bool show_rules = !show.empty() && Modifier(show, {"rules", "states", "info", "labels", "timeouts",
+                                                               "memory", "Tables", "all"}) == "rules";
+      if ((flush && !flush_rules) || (!show.empty() && !show_rules) || !kill_hosts.empty() || !table.empty() ||
+          enable || disable) {
+        err += "hapfctl: -a applies to -f, -F rules and -s rules only\n";
+        return 1;
+      }
+      if (anchor.find('*') != std::string::npos || anchor.front() == '/' || anchor.back() == '/') {
+        err += "hapfctl: invalid anchor name " + anchor + "\n";
+        return 1;
+      }
+    }
     if (flush) {
       std::string what = Modifier(flush_what, {"rules", "states", "info", "all"});
       requests.push_back({{"cmd", "flush"}, {"what", what}});
@@ -247,7 +263,8 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
       err += kUsage;
       return 1;
     }
-    for (const nlohmann::json& r : requests) {
+    for (nlohmann::json r : requests) {
+      if (!anchor.empty()) r["anchor"] = anchor;
       if (!Call(control_socket, r, out, err)) return 1;
     }
     return 0;

@@ -69,6 +69,9 @@ Settings ParseSettings(const std::string& file, const std::string& text, std::ve
       if (auto n = number(0, 7)) s.carp.log_level = static_cast<int>(*n);
     } else if (key == "queues") {
       if (auto n = number(1, 64)) s.queues = static_cast<uint16_t>(*n);
+    } else if (key == "queue-layout") {
+      if (value != "once" && value != "split") fail("queue-layout must be once or split");
+      else s.queue_once = value == "once";
     } else if (key == "queue-base") {
       if (auto n = number(0, 65000)) s.queue_base = static_cast<uint16_t>(*n);
     } else if (key == "skip") {

@@ -15,6 +15,7 @@
 
 #include "cli/hapfctl_cli.h"
 #include "daemon/control.h"
+#include "daemon/pfsync_hook.h"
 #include "linux/carp_node.h"
 #include "linux/iface_table.h"
 #include "linux/nfq_dataplane.h"
@@ -34,12 +35,30 @@ class CarpComponent : public Component {
   std::string name() const override { return "carp"; }
   std::vector<int> fds() const override { return node_.fds(); }
   void Step() override { node_.Step(0); }
-  bool Command(const std::vector<std::string>& args, int, std::string& out) override {
+  bool Command(const std::vector<std::string>& words, int, std::string& out) override {
+    // `-g GROUP` anywhere selects the interface group (ifconfig -g GROUP).
+    std::string group = "carp";
+    std::vector<std::string> args;
+    bool group_given = false;
+    for (size_t i = 0; i < words.size(); ++i) {
+      if (words[i] == "-g") {
+        if (i + 1 == words.size()) {
+          out = "hapfctl: carp -g: needs a group name";
+          return false;
+        }
+        group = words[++i];
+        group_given = true;
+      } else {
+        args.push_back(words[i]);
+      }
+    }
     if (args.empty()) {
-      out = node_.Status();
+      // ifconfig -g GROUP: the group's demotion counter.
+      out = group_given ? group + ": carp demote count " + std::to_string(node_.engine().GroupDemote(group)) + "\n"
+                        : node_.Status();
       return true;
     }
-    // `carp demote N` / `carp demote -N`: ifconfig -g carp [-]carpdemote N.
+    // `carp [-g GROUP] demote N` / `demote -N`: ifconfig -g GROUP [-]carpdemote N.
     if (args[0] == "demote" && args.size() == 2) {
       char* end = nullptr;
       long n = std::strtol(args[1].c_str(), &end, 10);
@@ -47,11 +66,12 @@ class CarpComponent : public Component {
         out = "hapfctl: carp demote: " + args[1] + ": not a number from -255 to 255 (not 0)";
         return false;
       }
-      if (std::optional<std::string> err = node_.AdminGroupDemote("carp", static_cast<int>(n))) {
+      if (std::optional<std::string> err = node_.AdminGroupDemote(group, static_cast<int>(n))) {
         out = "hapfctl: carp demote: " + *err;
         return false;
       }
-      out = node_.Status();
+      out = group_given ? group + ": carp demote count " + std::to_string(node_.engine().GroupDemote(group)) + "\n"
+                        : node_.Status();
       return true;
     }
     if (args[0] == "stats" && args.size() == 1) {  // netstat -s -p carp
@@ -74,7 +94,7 @@ class CarpComponent : public Component {
       }
       return true;
     }
-    out = "hapfctl: carp " + args[0] + ": unknown command (status, stats, demote N)";
+    out = "hapfctl: carp " + args[0] + ": unknown command (status, stats, demote N, -g GROUP)";
     return false;
   }
   linux::CarpNode& node() { return node_; }
@@ -105,6 +125,7 @@ class PfsyncComponent : public Component {
     o.config = std::move(cfg);
     o.pf_offset_ns = WallNowNs() - MonotonicNs();  // the filter runs on wall-clock time
     o.log = [](const std::string& line) { Log(LOG_INFO, line); };
+    o.release_deferred = [this](uint64_t handle) { hook_->Released(handle); };
     // Until the bulk update is in, CARP advertises demoted so the peer stays MASTER.
     if (carp != nullptr) {
       carp->engine().RegisterDemoter("pfsync0", {"carp", "pfsync"});
@@ -112,28 +133,30 @@ class PfsyncComponent : public Component {
     }
     filter_.WithEngine([&](pf::engine::Engine& e) {
       node_ = std::make_unique<linux::PfsyncNode>(e, std::move(o));
+      hook_ = std::make_unique<PfsyncPacketHook>(*node_, [&f = filter_](uint64_t h) { f.ReleaseHeldLocked(h); });
       return 0;
     });
+    filter_.SetSyncHook(hook_.get());
   }
   ~PfsyncComponent() override {
+    filter_.SetSyncHook(nullptr);
     filter_.WithEngine([&](pf::engine::Engine&) {
       node_.reset();  // detaches its observer from the engine
       return 0;
     });
   }
   std::string name() const override { return "pfsync"; }
-  std::vector<int> fds() const override { return {node_->fd()}; }
-  // The bulk transfer (a packet per bulk interval), the update flush and the bulk request's retries run on
-  // timers: without this the main loop's 100 ms tick paced a bulk update of 2 000 states over 40 s.
-  int NextTimeoutMs() override {
-    return filter_.WithEngine([&](pf::engine::Engine&) { return node_->NextTimeoutMs(); });
-  }
+  std::vector<int> fds() const override { return {node_->fd(), hook_->timer_fd()}; }
+  // The timer fd wakes the loop for the bulk pacing (one packet per bulk interval), the update flush and
+  // the bulk request's retries: the 100 ms tick alone paced a 2 000-state bulk over 40 s.
   void Step() override {
     filter_.WithEngine([&](pf::engine::Engine&) {
+      hook_->ClearTimer();
       pollfd p{node_->fd(), POLLIN, 0};
       if (poll(&p, 1, 0) > 0) node_->HandleReadable();
       node_->Tick();
       node_->Flush();
+      hook_->ArmTimer(node_->NextTimeoutMs());  // deferral timeouts, flush delay, bulk pacing
       return 0;
     });
   }
@@ -162,6 +185,7 @@ class PfsyncComponent : public Component {
  private:
   Filter& filter_;
   std::unique_ptr<linux::PfsyncNode> node_;
+  std::unique_ptr<PfsyncPacketHook> hook_;  // defer, per-batch flush, timers
 };
 
 std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
@@ -199,11 +223,18 @@ void Log(int priority, const std::string& line) {
   std::fprintf(stderr, "%s hapfd[%d]: %s\n", stamp, static_cast<int>(getpid()), line.c_str());
 }
 
-bool Dispatcher::Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages) {
+bool Dispatcher::Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages,
+                        const std::string& anchor) {
   pf::ParseResult r = ParseRuleset(text, filename, env_);
   messages = r.messages;
   if (!r.ok()) return false;
-  std::vector<std::string> warnings = filter_.Load(r.ruleset);
+  if (filter_.once_layout()) {
+    if (std::optional<std::string> e = OnceLayoutConflict(r.ruleset, filename)) {
+      messages.push_back(*e);
+      return false;
+    }
+  }
+  std::vector<std::string> warnings = anchor.empty() ? filter_.Load(r.ruleset) : filter_.LoadAnchor(anchor, r.ruleset);
   messages.insert(messages.end(), warnings.begin(), warnings.end());
   return true;
 }
@@ -218,14 +249,18 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
   if (!req.is_object()) return fail("hapfd: malformed request");
   const std::string cmd = Str(req, "cmd");
   const int verbose = req.contains("verbose") && req["verbose"].is_number_integer() ? req["verbose"].get<int>() : 0;
+  // pfctl -a: the anchor a load, a rules flush or a rules listing applies to.
+  const std::string anchor = Str(req, "anchor");
+  if (!anchor.empty() && !(cmd == "load" || ((cmd == "show" || cmd == "flush") && Str(req, "what") == "rules")))
+    return fail("hapfctl: -a applies to -f, -F rules and -s rules only");
   if (cmd == "load") {
     std::vector<std::string> messages;
-    bool ok = Reload(Str(req, "text"), Str(req, "filename"), messages);
+    bool ok = Reload(Str(req, "text"), Str(req, "filename"), messages, anchor);
     std::string text;
     for (const std::string& m : messages) text += m + "\n";
     if (!ok) return fail(text + "hapfctl: Syntax error in config file: pf rules not loaded");
     reply["err"] = text;
-    if (ok) Log(LOG_NOTICE, "ruleset reloaded from " + Str(req, "filename"));
+    if (ok) Log(LOG_NOTICE, (anchor.empty() ? "" : "anchor " + anchor + ": ") + "ruleset reloaded from " + Str(req, "filename"));
     return reply;
   }
   if (cmd == "enable" || cmd == "disable") {
@@ -245,6 +280,11 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
       if (all) out += "\n";
     };
     const bool all = what == "all";
+    if (!anchor.empty()) {
+      if (!filter_.ShowRules(verbose, anchor, out)) return fail("hapfctl: Anchor does not exist: " + anchor);
+      reply["out"] = out;
+      return reply;
+    }
     if (what == "rules" || all) section("FILTER RULES", filter_.ShowRules(verbose), all);
     if (what == "states" || all) section("STATES", filter_.ShowStates(verbose), all);
     if (what == "info" || all) section("INFO", filter_.ShowInfo(verbose), all);
@@ -278,6 +318,11 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
     const std::string what = Str(req, "what");
     std::string err;
     const bool all = what == "all";
+    if (!anchor.empty()) {
+      filter_.FlushAnchorRules(anchor);
+      reply["err"] = "rules cleared\n";
+      return reply;
+    }
     if (what == "rules" || all) {
       filter_.FlushRules();
       err += "rules cleared\n";
@@ -340,6 +385,12 @@ int HapfdMain(int argc, char** argv) {
     if (cfg.pf_errors > 0) std::fprintf(stderr, "hapfd: Syntax error in config file: pf rules not loaded\n");
     return 1;
   }
+  if (cfg.settings.queue_once) {
+    if (std::optional<std::string> e = OnceLayoutConflict(cfg.ruleset, dir + "/pf.conf")) {
+      std::fprintf(stderr, "%s\nhapfd: Syntax error in config file: pf rules not loaded\n", e->c_str());
+      return 1;
+    }
+  }
   if (check_only) return 0;
 
   sigset_t set;
@@ -362,6 +413,7 @@ int HapfdMain(int argc, char** argv) {
   linux::DataPlaneConfig dpc;
   dpc.queue_base = cfg.settings.queue_base;
   dpc.queue_count = cfg.settings.queues;
+  dpc.layout = cfg.settings.queue_once ? linux::QueueLayout::kOnce : linux::QueueLayout::kSplit;
   dpc.skip = cfg.settings.skip;
   linux::RulesetSpec spec = dpc.Ruleset();
 
@@ -376,6 +428,7 @@ int HapfdMain(int argc, char** argv) {
     return 1;
   }
   Filter filter(&replies);
+  filter.set_once_layout(cfg.settings.queue_once);
   for (const std::string& w : filter.Load(cfg.ruleset)) Log(LOG_WARNING, w);
 
   std::vector<std::unique_ptr<Component>> components;
@@ -408,6 +461,7 @@ int HapfdMain(int argc, char** argv) {
     return 1;
   }
   linux::DataPlane dataplane(dpc, ifaces, filter);
+  filter.SetKeeper(&dataplane);  // pfsync defer holds packets in their queue
   if (std::string e = dataplane.Start(); !e.empty()) {
     Log(LOG_ERR, "nfqueue: " + e);
     return 1;

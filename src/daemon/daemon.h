@@ -28,7 +28,9 @@ class Dispatcher {
   nlohmann::json Handle(const nlohmann::json& request);
   // Parses and installs a ruleset; on any error nothing changes. Returns the
   // messages (errors or warnings) in `messages`.
-  bool Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages);
+  // A non-empty `anchor` loads into that anchor only (pfctl -a NAME -f).
+  bool Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages,
+              const std::string& anchor = "");
 
  private:
   Filter& filter_;

@@ -89,6 +89,19 @@ std::string FormatStateLine(const eng::StateExport& s) {
   return line;
 }
 
+std::optional<std::string> OnceLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename) {
+  for (const pf::Rule& r : ruleset.rules) {
+    if (!r.rdr.empty() || r.binat)
+      return filename + ":" + std::to_string(r.line) +
+             ": rdr-to and binat-to need queue-layout split in hapfd.conf (with queue-layout once a "
+             "forwarded packet is judged after routing)";
+    if (r.anchor_body) {
+      if (auto e = OnceLayoutConflict(*r.anchor_body, filename)) return e;
+    }
+  }
+  return std::nullopt;
+}
+
 Filter::Filter(linux::ReplySender* replies) : replies_(replies), enabled_since_(WallNowNs()) {}
 
 eng::InterfaceId Filter::InterfaceFor(const linux::IfaceEntry* e) {
@@ -101,73 +114,165 @@ eng::InterfaceId Filter::InterfaceFor(const linux::IfaceEntry* e) {
   return id;
 }
 
-linux::Decision Filter::Handle(linux::Packet& packet, int /*worker*/) {
-  handled_.fetch_add(1, std::memory_order_relaxed);
+namespace {
+
+// pfsync never defers multicast or broadcast packets; broadcast is not known
+// here, multicast by its address.
+bool MulticastDestination(std::span<const uint8_t> l3) {
+  if (l3.empty()) return false;
+  if ((l3[0] >> 4) == 4) return l3.size() >= 20 && (l3[16] & 0xf0) == 0xe0;
+  return l3.size() >= 40 && l3[24] == 0xff;
+}
+
+}  // namespace
+
+linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies) {
   linux::Decision d;
-  if (!enabled_.load(std::memory_order_relaxed)) return d;  // pfctl -d: pf passes everything
-  const int64_t now = WallNowNs();
   bool rewritten = false;
-  std::vector<uint8_t> reply;
-  {
-    std::lock_guard lock(mu_);
-    if (packet.filter_in) {
-      eng::Verdict v = engine_.Test(eng::Direction::kIn, InterfaceFor(packet.in), packet.l3, now);
-      rewritten |= v.rewritten;
-      if (v.action != eng::Action::kPass) {
-        d.verdict = linux::Verdict::kDrop;
-        reply = std::move(v.reply);
-      }
+  // pfsync defer: the packet that creates a state waits for the peer's ack.
+  const bool defer = sync_ != nullptr && keeper_ != nullptr && sync_->defer() && !MulticastDestination(packet.l3);
+  const uint64_t handle = (uint64_t{packet.queue} << 32) | packet.id;
+  bool hold = false;
+  auto test = [&](eng::Direction dir, const linux::IfaceEntry* iface) {
+    if (defer && !hold) sync_->ArmDeferral(handle);
+    eng::Verdict v = engine_.Test(dir, InterfaceFor(iface), packet.l3, now);
+    if (defer && !hold) hold = sync_->DisarmDeferral();
+    rewritten |= v.rewritten;
+    if (v.action != eng::Action::kPass) {
+      d.verdict = linux::Verdict::kDrop;
+      if (!v.reply.empty()) replies.push_back(std::move(v.reply));
     }
-    if (d.verdict != linux::Verdict::kDrop && packet.filter_out) {
-      eng::Verdict v = engine_.Test(eng::Direction::kOut, InterfaceFor(packet.out), packet.l3, now);
-      rewritten |= v.rewritten;
-      if (v.action != eng::Action::kPass) {
-        d.verdict = linux::Verdict::kDrop;
-        reply = std::move(v.reply);
-      }
-    }
-  }
-  // The reply leaves outside the lock: a send may block briefly.
-  if (!reply.empty() && replies_ != nullptr) replies_->Send(reply);
-  if (d.verdict != linux::Verdict::kDrop && rewritten) {
+  };
+  if (packet.filter_in) test(eng::Direction::kIn, packet.in);
+  if (d.verdict != linux::Verdict::kDrop && packet.filter_out) test(eng::Direction::kOut, packet.out);
+  if (d.verdict == linux::Verdict::kDrop) return d;  // a later release finds nothing held
+  if (rewritten) {
     d.verdict = linux::Verdict::kAcceptRewritten;
     d.new_length = packet.l3.size();
+  }
+  if (hold) {
+    keeper_->Hold(packet, rewritten ? packet.l3.size() : 0);
+    d.verdict = linux::Verdict::kHold;
   }
   return d;
 }
 
-std::vector<std::string> Filter::Load(const pf::Ruleset& ruleset) {
-  std::lock_guard lock(mu_);
-  eng::CompileResult r = eng::CompileAndLoad(ruleset, engine_);
-  source_ = ruleset;
-  return r.warnings;
+linux::Decision Filter::Handle(linux::Packet& packet, int worker) {
+  linux::Decision d;
+  linux::Packet* one = &packet;
+  HandleBatch(std::span<linux::Packet* const>(&one, 1), std::span<linux::Decision>(&d, 1), worker);
+  return d;
 }
 
-std::string Filter::ShowRules(int verbose) {
+void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linux::Decision> decisions, int) {
+  handled_.fetch_add(packets.size(), std::memory_order_relaxed);
+  if (!enabled_.load(std::memory_order_relaxed)) {  // pfctl -d: pf passes everything
+    for (linux::Decision& d : decisions) d = linux::Decision{};
+    return;
+  }
+  const int64_t now = WallNowNs();
+  std::vector<std::vector<uint8_t>> replies;  // empty unless block return answered
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < packets.size(); ++i) decisions[i] = JudgeLocked(*packets[i], now, replies);
+    if (sync_ != nullptr) sync_->BatchDone();
+  }
+  // Replies leave outside the lock: a send may block briefly.
+  if (replies_ != nullptr) {
+    for (const std::vector<uint8_t>& r : replies) replies_->Send(r);
+  }
+}
+
+std::vector<std::string> Filter::Load(const pf::Ruleset& ruleset) {
   std::lock_guard lock(mu_);
-  std::string out;
-  const eng::Ruleset& main = engine_.main_ruleset();
-  std::string text = pf::FormatRules(source_, 0, verbose > 1);
-  if (verbose == 0) return text;
+  source_ = ruleset;
+  return CompileLocked();
+}
+
+std::vector<std::string> Filter::LoadAnchor(const std::string& anchor, const pf::Ruleset& ruleset) {
+  std::lock_guard lock(mu_);
+  anchors_[anchor] = ruleset;
+  return CompileLocked();
+}
+
+void Filter::FlushAnchorRules(const std::string& anchor) {
+  std::lock_guard lock(mu_);
+  anchors_[anchor] = pf::Ruleset{};
+  CompileLocked();
+}
+
+std::vector<std::string> Filter::CompileLocked() {
+  if (anchors_.empty()) return eng::CompileAndLoad(source_, engine_).warnings;
+  // The anchor rules get the loaded bodies; source_ keeps what was written.
+  pf::Ruleset merged = source_;
+  for (pf::Rule& r : merged.rules) {
+    if (r.action != pf::Action::kAnchor) continue;
+    auto it = anchors_.find(r.anchor_name);
+    if (it != anchors_.end()) r.anchor_body = std::make_shared<pf::Ruleset>(it->second);
+  }
+  return eng::CompileAndLoad(merged, engine_).warnings;
+}
+
+const pf::Ruleset* Filter::AnchorSource(const std::string& name) const {
+  if (auto it = anchors_.find(name); it != anchors_.end()) return &it->second;
+  for (const pf::Rule& r : source_.rules) {
+    if (r.action == pf::Action::kAnchor && r.anchor_name == name) {
+      static const pf::Ruleset kEmpty;
+      return r.anchor_body ? r.anchor_body.get() : &kEmpty;
+    }
+  }
+  return nullptr;
+}
+
+bool Filter::ShowRules(int verbose, const std::string& anchor, std::string& out) {
+  std::lock_guard lock(mu_);
+  const pf::Ruleset* src = &source_;
+  const eng::Ruleset* compiled = &engine_.main_ruleset();
+  if (!anchor.empty()) {
+    src = AnchorSource(anchor);
+    if (src == nullptr) return false;
+    // Counters live in the engine's copy of the anchor the main rule evaluates.
+    compiled = nullptr;
+    for (const eng::Rule& r : engine_.main_ruleset().rules) {
+      if (r.anchor >= 0 && r.anchor_name == anchor) {
+        compiled = &engine_.anchor(static_cast<size_t>(r.anchor));
+        break;
+      }
+    }
+  }
+  std::string text = pf::FormatRules(*src, 0, verbose > 1);
+  if (verbose == 0) {
+    out = std::move(text);
+    return true;
+  }
   // -v: pfctl's counter line after each rule (top-level rules map one to one).
   size_t pos = 0, nr = 0;
+  const size_t count = compiled ? compiled->rules.size() : 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) nl = text.size();
     out.append(text, pos, nl - pos);
     out += '\n';
-    if (text.compare(pos, 2, "  ") != 0 && nr < main.rules.size()) {
-      const eng::Rule& r = main.rules[nr++];
+    if (text.compare(pos, 2, "  ") != 0 && text.compare(pos, 1, "}") != 0) {
+      uint64_t evaluations = 0, packets = 0, bytes = 0;
+      uint32_t states = 0;
+      if (nr < count) {
+        const eng::Rule& r = compiled->rules[nr];
+        evaluations = r.evaluations;
+        packets = r.packets[0] + r.packets[1];
+        bytes = r.bytes[0] + r.bytes[1];
+        states = r.states_cur;
+      }
+      ++nr;
       char b[200];
       std::snprintf(b, sizeof b, "  [ Evaluations: %-8llu Packets: %-8llu Bytes: %-10llu States: %-6u]\n",
-                    static_cast<unsigned long long>(r.evaluations),
-                    static_cast<unsigned long long>(r.packets[0] + r.packets[1]),
-                    static_cast<unsigned long long>(r.bytes[0] + r.bytes[1]), r.states_cur);
+                    static_cast<unsigned long long>(evaluations), static_cast<unsigned long long>(packets),
+                    static_cast<unsigned long long>(bytes), states);
       out += b;
     }
     pos = nl + 1;
   }
-  return out;
+  return true;
 }
 
 std::string Filter::ShowStates(int verbose) {
@@ -286,7 +391,7 @@ size_t Filter::KillStates(const std::vector<net::IpAddr>& sources) {
 void Filter::FlushRules() {
   std::lock_guard lock(mu_);
   source_ = pf::Ruleset{};
-  eng::CompileAndLoad(source_, engine_);
+  CompileLocked();
 }
 
 void Filter::FlushInfo() {

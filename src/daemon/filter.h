@@ -2,14 +2,17 @@
 // loaded ruleset, reload, and the pfctl-style views the control socket serves.
 //
 // Concurrency: the engine is single-threaded by design (pure core), so every
-// worker takes one mutex around Engine::Test. Sharding the state table by flow
-// would not survive NAT (the reply of a translated flow hashes elsewhere);
-// see docs/daemon.md for the measured cost of the lock.
+// worker takes one mutex around Engine::Test, once per packet batch. Sharding
+// the state table by flow would not survive NAT (the reply of a translated
+// flow hashes elsewhere); see docs/daemon.md for the measured cost.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,24 +30,81 @@ int64_t WallNowNs();
 // "all tcp 203.0.113.196:22 <- 198.51.100.42:33607       ESTABLISHED:ESTABLISHED".
 std::string FormatStateLine(const pf::engine::StateExport& s);
 
+// What a state-replication runtime (pfsync) needs from the packet path.
+// Every call runs under the packet lock, on a worker thread.
+class SyncHook {
+ public:
+  virtual ~SyncHook() = default;
+  // Hold the first packet of every new state (pfsync `defer`)?
+  virtual bool defer() const = 0;
+  // Around one Engine::Test: `handle` is the packet to hold if the test
+  // creates a state; Disarm says whether it must be held now.
+  virtual void ArmDeferral(uint64_t handle) = 0;
+  virtual bool DisarmDeferral() = 0;
+  // A batch is done: send what it queued, arm timers.
+  virtual void BatchDone() = 0;
+};
+
+// With the `once` queue layout a forwarded packet is judged after routing,
+// so a destination rewrite (rdr-to, binat-to) could not change its route:
+// such a ruleset is refused. The message ("FILE:LINE: ..."), or nothing.
+std::optional<std::string> OnceLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename);
+
 class Filter : public linux::PacketHandler {
  public:
   // `replies` may be null (no block-return packets are sent then).
   explicit Filter(linux::ReplySender* replies);
 
   linux::Decision Handle(linux::Packet& packet, int worker) override;
+  // One lock acquisition and one clock reading for a whole recvmmsg batch;
+  // block-return replies leave after the lock is released.
+  void HandleBatch(std::span<linux::Packet* const> packets, std::span<linux::Decision> decisions,
+                   int worker) override;
 
   // Installs `ruleset`, which the caller parsed aside without errors (the
   // step that can fail). Compiling binds tables and interfaces of this engine,
   // so it runs under the lock: packets see the old rules or the new ones,
   // never a mix; states survive. Returns the compiler's warnings.
   std::vector<std::string> Load(const pf::Ruleset& ruleset);
+  // pfctl -a NAME -f: replaces the rules of anchor NAME (a top-level `anchor
+  // "NAME"` rule of the main ruleset evaluates them; an anchor nothing refers
+  // to is kept and shown, but evaluates nothing, as in pf). The main ruleset
+  // and the other anchors stay.
+  std::vector<std::string> LoadAnchor(const std::string& anchor, const pf::Ruleset& ruleset);
+  // pfctl -a NAME -F rules.
+  void FlushAnchorRules(const std::string& anchor);
+
+  // Both set before the data plane starts (or under the lock, see WithEngine).
+  void SetSyncHook(SyncHook* hook) {
+    std::lock_guard lock(mu_);
+    sync_ = hook;
+  }
+  void SetKeeper(linux::PacketKeeper* keeper) {
+    std::lock_guard lock(mu_);
+    keeper_ = keeper;
+  }
+
+  // Lets a held packet go (its pass verdict); runs under the packet lock,
+  // from the pfsync runtime. Nothing happens for a packet no longer held.
+  void ReleaseHeldLocked(uint64_t handle) {
+    if (keeper_ != nullptr) keeper_->Release(handle, true);
+  }
+
+  // The queue layout the data plane runs (reloads are checked against it).
+  void set_once_layout(bool once) { once_layout_ = once; }
+  bool once_layout() const { return once_layout_; }
 
   void SetEnabled(bool enabled) { enabled_.store(enabled, std::memory_order_relaxed); }
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
 
   // Views for hapfctl -s (verbose as -v count).
-  std::string ShowRules(int verbose);
+  // Empty `anchor`: the main ruleset. False when no such anchor exists.
+  bool ShowRules(int verbose, const std::string& anchor, std::string& out);
+  std::string ShowRules(int verbose) {
+    std::string out;
+    ShowRules(verbose, "", out);
+    return out;
+  }
   std::string ShowStates(int verbose);
   std::string ShowInfo(int verbose);
   std::string ShowLabels();
@@ -72,11 +132,24 @@ class Filter : public linux::PacketHandler {
 
  private:
   pf::engine::InterfaceId InterfaceFor(const linux::IfaceEntry* e);  // requires mu_
+  // The engine's verdict for one packet (both directions it stands for);
+  // a block-return reply is appended to `replies`. Requires mu_.
+  linux::Decision JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies);
+  // Compiles source_ with the anchors loaded by name filled in; requires mu_.
+  std::vector<std::string> CompileLocked();
+  // The rules anchor `name` holds now (loaded or inline), or null.
+  const pf::Ruleset* AnchorSource(const std::string& name) const;  // requires mu_
 
   linux::ReplySender* replies_;
+  SyncHook* sync_ = nullptr;
+  bool once_layout_ = false;
+  linux::PacketKeeper* keeper_ = nullptr;
   std::mutex mu_;
   pf::engine::Engine engine_;
   pf::Ruleset source_;  // the loaded ruleset as written, for -sr
+  // Anchors loaded with -a NAME -f (or flushed with -a NAME -F rules): they
+  // take the place of the inline body of the main ruleset's `anchor "NAME"`.
+  std::map<std::string, pf::Ruleset> anchors_;
   int64_t enabled_since_ = 0;
   std::atomic<bool> enabled_{true};
   std::atomic<uint64_t> handled_{0};

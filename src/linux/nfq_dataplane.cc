@@ -64,7 +64,7 @@ bool VerdictWriter::Add(uint32_t id, Verdict verdict, std::span<const uint8_t> n
     return true;
   }
   const int code = verdict == Verdict::kAccept ? NF_ACCEPT : NF_DROP;
-  if (run_open_ && code == run_verdict_ && id == run_last_ + 1) {
+  if (batching_ && run_open_ && code == run_verdict_ && id == run_last_ + 1) {
     run_last_ = id;
     return true;
   }
@@ -235,6 +235,14 @@ void DataPlane::Run(Worker& w) {
     }
   };
 
+  // One batch: every packet first, then one HandleBatch, then the verdicts in
+  // queue order (a batch verdict covers every earlier id). Reused buffers.
+  std::vector<Packet> packets;
+  std::vector<Decision> decisions;
+  std::vector<Packet*> judged;
+  std::vector<Decision> judged_decisions;
+  packets.reserve(static_cast<size_t>(batch) * 2);
+
   while (!stop_.load(std::memory_order_relaxed)) {
     for (int i = 0; i < batch; ++i) msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
     int n = recvmmsg(fd, msgs.data(), static_cast<unsigned>(batch), MSG_WAITFORONE, nullptr);
@@ -243,7 +251,10 @@ void DataPlane::Run(Worker& w) {
       continue;  // EAGAIN (the stop_ poll interval), EINTR, ENOBUFS
     }
     view.Refresh();
-    uint64_t dropped = 0, rewritten = 0, packets = 0, gso = 0;
+    packets.clear();
+    decisions.clear();
+    judged.clear();
+    uint64_t dropped = 0, rewritten = 0, gso = 0;
     for (int i = 0; i < n; ++i) {
       if (from[i].nl_pid != 0) continue;  // only the kernel may queue packets to us
       uint8_t* base = slots.data() + static_cast<size_t>(i) * kSlotSize;
@@ -261,13 +272,12 @@ void DataPlane::Run(Worker& w) {
           continue;
         }
         const auto* ph = static_cast<const nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
-        Packet p;
+        Packet& p = packets.emplace_back();
+        decisions.emplace_back();
         p.id = ntohl(ph->packet_id);
         p.queue = w.queue;
-        ++packets;
         if (attr[NFQA_PAYLOAD] == nullptr) {  // nothing to judge: refuse it
-          add(p.id, Verdict::kDrop);
-          ++dropped;
+          decisions.back().verdict = Verdict::kDrop;
           continue;
         }
         auto* payload = static_cast<uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD]));
@@ -302,35 +312,104 @@ void DataPlane::Run(Worker& w) {
         p.out = view.Find(p.out_index);
         if (p.filter_in && SkipMatches(config_.skip, p.in)) p.filter_in = false;
         if (p.filter_out && SkipMatches(config_.skip, p.out)) p.filter_out = false;
-
-        Decision d;
-        if (p.filter_in || p.filter_out) d = handler_.Handle(p, w.index);
-        if (d.verdict == Verdict::kAcceptRewritten) {
-          if (d.new_length == 0 || d.new_length > p.capacity) {
-            d.verdict = Verdict::kDrop;  // a handler bug must not pass a broken packet
-            c.errors.fetch_add(1, std::memory_order_relaxed);
-          } else {
-            std::span<uint8_t> out(p.l3.data(), d.new_length);
-            // The kernel marks a mangled packet CHECKSUM_NONE: a partial
-            // checksum would leave as is, so it is completed here.
-            if (p.csum_not_ready) WriteL4Checksum(out);
-            add(p.id, d.verdict, out);
-            ++rewritten;
-            continue;
-          }
-        }
-        if (d.verdict == Verdict::kDrop) ++dropped;
-        add(p.id, d.verdict);
       }
+    }
+    // Pointers are taken once the vector no longer grows.
+    for (Packet& p : packets) {
+      if (!p.l3.empty() && (p.filter_in || p.filter_out)) judged.push_back(&p);
+    }
+    if (!judged.empty()) {
+      judged_decisions.assign(judged.size(), Decision{});
+      handler_.HandleBatch(judged, judged_decisions, w.index);
+      for (size_t j = 0; j < judged.size(); ++j) decisions[static_cast<size_t>(judged[j] - packets.data())] = judged_decisions[j];
+    }
+    // Held packets (pfsync defer) are registered by now: while any is held,
+    // no verdict may cover earlier ids.
+    writer.set_batching(c.holding.load(std::memory_order_acquire) == 0);
+    for (size_t k = 0; k < packets.size(); ++k) {
+      Packet& p = packets[k];
+      Decision& d = decisions[k];
+      if (d.verdict == Verdict::kHold) continue;
+      if (d.verdict == Verdict::kAcceptRewritten) {
+        if (d.new_length == 0 || d.new_length > p.capacity) {
+          d.verdict = Verdict::kDrop;  // a handler bug must not pass a broken packet
+          c.errors.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          std::span<uint8_t> out(p.l3.data(), d.new_length);
+          // The kernel marks a mangled packet CHECKSUM_NONE: a partial
+          // checksum would leave as is, so it is completed here.
+          if (p.csum_not_ready) WriteL4Checksum(out);
+          add(p.id, d.verdict, out);
+          ++rewritten;
+          continue;
+        }
+      }
+      if (d.verdict == Verdict::kDrop) ++dropped;
+      add(p.id, d.verdict);
     }
     send(writer.Finish());
     c.verdict_messages.store(writer.messages(), std::memory_order_relaxed);
-    c.packets.fetch_add(packets, std::memory_order_relaxed);
+    c.packets.fetch_add(packets.size(), std::memory_order_relaxed);
     c.dropped.fetch_add(dropped, std::memory_order_relaxed);
     c.rewritten.fetch_add(rewritten, std::memory_order_relaxed);
     c.gso.fetch_add(gso, std::memory_order_relaxed);
     c.batches.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+uint64_t DataPlane::Hold(const Packet& packet, size_t new_length) {
+  const uint64_t handle = (uint64_t{packet.queue} << 32) | packet.id;
+  std::vector<uint8_t> bytes;
+  if (new_length > 0 && new_length <= packet.capacity) {
+    bytes.assign(packet.l3.data(), packet.l3.data() + new_length);
+    if (packet.csum_not_ready) WriteL4Checksum(bytes);
+  }
+  {
+    std::lock_guard lock(held_mu_);
+    held_[handle] = std::move(bytes);
+  }
+  const size_t w = static_cast<size_t>(packet.queue - config_.queue_base);
+  if (w < workers_.size()) {
+    workers_[w]->counters->held.fetch_add(1, std::memory_order_relaxed);
+    workers_[w]->counters->holding.fetch_add(1, std::memory_order_release);
+  }
+  return handle;
+}
+
+bool DataPlane::Release(uint64_t handle, bool accept) {
+  std::vector<uint8_t> bytes;
+  {
+    std::lock_guard lock(held_mu_);
+    auto it = held_.find(handle);
+    if (it == held_.end()) return false;
+    bytes = std::move(it->second);
+    held_.erase(it);
+  }
+  const uint16_t queue = static_cast<uint16_t>(handle >> 32);
+  const size_t w = static_cast<size_t>(queue - config_.queue_base);
+  if (w >= workers_.size() || !workers_[w]->sock) return false;
+  // One verdict message, sent on the worker's socket (netlink sends are
+  // atomic per message, so this can run beside the worker).
+  std::vector<uint8_t> buf(kVerdictRoom * 2 + bytes.size());
+  VerdictWriter writer(queue, buf.size());
+  writer.set_batching(false);
+  const uint32_t id = static_cast<uint32_t>(handle);
+  const bool added = !accept ? writer.Add(id, Verdict::kDrop)
+                     : bytes.empty() ? writer.Add(id, Verdict::kAccept)
+                                     : writer.Add(id, Verdict::kAcceptRewritten, bytes);
+  std::span<const uint8_t> msg = writer.Finish();
+  WorkerCounters& c = *workers_[w]->counters;
+  c.holding.fetch_sub(1, std::memory_order_release);
+  if (!added || mnl_socket_sendto(workers_[w]->sock->get(), msg.data(), msg.size()) < 0) {
+    c.errors.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+size_t DataPlane::held() const {
+  std::lock_guard lock(held_mu_);
+  return held_.size();
 }
 
 }  // namespace hapf::linux

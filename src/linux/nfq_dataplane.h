@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -47,7 +49,9 @@ struct Packet {
   bool csum_not_verified = false;  // inbound L4 checksum not checked by the NIC
 };
 
-enum class Verdict : uint8_t { kAccept, kDrop, kAcceptRewritten };
+// kHold: the handler kept the packet with PacketKeeper::Hold (pfsync defer);
+// its verdict is issued later by PacketKeeper::Release.
+enum class Verdict : uint8_t { kAccept, kDrop, kAcceptRewritten, kHold };
 
 struct Decision {
   Verdict verdict = Verdict::kAccept;
@@ -64,6 +68,25 @@ class PacketHandler {
  public:
   virtual ~PacketHandler() = default;
   virtual Decision Handle(Packet& packet, int worker) = 0;
+  // Every packet one recvmmsg brought that needs judging (in queue order),
+  // so an implementation can take its locks and read its clock once per
+  // batch; decisions[i] answers packets[i]. The default calls Handle.
+  virtual void HandleBatch(std::span<Packet* const> packets, std::span<Decision> decisions, int worker) {
+    for (size_t i = 0; i < packets.size(); ++i) decisions[i] = Handle(*packets[i], worker);
+  }
+};
+
+// Holding packets back (pfsync `defer`): the queue keeps a held packet until
+// its verdict is given, from any thread, by handle.
+class PacketKeeper {
+ public:
+  virtual ~PacketKeeper() = default;
+  // Keeps `packet` (the first new_length bytes of its l3 when rewritten, else
+  // new_length 0) and returns its handle; the handler then answers kHold.
+  virtual uint64_t Hold(const Packet& packet, size_t new_length) = 0;
+  // Issues the held packet's verdict (accept, or drop). False for an unknown
+  // or already released handle.
+  virtual bool Release(uint64_t handle, bool accept) = 0;
 };
 
 struct DataPlaneConfig {
@@ -89,9 +112,11 @@ struct WorkerCounters {
   std::atomic<uint64_t> dropped{0};
   std::atomic<uint64_t> overruns{0};  // ENOBUFS: the kernel lost packets to us
   std::atomic<uint64_t> errors{0};    // malformed messages, failed sends
+  std::atomic<uint64_t> held{0};      // packets held back (pfsync defer), ever
+  std::atomic<int64_t> holding{0};    // held now
 };
 
-class DataPlane {
+class DataPlane : public PacketKeeper {
  public:
   DataPlane(DataPlaneConfig config, IfaceRegistry& ifaces, PacketHandler& handler);
   ~DataPlane();
@@ -108,6 +133,13 @@ class DataPlane {
   const WorkerCounters& counters(int worker) const;
   int worker_count() const { return static_cast<int>(workers_.size()); }
 
+  // PacketKeeper: only for packets of a batch being judged (from Handle /
+  // HandleBatch). While a queue holds packets its verdicts are sent one by
+  // one: a batch verdict would also release the held ones.
+  uint64_t Hold(const Packet& packet, size_t new_length) override;
+  bool Release(uint64_t handle, bool accept) override;
+  size_t held() const;
+
  private:
   struct Worker;
   void Run(Worker& w);
@@ -117,6 +149,9 @@ class DataPlane {
   PacketHandler& handler_;
   std::atomic<bool> stop_{false};
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Held packets by handle ((queue << 32) | id): the rewritten bytes, or empty.
+  mutable std::mutex held_mu_;
+  std::map<uint64_t, std::vector<uint8_t>> held_;
 };
 
 // Merges verdicts into as few netlink messages as possible. Pure: it only
@@ -131,6 +166,8 @@ class VerdictWriter {
   // Ends the pending run; returns the bytes to send and resets.
   std::span<const uint8_t> Finish();
   uint32_t messages() const { return messages_; }
+  // Off: every verdict is its own message (while the queue holds packets).
+  void set_batching(bool on) { batching_ = on; }
 
  private:
   void FlushRun();
@@ -140,6 +177,7 @@ class VerdictWriter {
   size_t used_ = 0;
   uint32_t messages_ = 0;
   bool run_open_ = false;
+  bool batching_ = true;
   int run_verdict_ = 0;
   uint32_t run_first_ = 0, run_last_ = 0;
 };

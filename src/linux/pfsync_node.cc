@@ -17,7 +17,8 @@ sim::Time Now() {
 
 }  // namespace
 
-PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options) : opts_(std::move(options)) {
+PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options)
+    : opts_(std::move(options)), filter_(filter) {
   socket_ = std::make_unique<PfsyncSocket>(opts_.config.syncdev, opts_.config.syncpeer);
   pfsync::EngineConfig cfg;
   cfg.creatorid = filter.options().hostid;
@@ -26,6 +27,8 @@ PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options) : 
   store_ = std::make_unique<pfsync::PfStateStore>(filter, opts_.pf_offset_ns);
   sync_ = std::make_unique<pfsync::SyncEngine>(cfg, *store_, static_cast<pfsync::EngineSink&>(*this));
   store_->AttachSync(sync_.get());
+  // Only deferral needs to see creations first; otherwise the store observes.
+  if (opts_.config.defer) filter.SetStateObserver(static_cast<pf::engine::StateObserver*>(this));
   if (opts_.config.up) {
     const sim::Time now = Now();
     store_->SetNow(now);
@@ -36,6 +39,7 @@ PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options) : 
 }
 
 PfsyncNode::~PfsyncNode() {
+  filter_.SetStateObserver(nullptr);
   store_->AttachSync(nullptr);
   sync_->Down(Now());
 }
@@ -50,6 +54,20 @@ void PfsyncNode::Demote(int delta, std::string_view reason) {
   demotion_ += delta;
   if (opts_.log) opts_.log("pfsync: demote " + std::to_string(delta) + " (" + std::string(reason) + ")");
   if (opts_.demote) opts_.demote(delta, reason);
+}
+
+void PfsyncNode::StateCreated(uint32_t idx, const pf::engine::State& s, pf::engine::TimeNs now) {
+  if (!armed_ || armed_used_) {
+    store_->StateCreated(idx, s, now);
+    return;
+  }
+  // The store indexes the state without telling the sync engine, which then
+  // hears of it once, with the packet to hold.
+  armed_used_ = true;
+  store_->AttachSync(nullptr);
+  store_->StateCreated(idx, s, now);
+  store_->AttachSync(sync_.get());
+  sync_->StateInserted({s.id, s.creatorid}, sim::FromNanos(now - opts_.pf_offset_ns), armed_handle_);
 }
 
 void PfsyncNode::ReleaseDeferred(uint64_t handle) {

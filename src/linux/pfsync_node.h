@@ -36,7 +36,7 @@ struct PfsyncNodeOptions {
   std::function<void(const std::string& line)> log;
 };
 
-class PfsyncNode final : private pfsync::EngineSink {
+class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateObserver {
  public:
   // Opens the socket (throws std::runtime_error on failure), attaches to
   // `filter` and, when the config says `up`, brings pfsync up: link up, bulk
@@ -57,6 +57,22 @@ class PfsyncNode final : private pfsync::EngineSink {
   // Sends what the engine queued while the filter ran (call after a packet batch).
   void Flush();
 
+  // Deferral (`defer`): before the filter tests a packet, ArmDeferral(handle)
+  // names it as the packet to hold should the test create a state; after the
+  // test, DisarmDeferral() says whether a state took it (it is then held by
+  // the sync engine, or already released through release_deferred, which may
+  // run inside the test). Same thread and lock as the filter.
+  void ArmDeferral(uint64_t handle) {
+    armed_ = true;
+    armed_handle_ = handle;
+    armed_used_ = false;
+  }
+  bool DisarmDeferral() {
+    armed_ = false;
+    return armed_used_;
+  }
+  bool defer() const { return opts_.config.defer; }
+
   // `ifconfig pfsync0`: the interface line, the pfsync: line and groups.
   std::string IfconfigText() const;
   // `netstat -s -p pfsync`, transport drops (badttl, badif) included.
@@ -72,6 +88,13 @@ class PfsyncNode final : private pfsync::EngineSink {
   void Demote(int delta, std::string_view reason) override;
   void ReleaseDeferred(uint64_t handle) override;
   void SendPending();
+  // The filter's observer: the store's, with the armed packet handed to the
+  // sync engine as the new state's deferred packet.
+  void StateCreated(uint32_t idx, const pf::engine::State& s, pf::engine::TimeNs now) override;
+  void StateUpdated(uint32_t idx, const pf::engine::State& s, pf::engine::TimeNs now) override {
+    store_->StateUpdated(idx, s, now);
+  }
+  void StateRemoving(uint32_t idx, const pf::engine::State& s) override { store_->StateRemoving(idx, s); }
 
   PfsyncNodeOptions opts_;
   std::unique_ptr<PfsyncSocket> socket_;
@@ -83,6 +106,9 @@ class PfsyncNode final : private pfsync::EngineSink {
   PfsyncSocket::Drops drops_;
   uint64_t oerrors_ = 0;
   int demotion_ = 0;
+  pf::engine::Engine& filter_;
+  bool armed_ = false, armed_used_ = false;
+  uint64_t armed_handle_ = 0;
 };
 
 }  // namespace hapf::linux

@@ -7,6 +7,7 @@ endif()
 hapf_test(daemon_netns_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_netns_test.cc
   DEPS hapf_netns_toolkit LABELS netns TIMEOUT 120)
 if(TARGET daemon_netns_test)
-  add_dependencies(daemon_netns_test hapfd hapfctl)
-  target_compile_definitions(daemon_netns_test PRIVATE HAPFD="$<TARGET_FILE:hapfd>" HAPFCTL="$<TARGET_FILE:hapfctl>")
+  add_dependencies(daemon_netns_test hapfd hapfctl pfsync_node_prog)
+  target_compile_definitions(daemon_netns_test PRIVATE HAPFD="$<TARGET_FILE:hapfd>" HAPFCTL="$<TARGET_FILE:hapfctl>"
+    PFSYNC_NODE_PROG="$<TARGET_FILE:pfsync_node_prog>")
 endif()

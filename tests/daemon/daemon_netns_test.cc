@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 
@@ -137,6 +139,32 @@ TEST_F(DaemonNetns, SeedPolicyFiltersAndKeepsOneStatePerDirection) {
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 2"), "open");
 }
 
+// queue-layout once: a forwarded packet crosses the queue once and is judged
+// in on its receiving and out on its sending interface in that one crossing;
+// destination rewrites are refused because routing has already happened.
+TEST_F(DaemonNetns, OnceLayoutKeepsPfSemanticsAndRefusesRdrTo) {
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\nqueue-layout once\n");
+  StartHapfd(kSeedPfConf + std::string("pass out on fw1 inet proto udp nat-to 198.51.100.1\n"));
+  EXPECT_TRUE(Ping("cli", kSrv4, 2));
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 1"), "timeout");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 81 --timeout 2"), "refused");
+  RunResult ss = Ctl("-ss");
+  EXPECT_TRUE(Contains(ss.output, "all tcp 198.51.100.2:22 <- 192.0.2.2:")) << ss.output;
+  EXPECT_TRUE(Contains(ss.output, " -> 198.51.100.2:22       ")) << ss.output;
+  Write("rdr.conf", "pass\npass in on fw0 proto tcp to 203.0.113.10 rdr-to 198.51.100.2\n");
+  RunResult rdr = Ctl("-f " + dir_ + "/rdr.conf");
+  EXPECT_NE(rdr.status, 0);
+  EXPECT_TRUE(Contains(rdr.output, dir_ + "/rdr.conf:2: rdr-to and binat-to need queue-layout split in hapfd.conf"))
+      << rdr.output;
+  EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22")) << Ctl("-sr").output;
+  // hapfd -n refuses such a pf.conf with this layout too.
+  Write("etc/pf.conf", "pass\npass in on fw0 proto tcp to 203.0.113.10 rdr-to 198.51.100.2\n");
+  RunResult check = netns::Run(std::string(HAPFD) + " -n -c " + dir_ + "/etc 2>&1");
+  EXPECT_NE(check.status, 0);
+  EXPECT_TRUE(Contains(check.output, "rdr-to and binat-to need queue-layout split")) << check.output;
+}
+
 TEST_F(DaemonNetns, NatToAndRdrToForTcpUdpAndPing) {
   // The server has no route back to the client's network: only nat-to on fw1
   // makes answers possible. 203.0.113.10 exists nowhere: rdr-to sends it to the server.
@@ -145,12 +173,20 @@ TEST_F(DaemonNetns, NatToAndRdrToForTcpUdpAndPing) {
 block all
 pass in on fw0 inet proto { tcp udp icmp } to 203.0.113.10 rdr-to 198.51.100.2
 pass in on fw0 inet proto tcp to 198.51.100.2 port 22
+pass in on fw0 inet proto udp to 198.51.100.2 port 7999
 pass out on fw1 inet nat-to 198.51.100.1
 )");
+  // nat-to alone: the port-unreachable error from the server comes back to the client.
+  EXPECT_EQ(Probe("cli", std::string("udp ") + kSrv4 + " 7999 --timeout 2"), "refused");
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
   EXPECT_EQ(Probe("cli", "tcp 203.0.113.10 2222 --timeout 2"), "open");
   EXPECT_EQ(Probe("cli", "udp 203.0.113.10 7001 --timeout 2"), "reply 7001 probe");
   EXPECT_TRUE(Ping("cli", "203.0.113.10", 2));
+  // ICMP errors and RSTs for translated flows are translated back: the
+  // client's connected socket only hears of them when the quoted packet and
+  // the outer addresses are its own again (server ports 7999/2223 are closed).
+  EXPECT_EQ(Probe("cli", "udp 203.0.113.10 7999 --timeout 2"), "refused");
+  EXPECT_EQ(Probe("cli", "tcp 203.0.113.10 2223 --timeout 2"), "refused");
   RunResult ss = Ctl("-ss");
   // The outbound state shows the translated source in parentheses.
   EXPECT_TRUE(Contains(ss.output, "all tcp 198.51.100.1:")) << ss.output;
@@ -186,10 +222,19 @@ print(s.recv(64).decode())
   EXPECT_TRUE(Contains(bad.output, "pf rules not loaded")) << bad.output;
   EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22")) << Ctl("-sr").output;
 
-  // A good file without the sink rule, loaded mid-connection: the state carries it.
+  // A good file without the sink rule, loaded mid-connection and while a ping
+  // stream runs (20 per second): the states carry both, no echo is lost.
+  Process pings({"ip", "netns", "exec", topo_->Ns("cli"), "ping", "-n", "-q", "-c", "40", "-i", "0.05", "-W", "1",
+                 kSrv4},
+                dir_ + "/ping.log");
+  usleep(300 * 1000);
   Write("new.conf", "set skip on lo\nblock all\npass inet proto icmp icmp-type echoreq\n");
   RunResult good = Ctl("-f " + dir_ + "/new.conf");
   EXPECT_EQ(good.status, 0) << good.output;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Ctl("-f " + dir_ + "/new.conf").status, 0);
+  EXPECT_EQ(pings.Wait(10), 0) << ReadFile(dir_ + "/ping.log");
+  EXPECT_TRUE(Contains(ReadFile(dir_ + "/ping.log"), "40 packets transmitted, 40 received, 0% packet loss"))
+      << ReadFile(dir_ + "/ping.log");
   EXPECT_EQ(Ctl("-sr").output, "block drop all\npass inet proto icmp all icmp-type echoreq\n");
   Write("go", "go\n");
   EXPECT_EQ(client.Wait(15), 0);
@@ -202,6 +247,25 @@ print(s.recv(64).decode())
   for (int i = 0; i < 40 && !Contains(Ctl("-sr").output, "port = 22"); ++i) usleep(50 * 1000);
   EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22"));
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+}
+
+// GRO on the firewall's inbound veth: the engine sees TCP super-packets (up
+// to 64 KiB, GSO) and must track their sequence space like any segment.
+TEST_F(DaemonNetns, LargeTcpTransferWithGroPassesTheStatefulFilter) {
+  ASSERT_EQ(topo_->Exec("fw", "ethtool -K fw0 gro on").status, 0);
+  StartHapfd(kSeedPfConf);
+  EXPECT_EQ(Probe("cli", std::string("bulk ") + kSrv4 + " 5001 16000000"), "16000000");
+  std::string ss = Ctl("-ss -v").output;
+  size_t at = ss.find(":5001 <- 192.0.2.2:");
+  ASSERT_NE(at, std::string::npos) << ss;
+  // "   age ..., P:p pkts, B:b bytes": the client's side of the inbound state.
+  at = ss.find("expires in", at);
+  ASSERT_NE(at, std::string::npos) << ss;
+  unsigned long long pkts = 0, replies = 0, bytes = 0;
+  ASSERT_EQ(std::sscanf(ss.c_str() + ss.find(", ", at) + 2, "%llu:%llu pkts, %llu", &pkts, &replies, &bytes), 3) << ss;
+  EXPECT_GT(bytes, 16000000ull) << ss;
+  // Fewer packets than 1448-byte segments would need: super-packets were judged whole.
+  EXPECT_LT(pkts, 16000000ull / 1448) << ss;
 }
 
 TEST_F(DaemonNetns, KilledDaemonFailsClosed) {
@@ -247,6 +311,12 @@ TEST_F(DaemonNetns, ControlCommands) {
   EXPECT_NE(carp.status, 0);
   EXPECT_TRUE(Contains(carp.output, "carp is not configured")) << carp.output;
   EXPECT_NE(Ctl("-s bogus").status, 0);
+  // -a: an anchor's own rules through hapfctl.
+  Write("anchor.conf", "pass in proto tcp to port 2222\n");
+  EXPECT_EQ(Ctl("-a extra -f " + dir_ + "/anchor.conf").status, 0);
+  EXPECT_EQ(Ctl("-a extra -sr").output, "pass in proto tcp from any to any port = 2222 flags S/SA\n");
+  EXPECT_TRUE(Contains(Ctl("-a extra -F rules").output, "rules cleared"));
+  EXPECT_EQ(Ctl("-a extra -sr").output, "");
 }
 
 TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) {
@@ -274,6 +344,13 @@ TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) 
   EXPECT_NE(under.status, 0);
   EXPECT_EQ(under.output, "hapfctl: carp demote: carpdemote: group carp counter would leave 0..255 (EINVAL)\n");
   EXPECT_EQ(Ctl("carp demote -10").status, 0);
+  // -g: another interface group (ifconfig -g GROUP carpdemote N), and its counter.
+  EXPECT_EQ(Ctl("carp -g carp").output, "carp: carp demote count 0\n");
+  EXPECT_EQ(Ctl("carp -g maint demote 3").output, "maint: carp demote count 3\n");
+  EXPECT_EQ(Ctl("carp demote -3 -g maint").output, "maint: carp demote count 0\n");
+  RunResult nog = Ctl("carp -g");
+  EXPECT_NE(nog.status, 0);
+  EXPECT_EQ(nog.output, "hapfctl: carp -g: needs a group name\n");
   RunResult bad = Ctl("carp demote x");
   EXPECT_NE(bad.status, 0);
   EXPECT_EQ(bad.output, "hapfctl: carp demote: x: not a number from -255 to 255 (not 0)\n");
@@ -303,6 +380,87 @@ TEST_F(DaemonNetns, PfsyncRuntimeSendsTheStatesTrafficCreates) {
   RunResult stats = Ctl("pfsync stats");
   EXPECT_FALSE(Contains(stats.output, "\t0 packets sent (IPv4)")) << stats.output;
   EXPECT_TRUE(Contains(stats.output, "packets sent (IPv4)")) << stats.output;
+}
+
+// The SYN of a new connection as the firewall's capture saw it: when it came
+// in on fw0, when it left on fw1, and whether a pfsync packet from the peer
+// (198.51.100.2, the INS_ACK) arrived in between.
+struct SynPassage {
+  double in = -1, out = -1;
+  bool peer_packet_between = false;
+};
+SynPassage ParseSynPassage(const std::string& capture) {
+  SynPassage p;
+  std::istringstream lines(capture);
+  std::string line;
+  while (std::getline(lines, line)) {
+    double t = 0;
+    if (std::sscanf(line.c_str(), "%lf", &t) != 1) continue;
+    const bool syn = Contains(line, "Flags [S],");
+    if (syn && p.in < 0 && Contains(line, " fw0 ")) p.in = t;
+    else if (syn && p.in >= 0 && p.out < 0 && Contains(line, " fw1 ")) p.out = t;
+    else if (p.in >= 0 && p.out < 0 && Contains(line, "198.51.100.2 > 224.0.0.240")) p.peer_packet_between = true;
+  }
+  return p;
+}
+
+// pfsync `defer`: the SYN that creates the states waits in its queue until
+// the peer acknowledged the inserts (INS_ACK), or 20 ms per state without a
+// peer. The split layout judges a forwarded SYN twice (in on fw0, out on
+// fw1), and each crossing creates a state, so it is held twice.
+TEST_F(DaemonNetns, DeferHoldsTheFirstPacketUntilThePeerAcksOrTheTimeout) {
+  Write("etc/hostname.pfsync0", "syncdev fw1 defer\nup\n");
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"));
+  EXPECT_TRUE(Contains(Ctl("pfsync").output, "defer: on")) << Ctl("pfsync").output;
+  auto passage = [&](const std::string& name) {
+    Process capture({"ip", "netns", "exec", topo_->Ns("fw"), "timeout", "8", "tcpdump", "-i", "any", "-n", "-tt", "-l",
+                     "(tcp port 22 and tcp[13] & 2 != 0) or ip proto 240"},
+                    dir_ + "/" + name);
+    for (int i = 0; i < 100 && !Contains(ReadFile(dir_ + "/" + name), "listening on"); ++i) usleep(50 * 1000);
+    usleep(200 * 1000);
+    EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+    usleep(300 * 1000);
+    capture.Signal(SIGINT);
+    capture.Wait(5);
+    return ParseSynPassage(ReadFile(dir_ + "/" + name));
+  };
+
+  // No peer: each hold ends at the sync engine's 20 ms timeout.
+  SynPassage alone = passage("alone.cap");
+  ASSERT_GE(alone.in, 0) << ReadFile(dir_ + "/alone.cap");
+  ASSERT_GE(alone.out, 0) << ReadFile(dir_ + "/alone.cap");
+  EXPECT_GE(alone.out - alone.in, 0.039) << ReadFile(dir_ + "/alone.cap");
+  EXPECT_LT(alone.out - alone.in, 0.5) << ReadFile(dir_ + "/alone.cap");
+  EXPECT_FALSE(alone.peer_packet_between) << ReadFile(dir_ + "/alone.cap");
+
+  // A peer on the sync link acknowledges the inserts: the SYN leaves after the
+  // INS_ACK came in, well before the timeouts.
+  Process peer({"ip", "netns", "exec", topo_->Ns("srv"), PFSYNC_NODE_PROG, "--dev", "srv0", "--hostid", "2",
+                "--seconds", "30"},
+               dir_ + "/peer.log");
+  usleep(500 * 1000);
+  SynPassage acked = passage("acked.cap");
+  ASSERT_GE(acked.in, 0) << ReadFile(dir_ + "/acked.cap");
+  ASSERT_GE(acked.out, 0) << ReadFile(dir_ + "/acked.cap");
+  EXPECT_TRUE(acked.peer_packet_between) << ReadFile(dir_ + "/acked.cap");
+  EXPECT_LT(acked.out - acked.in, 0.039) << ReadFile(dir_ + "/acked.cap");
+  std::printf("[ measure ] forwarded SYN held %.1f ms without a peer, %.1f ms with the peer acking\n",
+              (alone.out - alone.in) * 1000, (acked.out - acked.in) * 1000);
+
+  // A held packet that nat-to rewrote leaves with its rewritten bytes: the
+  // server has no route back to the client, so only a translated SYN gets an
+  // answer.
+  topo_->Exec("srv", "ip route del default");
+  Write("nat.conf", kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"
+                                              "match out on fw1 inet proto tcp to port 22 nat-to 198.51.100.1\n"));
+  RunResult nat = Ctl("-f " + dir_ + "/nat.conf");
+  ASSERT_EQ(nat.status, 0) << nat.output;
+  // Within 0.8 s: before the client's first SYN retransmission (1 s), which
+  // would match the states and pass unheld.
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 0.8"), "open");
+  EXPECT_TRUE(Contains(Ctl("-ss").output, "all tcp 198.51.100.1:")) << Ctl("-ss").output;
+  peer.Signal(SIGTERM);
+  peer.Wait(5);
 }
 
 }  // namespace

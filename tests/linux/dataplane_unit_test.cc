@@ -164,6 +164,25 @@ TEST(VerdictWriter, MergesRunsOfEqualVerdicts) {
   EXPECT_EQ(v[0].verdict, static_cast<uint32_t>(NF_ACCEPT));
 }
 
+// While a queue holds a packet (pfsync defer), a batch verdict would release
+// it too (the kernel applies one to every earlier id): each id goes alone.
+TEST(VerdictWriter, WithoutBatchingEveryVerdictIsItsOwnMessage) {
+  VerdictWriter w(3, 1 << 16);
+  w.set_batching(false);
+  for (uint32_t id = 10; id <= 12; ++id) ASSERT_TRUE(w.Add(id, Verdict::kAccept));
+  std::vector<ParsedVerdict> v = ParseVerdicts(w.Finish());
+  ASSERT_EQ(v.size(), 3u);
+  for (size_t i = 0; i < v.size(); ++i) {
+    EXPECT_EQ(v[i].type, NFQNL_MSG_VERDICT);
+    EXPECT_EQ(v[i].id, 10u + i);
+  }
+  w.set_batching(true);
+  for (uint32_t id = 13; id <= 15; ++id) ASSERT_TRUE(w.Add(id, Verdict::kAccept));
+  v = ParseVerdicts(w.Finish());
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].type, NFQNL_MSG_VERDICT_BATCH);
+}
+
 TEST(VerdictWriter, SplitsAtVerdictChangesGapsAndRewrites) {
   VerdictWriter w(0, 1 << 16);
   ASSERT_TRUE(w.Add(1, Verdict::kAccept));
