@@ -146,9 +146,9 @@ class PfsyncComponent : public Component {
     });
   }
   std::string name() const override { return "pfsync"; }
-  std::vector<int> fds() const override { return {node_->fd(), hook_->timer_fd()}; }
   // The timer fd wakes the loop for the bulk pacing (one packet per bulk interval), the update flush and
   // the bulk request's retries: the 100 ms tick alone paced a 2 000-state bulk over 40 s.
+  std::vector<int> fds() const override { return {node_->fd(), hook_->timer_fd()}; }
   void Step() override {
     filter_.WithEngine([&](pf::engine::Engine&) {
       hook_->ClearTimer();
