@@ -426,6 +426,7 @@ void SyncEngine::BulkSendStep(Time now) {
   // Bulk packets are built apart from the incremental queues.
   Flush(now);
   for (int n = 0; n < std::max(1, cfg_.bulk_packets_per_interval) && bulk_.active; ++n) {
+    bool start_in_packet = false;
     if (bulk_.restart) {
       bulk_.restart = false;
       bulk_.started = false;
@@ -440,6 +441,7 @@ void SyncEngine::BulkSendStep(Time now) {
         return;
       }
       builder_.AddBus(WireBus{cfg_.creatorid, 0, kBusStart});
+      start_in_packet = true;
     }
     WireState s;
     bool done = false;
@@ -451,7 +453,11 @@ void SyncEngine::BulkSendStep(Time now) {
       if (NoSync(s)) continue;  // never announced, so never bulk-sent either
       s.state_flags &= static_cast<uint16_t>(~kStateFlagAck);
       builder_.AddState(Action::kUpd, s);
+      start_in_packet = false;
     }
+    // A receiver reads only the first item of a BUS region, so an END right
+    // behind the START (a table of no-sync states only) needs its own packet.
+    if (done && start_in_packet) SendOwnPacket(now);
     if (!done && builder_.empty()) done = true;  // an MTU too small for one state
     // BUS END goes where it fits, else into one more packet next time.
     if (done && builder_.AddBus(WireBus{cfg_.creatorid, 0, kBusEnd})) bulk_.active = false;

@@ -255,6 +255,24 @@ TEST_F(PfsyncEngine, BulkTransferLeavesOutNoSyncStates) {
   EXPECT_EQ(d.bus[1].status, kBusEnd);
 }
 
+TEST_F(PfsyncEngine, TableOfNoSyncStatesEndsTheRequestersBulk) {
+  WireState quiet = VectorState(2);
+  quiet.state_flags = kStateFlagNoSync;
+  ASSERT_EQ(store.Insert(quiet, t0), InsertResult::kInserted);
+  SyncEngine sender(Config(), store, sink);
+  MemoryStateStore empty;
+  RecordingSink requester_sink;
+  SyncEngine requester(Config(kOther), empty, requester_sink);
+  requester.Up(t0);
+  requester.LinkUp(t0);
+  ASSERT_EQ(requester_sink.demotion(), 32);
+  for (const auto& p : requester_sink.sent) sender.Receive(p, t0);
+  ASSERT_FALSE(sink.sent.empty());
+  for (const auto& p : sink.sent) requester.Receive(p, t0);
+  EXPECT_EQ(requester.bulk_state(), BulkRequestState::kDone);
+  EXPECT_EQ(requester_sink.demotion(), 0);
+}
+
 TEST_F(PfsyncEngine, EmptyTableAnswersABulkRequestWithALoneBusEnd) {
   SyncEngine e(Config(), store, sink);
   e.Receive(VectorBody("pfsync_bulk_request"), t0);
