@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "daemon/filter.h"
 #include "linux/pfsync_node.h"

@@ -196,18 +196,25 @@ pass out on fw1 inet nat-to 198.51.100.1
 
 TEST_F(DaemonNetns, ReloadKeepsEstablishedConnectionAndBadReloadChangesNothing) {
   StartHapfd(kSeedPfConf);
-  // A long connection to the sink: 1000 bytes, wait for the go file, 1000 more.
+  // A long connection to the sink carrying traffic throughout: 1000 bytes,
+  // then 10 bytes every 0.1 s until the go file appears (the sink gives up
+  // after 5 idle seconds), then 1000 more; "ok" when the sink counted every byte.
   Write("long.py", R"(import os, socket, sys, time
 s = socket.create_connection(("198.51.100.2", 5001), timeout=5)
 s.sendall(b"x" * 1000)
-end = time.monotonic() + 10
+sent = 1000
+end = time.monotonic() + 30
 while not os.path.exists(sys.argv[1]) and time.monotonic() < end:
-    time.sleep(0.05)
+    s.sendall(b"z" * 10)
+    sent += 10
+    time.sleep(0.1)
 s.sendall(b"y" * 1000)
+sent += 1000
 s.shutdown(socket.SHUT_WR)
-print(s.recv(64).decode())
+got = s.recv(64).decode()
+print("ok" if got == str(sent) else "sent %d, sink read %s" % (sent, got))
 )");
-  Process client({"ip", "netns", "exec", topo_->Ns("cli"), "timeout", "20", "/usr/bin/python3", dir_ + "/long.py",
+  Process client({"ip", "netns", "exec", topo_->Ns("cli"), "timeout", "40", "/usr/bin/python3", dir_ + "/long.py",
                   dir_ + "/go"},
                  dir_ + "/long.log");
   for (int i = 0; i < 100 && !Contains(Ctl("-ss").output, ":5001 <- "); ++i) usleep(50 * 1000);
@@ -222,23 +229,23 @@ print(s.recv(64).decode())
   EXPECT_TRUE(Contains(bad.output, "pf rules not loaded")) << bad.output;
   EXPECT_TRUE(Contains(Ctl("-sr").output, "port = 22")) << Ctl("-sr").output;
 
-  // A good file without the sink rule, loaded mid-connection and while a ping
-  // stream runs (20 per second): the states carry both, no echo is lost.
+  // A good file without the sink rule, loaded mid-connection: the state carries it.
+  Write("new.conf", "set skip on lo\nblock all\npass inet proto icmp icmp-type echoreq\n");
+  RunResult good = Ctl("-f " + dir_ + "/new.conf");
+  EXPECT_EQ(good.status, 0) << good.output;
+  EXPECT_EQ(Ctl("-sr").output, "block drop all\npass inet proto icmp all icmp-type echoreq\n");
+  Write("go", "go\n");
+  EXPECT_EQ(client.Wait(15), 0);
+  EXPECT_EQ(ReadFile(dir_ + "/long.log"), "ok\n");
+  // Reloads while a ping stream runs (20 per second): no echo is lost.
   Process pings({"ip", "netns", "exec", topo_->Ns("cli"), "ping", "-n", "-q", "-c", "40", "-i", "0.05", "-W", "1",
                  kSrv4},
                 dir_ + "/ping.log");
   usleep(300 * 1000);
-  Write("new.conf", "set skip on lo\nblock all\npass inet proto icmp icmp-type echoreq\n");
-  RunResult good = Ctl("-f " + dir_ + "/new.conf");
-  EXPECT_EQ(good.status, 0) << good.output;
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(Ctl("-f " + dir_ + "/new.conf").status, 0);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Ctl("-f " + dir_ + "/new.conf").status, 0);
   EXPECT_EQ(pings.Wait(10), 0) << ReadFile(dir_ + "/ping.log");
   EXPECT_TRUE(Contains(ReadFile(dir_ + "/ping.log"), "40 packets transmitted, 40 received, 0% packet loss"))
       << ReadFile(dir_ + "/ping.log");
-  EXPECT_EQ(Ctl("-sr").output, "block drop all\npass inet proto icmp all icmp-type echoreq\n");
-  Write("go", "go\n");
-  EXPECT_EQ(client.Wait(15), 0);
-  EXPECT_EQ(ReadFile(dir_ + "/long.log"), "2000\n");
   // New connections follow the new rules.
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 1"), "timeout");
 

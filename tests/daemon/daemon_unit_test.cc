@@ -353,7 +353,7 @@ TEST(DaemonControl, HapfctlRefusesInOneLine) {
 // data plane calls). Reported, not asserted (the machine is shared);
 // correctness is asserted.
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
-  constexpr int kFlows = 2000, kRounds = 50, kBatch = 32;
+  constexpr int kFlows = 2000, kRounds = 25, kBatch = 32;
   for (bool batched : {false, true}) {
     for (int threads : {1, 2, 1, 2}) {
       Filter f(nullptr);
