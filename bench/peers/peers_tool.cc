@@ -5,7 +5,8 @@
 //       TCP and UDP echo on PORT (epoll, thousands of connections), UDP sink on the discard port.
 //   peers_tool probe HOST PORT --seconds S [--interval-us U]
 //       one UDP echo request every U µs (default 1000: 1 kHz); prints every run of unanswered requests
-//       as gaps=START_MS+LEN_MS,... on the sender's clock (LEN = first lost send to next answered send).
+//       as gaps=START_MS+LEN_MS,... on the sender's clock (LEN = first lost send to next answered send),
+//       after start=EPOCH_MS, the wall-clock time of the first send.
 //   peers_tool setups HOST PORT --seconds S [--inflight K] [--source A --sources N]
 //       TCP handshakes per second: non-blocking connects, K in flight; a completed handshake is counted
 //       and the socket closed with RST (SO_LINGER 0) so no TIME_WAIT piles up on the client.
@@ -196,6 +197,8 @@ int Probe(const Options& o) {
   std::vector<uint8_t> answered(total, 0);
   const uint32_t magic = 0x70656572;  // "peer"
   const auto start = Clock::now();
+  const long long start_epoch_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch()).count();
   while (true) {
     const double now = SecondsSince(start);
     if (now > seconds + 1.0) break;
@@ -233,7 +236,8 @@ int Probe(const Options& o) {
     }
   }
   if (run_start != SIZE_MAX) close_run(seconds);
-  std::printf("sent=%zu received=%zu gaps=%s\n", sent_at.size(), received, gaps.empty() ? "none" : gaps.c_str());
+  std::printf("start=%lld sent=%zu received=%zu gaps=%s\n", start_epoch_ms, sent_at.size(), received,
+              gaps.empty() ? "none" : gaps.c_str());
   return 0;
 }
 

@@ -30,9 +30,9 @@ done
 COMMAND="bash bench/peers/run.sh --size $SIZE${RUNS:+ --runs $RUNS}"
 case $SIZE in
   tiny) RUNS=${RUNS:-1} SESSIONS=20 INSERTS=2000 BULK=1000 CT_BULK=1000 PPS_SECONDS=1 SETUP_SECONDS=1
-        FLOW_PPS=20000 PROBE_DEFAULT=10 PROBE_FAST=6 HOLD_AFTER=10 BULK_LIMIT=8000 STABLE=3000 ;;
+        FLOW_PPS=20000 PROBE_DEFAULT=10 PROBE_FAST=6 HOLD_AFTER=10 BULK_LIMIT=5000 STABLE=2000 ;;
   full) RUNS=${RUNS:-3} SESSIONS=1000 INSERTS=100000 BULK=500000 CT_BULK=240000 PPS_SECONDS=3 SETUP_SECONDS=3
-        FLOW_PPS=50000 PROBE_DEFAULT=12 PROBE_FAST=7 HOLD_AFTER=20 BULK_LIMIT=120000 STABLE=5000 ;;
+        FLOW_PPS=50000 PROBE_DEFAULT=12 PROBE_FAST=7 HOLD_AFTER=20 BULK_LIMIT=60000 STABLE=5000 ;;
   *) echo "--size tiny|full" >&2; exit 2 ;;
 esac
 # BULK and CT_BULK count flows. hapf keeps two pf states per forwarded flow (in on em0, out on em1), so
@@ -488,6 +488,9 @@ gap_test() {  # gap_test EVENT TIMERS PROBE_SECONDS
   out=$(cat "$WORK/$SYS.probe.out")
   wait_master 1 15000 || log "fw1 did not return to MASTER after $ev"
   log "probe ($ev, $timers, inject ${inject_at} ms, restore ${restore_at} ms): $out"
+  # Times on the probe's own clock: it prints its start (epoch ms), so injection and repair map exactly.
+  local start=${out##*start=}; start=${start%% *}
+  if [[ $start =~ ^[0-9]+$ ]]; then inject_at=$((t0 + inject_at - start)); restore_at=$((t0 + restore_at - start)); fi
   local gaps=${out##*gaps=}
   local fo=0 fb=0 g s l
   [[ $gaps == none ]] && gaps=
@@ -519,6 +522,7 @@ session_test() {
   log "sessions: ${out//$'\n'/ }"
   local alive; alive=$(sed -n 's/.* alive=\([0-9]*\).*/\1/p' <<<"$out")
   record sessions_survived "${alive:-0}"
+  flush_states  # (hapf: the returning master bulk-syncs before it preempts; the table is not this test's)
   restore_sigkill
   wait_master 1 90000 || log "fw1 did not return after the session test"
   sleep 1
@@ -614,6 +618,7 @@ bulk_test() {  # a restarted backup's time to hold the full table (bounded by BU
   else  # not complete within the bound: the time the measured rate needs for the whole table
     record bulk_ms $(( rate > 0 ? full * 1000 / rate : 99999999 )); record bulk_extrapolated 1
   fi
+  ((HELD >= 1000)) || [[ $SIZE == tiny ]] || return 0  # (RSS moves in pages: too few flows say nothing)
   case $SYS in
     hapf) record mem_backup_per_flow $(( ($(rss_kb "$(hapf_pid 2)") - rss0) * 1024 / (HELD > 0 ? HELD : 1) )) ;;
     *) record mem_backup_per_flow $(( ($(rss_kb "$(cat "$WORK/$SYS/fw2/conntrackd.pid")") - rss0) * 1024 / (HELD > 0 ? HELD : 1) )) ;;
@@ -682,7 +687,8 @@ run_system() {
     for ((i = 0; i < RUNS; i++)); do insert_test; done
     BULK_READY=0
     local bulk=$BULK; [[ $SYS != hapf ]] && bulk=$CT_BULK
-    for ((i = 0; i < RUNS; i++)); do bulk_test "$bulk"; done
+    # One bulk run per system: the table takes minutes to build and the bound is a minute.
+    bulk_test "$bulk"
     flush_states
   fi
   # 1. gaps at the fastest timers

@@ -76,10 +76,11 @@ def summarize(a):
                 cells.append(fmt(v[0]))
             else:
                 cells.append(f"{fmt(statistics.median(v))} [{fmt(min(v))}–{fmt(max(v))}]")
-            if v and key.startswith("failover_") and values.get((sys_key, key + "_unrecovered")):
+            if v and key.startswith("failover_") and values.get((sys_key, key + "_unrecovered")) and max(v) > 0:
                 cells[-1] += " (not recovered until the repair)"
             if v and key == "bulk_ms" and values.get((sys_key, "bulk_extrapolated")):
-                cells[-1] += " (extrapolated: not complete within the bound)"
+                cells[-1] = ("no progress within the bound" if max(v) >= 99999999
+                             else cells[-1] + " (extrapolated: not complete within the bound)")
         for peer in ("keepalived", "ucarp", "kernel"):
             h, p = med.get(("hapf", key)), med.get((peer, key))
             if h is None or p is None:

@@ -7,7 +7,7 @@ BUILD=$1
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$(mktemp)
 trap 'rm -f "$OUT" "$OUT.results"' EXIT
-timeout 175 bash "$ROOT/bench/peers/run.sh" --size tiny --parallel --build "$BUILD" --results "$OUT.results" >"$OUT" 2>"$OUT.log"
+timeout 200 bash "$ROOT/bench/peers/run.sh" --size tiny --parallel --build "$BUILD" --results "$OUT.results" >"$OUT" 2>"$OUT.log"
 rc=$?
 cat "$OUT"
 if ((rc != 0)); then echo "FAIL: run.sh exited $rc"; tail -30 "$OUT.log"; rm -f "$OUT.log"; exit 1; fi
