@@ -83,7 +83,7 @@ def summarize(a):
                              else cells[-1] + " (extrapolated: not complete within the bound)")
         for peer in ("keepalived", "ucarp", "kernel"):
             h, p = med.get(("hapf", key)), med.get((peer, key))
-            if h is None or p is None:
+            if h is None or p is None or max(h, p) >= 99999999:  # (99999999: no progress, no time to compare)
                 cells.append("—")
             elif p == 0:
                 cells.append("∞" if h > 0 else "=")
