@@ -30,7 +30,7 @@ done
 COMMAND="bash bench/peers/run.sh --size $SIZE${RUNS:+ --runs $RUNS}"
 case $SIZE in
   tiny) RUNS=${RUNS:-1} SESSIONS=20 INSERTS=2000 BULK=1000 CT_BULK=1000 PPS_SECONDS=1 SETUP_SECONDS=1
-        FLOW_PPS=20000 PROBE_DEFAULT=10 PROBE_FAST=6 HOLD_AFTER=10 BULK_LIMIT=5000 STABLE=2000 ;;
+        FLOW_PPS=20000 PROBE_DEFAULT=10 PROBE_FAST=6 HOLD_AFTER=10 BULK_LIMIT=10000 STABLE=2000 ;;
   full) RUNS=${RUNS:-3} SESSIONS=1000 INSERTS=100000 BULK=500000 CT_BULK=240000 PPS_SECONDS=3 SETUP_SECONDS=3
         FLOW_PPS=50000 PROBE_DEFAULT=12 PROBE_FAST=7 HOLD_AFTER=20 BULK_LIMIT=60000 STABLE=5000 ;;
   *) echo "--size tiny|full" >&2; exit 2 ;;
@@ -556,9 +556,10 @@ FLOW_BASE=2  # source addresses of generated flows: 198.51.100.FLOW_BASE.. (insi
 # (99.9%: the master also counts a few entries never synced) or stops growing for STABLE_MS, or LIMIT_MS.
 # Sets CREATED, HELD (above the starting counts), LAST_MS (time of the last growth since T0) and DONE (0/1).
 follow_backup() {
-  local m0=$1 k0=$2 limit=$3 stable=$4 m k prev=-1 since
-  since=$(now_ms); DONE=0
-  while (($(now_ms) - T0 < limit)); do
+  local m0=$1 k0=$2 limit=$3 stable=$4 m=0 k=0 prev=-1 since first=1
+  since=$(now_ms); DONE=0 LAST_MS=0
+  while ((first || $(now_ms) - T0 < limit)); do  # (at least one look, however long the restart took)
+    first=0
     m=$(( $(master_count) - m0 )); k=$(( $(backup_count) - k0 ))
     if ((k != prev)); then prev=$k; since=$(now_ms); LAST_MS=$((since - T0)); fi
     if ((m > 0 && k >= m - m / 1000 - 10)); then DONE=1; break; fi
