@@ -307,15 +307,14 @@ Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, Tim
   if (opts_.purge_budget) Purge(now, opts_.purge_budget);
   if (ifp < ifaces_.size() && ifaces_[ifp].skip) return Verdict{};
 
-  auto parsed = ParsePacket(pkt);
-  if (!parsed) {
+  PacketInfo p;
+  if (!ParsePacket(pkt, p)) {
     Verdict v;
     v.action = Action::kBlock;
     v.reason = kResShort;
     counters_.reasons[kResShort]++;
     return v;
   }
-  PacketInfo& p = *parsed;
   Verdict v;
   if (p.icmp_error && p.quoted) {
     bool found = false;
@@ -428,7 +427,7 @@ Verdict Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::spa
 Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
                               uint32_t now_s, bool& found) {
   Verdict v;
-  const QuotedPacket q = *p.quoted;
+  const QuotedInfo q = *p.quoted;
   // The quoted packet travelled the other way: key it as such, but look it up
   // on the side (wire/stack) of the error itself.
   counters_.state_searches++;

@@ -15,7 +15,7 @@
 
 #include <absl/container/flat_hash_map.h>
 
-#include "pf/engine_packet.h"
+#include "pf/engine_view.h"
 #include "pf/ruleset_rule.h"
 #include "pf/state_table.h"
 #include "pf/state_timeouts.h"
