@@ -302,20 +302,87 @@ void Engine::CountPacket(const PacketInfo& p, Direction dir, bool pass) {
   if (pass) counters_.bytes[af][d] += p.l3_len;
 }
 
+namespace {
+
+Verdict Malformed(Counters& c) {
+  Verdict v;
+  v.action = Action::kBlock;
+  v.reason = kResShort;
+  c.reasons[kResShort]++;
+  return v;
+}
+
+// Whether the packet is looked up by its own key (ICMP errors are looked up
+// by the packet they quote; later fragments carry no ports).
+bool LooksUpOwnKey(const PacketInfo& p) { return !(p.icmp_error && p.quoted) && !p.fragment; }
+
+}  // namespace
+
 Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now) {
-  const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   if (opts_.purge_budget) Purge(now, opts_.purge_budget);
   if (ifp < ifaces_.size() && ifaces_[ifp].skip) return Verdict{};
+  PacketInfo p;
+  if (!ParsePacket(pkt, p)) return Malformed(counters_);
+  StateKey key;
+  if (LooksUpOwnKey(p)) key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
+  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), now);
+}
 
-  auto parsed = ParsePacket(pkt);
-  if (!parsed) {
-    Verdict v;
-    v.action = Action::kBlock;
-    v.reason = kResShort;
-    counters_.reasons[kResShort]++;
-    return v;
+void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
+  // A software pipeline: packet i is parsed and its index bucket prefetched,
+  // kAhead packets later its state's cache lines are prefetched, and kAhead
+  // packets after that it is tested. Each miss thus has the work of kAhead
+  // packets to complete in.
+  constexpr size_t kAhead = 6;
+  constexpr size_t kRing = 2 * kAhead + 1;
+  struct Pending {
+    PacketInfo info;
+    StateKey key;
+    uint32_t tag = 0;
+    uint8_t stage = 0;  // 0 skip, 1 malformed, 2 parsed, 3 parsed and looked up by its key
+  };
+  std::array<Pending, kRing> ring;
+  const size_t n = std::min(batch.size(), out.size());
+  if (opts_.purge_budget) Purge(now, opts_.purge_budget * n);
+  for (size_t i = 0; i < n + 2 * kAhead; ++i) {
+    if (i < n) {
+      const BatchPacket& b = batch[i];
+      Pending& q = ring[i % kRing];
+      q.stage = 0;
+      if (b.ifp >= ifaces_.size() || !ifaces_[b.ifp].skip) {
+        q.info = PacketInfo{};
+        q.stage = ParsePacket(b.pkt, q.info) ? 2 : 1;
+        if (q.stage == 2 && LooksUpOwnKey(q.info)) {
+          const PacketInfo& p = q.info;
+          q.key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, b.dir);
+          q.tag = StateTable::Tag(q.key);
+          q.stage = 3;
+          states_.PrefetchBucket(q.tag);
+        }
+      }
+    }
+    if (i >= kAhead && i - kAhead < n) {
+      const Pending& q = ring[(i - kAhead) % kRing];
+      if (q.stage == 3) states_.PrefetchState(q.tag);
+    }
+    if (i >= 2 * kAhead && i - 2 * kAhead < n) {
+      const size_t k = i - 2 * kAhead;
+      const BatchPacket& b = batch[k];
+      Pending& q = ring[k % kRing];
+      if (q.stage == 0) {
+        out[k] = Verdict{};
+      } else if (q.stage == 1) {
+        out[k] = Malformed(counters_);
+      } else {
+        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, now);
+      }
+    }
   }
-  PacketInfo& p = *parsed;
+}
+
+Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
+                           uint32_t tag, TimeNs now) {
+  const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   Verdict v;
   if (p.icmp_error && p.quoted) {
     bool found = false;
@@ -326,8 +393,7 @@ Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, Tim
     }
   } else if (!p.fragment) {
     counters_.state_searches++;
-    const StateKey key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
-    const uint32_t idx = states_.Find(key, dir);
+    const uint32_t idx = states_.Find(key, tag, dir);
     if (idx != kNoIndex) {
       bool reevaluate = false;
       v = TestState(idx, dir, ifp, pkt, p, now_s, reevaluate);
@@ -428,7 +494,7 @@ Verdict Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::spa
 Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
                               uint32_t now_s, bool& found) {
   Verdict v;
-  const QuotedPacket q = *p.quoted;
+  const QuotedInfo q = *p.quoted;
   // The quoted packet travelled the other way: key it as such, but look it up
   // on the side (wire/stack) of the error itself.
   counters_.state_searches++;

@@ -1,7 +1,7 @@
 # The filter engine (issue 4): pure core library plus the pflog file writer.
 hapf_library(hapf_pf_engine SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/table_lpm.cc
-  ${CMAKE_CURRENT_LIST_DIR}/engine_packet.cc
+  ${CMAKE_CURRENT_LIST_DIR}/engine_view.cc
   ${CMAKE_CURRENT_LIST_DIR}/state_table.cc
   ${CMAKE_CURRENT_LIST_DIR}/state_timeouts.cc
   ${CMAKE_CURRENT_LIST_DIR}/tcp_track.cc

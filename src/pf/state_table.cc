@@ -16,7 +16,7 @@ StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const ne
   return k;
 }
 
-StateTable::StateTable() : index_(0, EntryHash{this}, EntryEq{this}) {}
+StateTable::StateTable() : buckets_(1024), mask_(1023) {}
 
 uint32_t StateTable::AllocSlot() {
   if (!free_.empty()) {
@@ -28,17 +28,59 @@ uint32_t StateTable::AllocSlot() {
   return next_unused_++;
 }
 
+void StateTable::Grow() {
+  std::vector<Bucket> old = std::move(buckets_);
+  buckets_.assign(old.size() * 2, Bucket{});
+  mask_ = static_cast<uint32_t>(buckets_.size() - 1);
+  for (const Bucket& b : old) {
+    if (b.entry == kEmpty) continue;
+    uint32_t i = b.tag & mask_;
+    while (buckets_[i].entry != kEmpty) i = (i + 1) & mask_;
+    buckets_[i] = b;
+  }
+}
+
+void StateTable::InsertEntry(uint32_t entry, uint32_t tag) {
+  // At most 3/4 full: linear probing stays short.
+  if ((entries_ + 1) * 4ull > buckets_.size() * 3ull) Grow();
+  uint32_t i = tag & mask_;
+  while (buckets_[i].entry != kEmpty) i = (i + 1) & mask_;
+  buckets_[i] = Bucket{tag, entry};
+  ++entries_;
+}
+
+void StateTable::EraseEntry(uint32_t entry, uint32_t tag) {
+  uint32_t i = tag & mask_;
+  while (buckets_[i].entry != entry) {
+    if (buckets_[i].entry == kEmpty) return;
+    i = (i + 1) & mask_;
+  }
+  // Backward shift: move each later entry of the cluster into the hole when
+  // its home bucket does not lie cyclically between the hole and itself.
+  for (uint32_t j = (i + 1) & mask_; buckets_[j].entry != kEmpty; j = (j + 1) & mask_) {
+    const uint32_t home = buckets_[j].tag & mask_;
+    const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (stays) continue;
+    buckets_[i] = buckets_[j];
+    i = j;
+  }
+  buckets_[i].entry = kEmpty;
+  --entries_;
+}
+
 uint32_t StateTable::Insert(const State& s) {
-  if (index_.contains(s.key[kWire])) return kNoIndex;
+  const uint32_t wire_tag = Tag(s.key[kWire]);
+  if (FindEntry(s.key[kWire], wire_tag) != kEmpty) return kNoIndex;
   const bool equal = s.keys_equal();
-  if (!equal && index_.contains(s.key[kStack])) return kNoIndex;
+  const uint32_t stack_tag = equal ? wire_tag : Tag(s.key[kStack]);
+  if (!equal && FindEntry(s.key[kStack], stack_tag) != kEmpty) return kNoIndex;
   const uint32_t idx = AllocSlot();
   State& slot = at(idx);
   slot = s;
   slot.live = 1;
   slot.has_rt_addr = 0;
-  index_.insert(idx << 1 | kWire);
-  if (!equal) index_.insert(idx << 1 | kStack);
+  InsertEntry(idx << 1 | kWire, wire_tag);
+  if (!equal) InsertEntry(idx << 1 | kStack, stack_tag);
   ++live_;
   return idx;
 }
@@ -46,18 +88,17 @@ uint32_t StateTable::Insert(const State& s) {
 void StateTable::Remove(uint32_t idx) {
   State& s = at(idx);
   if (!s.live) return;
-  index_.erase(idx << 1 | kWire);
-  if (!s.keys_equal()) index_.erase(idx << 1 | kStack);
+  EraseEntry(idx << 1 | kWire, Tag(s.key[kWire]));
+  if (!s.keys_equal()) EraseEntry(idx << 1 | kStack, Tag(s.key[kStack]));
   if (s.has_rt_addr) rt_addrs_.erase(idx);
   s.live = 0;
   free_.push_back(idx);
   --live_;
 }
 
-uint32_t StateTable::Find(const StateKey& key, Direction dir) const {
-  auto it = index_.find(key);
-  if (it == index_.end()) return kNoIndex;
-  const uint32_t e = *it;
+uint32_t StateTable::Find(const StateKey& key, uint32_t tag, Direction dir) const {
+  const uint32_t e = FindEntry(key, tag);
+  if (e == kEmpty) return kNoIndex;
   const State& s = at(e >> 1);
   const int want = dir == Direction::kOut ? kStack : kWire;
   if ((e & 1) != static_cast<uint32_t>(want) && !s.keys_equal()) return kNoIndex;
@@ -82,7 +123,7 @@ net::IpAddr StateTable::RtAddr(uint32_t idx) const {
 
 size_t StateTable::MemoryBytes() const {
   return chunks_.size() * kChunk * sizeof(State) + free_.capacity() * sizeof(uint32_t) +
-         index_.capacity() * (sizeof(uint32_t) + 1);
+         buckets_.capacity() * sizeof(Bucket);
 }
 
 }  // namespace hapf::pf::engine

@@ -15,8 +15,6 @@
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
-#include <absl/container/flat_hash_set.h>
-#include <absl/hash/hash.h>
 
 #include "net/addr.h"
 
@@ -52,10 +50,6 @@ struct StateKey {
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 29;
     return static_cast<size_t>(h);
-  }
-  template <typename H>
-  friend H AbslHashValue(H h, const StateKey& k) {
-    return H::combine(std::move(h), k.Hash());
   }
 };
 static_assert(sizeof(StateKey) == 40, "StateKey must stay 40 bytes, padding-free");
@@ -147,9 +141,29 @@ class StateTable {
   void Remove(uint32_t index);
 
   // Finds the state whose wire key (dir In) or stack key (dir Out) is `key`.
-  uint32_t Find(const StateKey& key, Direction dir) const;
+  uint32_t Find(const StateKey& key, Direction dir) const { return Find(key, Tag(key), dir); }
+  uint32_t Find(const StateKey& key, uint32_t tag, Direction dir) const;
   // Finds the state using `key` on either side (port allocation uses this).
-  bool KeyInUse(const StateKey& key) const { return index_.contains(key); }
+  bool KeyInUse(const StateKey& key) const { return FindEntry(key, Tag(key)) != kEmpty; }
+
+  // Batched lookups hide the two cache misses of a lookup (index bucket, then
+  // the state holding the key) by issuing them for many packets first:
+  // PrefetchBucket for every packet, then PrefetchState, then Find.
+  static uint32_t Tag(const StateKey& key) { return static_cast<uint32_t>(key.Hash()); }
+  void PrefetchBucket(uint32_t tag) const { __builtin_prefetch(&buckets_[tag & mask_]); }
+  void PrefetchState(uint32_t tag) const {
+    for (uint32_t i = tag & mask_;; i = (i + 1) & mask_) {
+      const Bucket& b = buckets_[i];
+      if (b.entry == kEmpty) return;
+      if (b.tag == tag) {
+        // A state spans four or five cache lines and the test touches all.
+        const char* p = reinterpret_cast<const char*>(&at(b.entry >> 1));
+        for (size_t off = 0; off < sizeof(State); off += 64) __builtin_prefetch(p + off);
+        __builtin_prefetch(p + sizeof(State) - 1);
+        return;
+      }
+    }
+  }
 
   State& at(uint32_t index) { return chunks_[index >> kChunkBits][index & (kChunk - 1)]; }
   const State& at(uint32_t index) const { return chunks_[index >> kChunkBits][index & (kChunk - 1)]; }
@@ -188,27 +202,35 @@ class StateTable {
   static constexpr uint32_t kChunkBits = 12;
   static constexpr uint32_t kChunk = 1u << kChunkBits;
 
-  // Index entries are (state index << 1 | side); hashing reads the key out of
-  // the state, so an entry costs 4 bytes instead of a 40-byte key copy.
-  struct EntryHash {
-    using is_transparent = void;
-    const StateTable* table;
-    size_t operator()(uint32_t e) const { return table->EntryKey(e).Hash(); }
-    size_t operator()(const StateKey& k) const { return k.Hash(); }
+  // The index: open addressing with linear probing over 8-byte buckets.
+  // An entry is (state index << 1 | side); the key itself lives only in the
+  // state, and the bucket keeps the key's 32-bit hash (the tag) so that most
+  // mismatches never touch the state, growing never reads states, and a
+  // batch can prefetch the state from the bucket alone. Deletion shifts
+  // later entries back (no tombstones), so probe chains stay short.
+  struct Bucket {
+    uint32_t tag = 0;
+    uint32_t entry = kEmpty;
   };
-  struct EntryEq {
-    using is_transparent = void;
-    const StateTable* table;
-    bool operator()(uint32_t a, uint32_t b) const { return table->EntryKey(a) == table->EntryKey(b); }
-    bool operator()(uint32_t a, const StateKey& k) const { return table->EntryKey(a) == k; }
-    bool operator()(const StateKey& k, uint32_t a) const { return table->EntryKey(a) == k; }
-  };
+  static constexpr uint32_t kEmpty = 0xffffffff;
   const StateKey& EntryKey(uint32_t e) const { return at(e >> 1).key[e & 1]; }
+  uint32_t FindEntry(const StateKey& key, uint32_t tag) const {
+    for (uint32_t i = tag & mask_;; i = (i + 1) & mask_) {
+      const Bucket& b = buckets_[i];
+      if (b.entry == kEmpty) return kEmpty;
+      if (b.tag == tag && EntryKey(b.entry) == key) return b.entry;
+    }
+  }
+  void InsertEntry(uint32_t entry, uint32_t tag);
+  void EraseEntry(uint32_t entry, uint32_t tag);
+  void Grow();
   uint32_t AllocSlot();
 
+  std::vector<Bucket> buckets_;
+  uint32_t mask_ = 0;
+  uint32_t entries_ = 0;
   std::vector<std::unique_ptr<State[]>> chunks_;
   std::vector<uint32_t> free_;
-  absl::flat_hash_set<uint32_t, EntryHash, EntryEq> index_;
   absl::flat_hash_map<uint32_t, net::IpAddr> rt_addrs_;  // rare: route-to targets
   uint32_t next_unused_ = 0;
   uint32_t cursor_ = 0;

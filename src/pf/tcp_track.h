@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "pf/engine_packet.h"
+#include "pf/engine_view.h"
 #include "pf/state_table.h"
 
 namespace hapf::pf::engine {

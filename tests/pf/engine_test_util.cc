@@ -119,20 +119,11 @@ std::vector<uint8_t> RawProto(const char* src, const char* dst, uint8_t proto, s
 }
 
 std::string ChecksumError(const std::vector<uint8_t>& pkt) {
-  auto info = ParsePacket(pkt);
-  if (!info) return "unparseable";
-  if (info->af == net::Family::kV4 &&
-      net::ChecksumFinish(net::ChecksumPartial(std::span<const uint8_t>(pkt.data(), info->l4_off))) != 0)
-    return "ipv4 header";
-  const bool v6 = info->af == net::Family::kV6;
-  if (ChecksumOffset(info->proto, v6) == SIZE_MAX || info->fragment) return "";
-  std::span<const uint8_t> l4(pkt.data() + info->l4_off, info->l4_len);
-  if (info->proto == kProtoUdp && !v6 && Load16(l4, 6) == 0) return "";
-  uint32_t sum = 0;
-  if (info->proto != kProtoIcmp) sum = net::PseudoHeaderSum(info->src, info->dst, info->proto, info->l4_len);
-  if (net::ChecksumFinish(net::ChecksumPartial(l4, sum)) != 0) return "transport";
-  if (info->quoted && info->af == net::Family::kV4) {
-    const size_t qo = info->quoted->l3_off;
+  net::ParsedPacket n;
+  if (net::ParsePacket(pkt, net::LinkType::kRawIp, n) != net::ParseError::kOk) return "unparseable";
+  if (net::VerifyChecksums(pkt, n) != net::ParseError::kOk) return "ipv4 header or transport";
+  if (n.icmp_error && n.inner.family == net::Family::kV4) {
+    const size_t qo = n.inner.l3_offset;
     const size_t ihl = (pkt[qo] & 0x0f) * 4u;
     if (net::ChecksumFinish(net::ChecksumPartial(std::span<const uint8_t>(pkt.data() + qo, ihl))) != 0)
       return "quoted ipv4 header";
