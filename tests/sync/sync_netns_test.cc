@@ -1,0 +1,24 @@
+// Two real hapfd nodes with configuration sync in network namespaces
+// (tests/sync/sync_netns.sh): a push from A is enforced by B's filter on real
+// pings within a second, a ruleset B cannot compile is refused with B's
+// message at A (hapfctl exits non-zero), a forged frame is counted, and B
+// catches up after being offline.
+#include <gtest/gtest.h>
+
+#include "run_command.h"
+
+namespace {
+
+TEST(SyncNetns, TwoNodes) {
+  const std::string out = hapf::testing::RunShell(std::string("bash ") + HAPF_SOURCE_DIR +
+                                                  "/tests/sync/sync_netns.sh " + HAPFD + " " + HAPFCTL + " 2>&1");
+  for (const char* check : {"initial ping passes", "push applied", "backup blocks ping within 1 s",
+                            "backup pf.conf written", "hapfd.conf stays local", "refused by the backup, exit non-zero",
+                            "backup still enforces the old rules", "forged and truncated frames counted",
+                            "push with backup offline", "backup caught up"}) {
+    EXPECT_NE(out.find(std::string("CHECK ") + check + " ok"), std::string::npos) << check << "\n" << out;
+  }
+  EXPECT_EQ(out.find(" FAIL"), std::string::npos) << out;
+}
+
+}  // namespace
