@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <cctype>
 #include <cstring>
 #include <map>
@@ -36,10 +38,12 @@ net::IpAddr FromSockaddr(const sockaddr* sa) {
 const char* kUsage =
     "usage: hapfctl [-deKknNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-k host]\n"
     "               [-o level] [-s modifier] [-t table -T command [address ...]]\n"
-    "       hapfctl carp [-g group] [demote N] | pfsync [-v] | pfsync dump [-v] file | -i if\n";
+    "       hapfctl carp [-g group] [demote N] | pfsync [-v] | pfsync dump [-v] file | -i if\n"
+    "       hapfctl sync [push]\n";
 
 // Sends one request; appends the answer. False (and the error line) on failure.
-bool Call(const std::string& socket, const nlohmann::json& request, std::string& out, std::string& err) {
+bool Call(const std::string& socket, const nlohmann::json& request, std::string& out, std::string& err,
+          nlohmann::json* reply_out = nullptr) {
   nlohmann::json reply;
   std::string e;
   if (!daemon::ControlCall(socket, request, reply, e)) {
@@ -48,7 +52,28 @@ bool Call(const std::string& socket, const nlohmann::json& request, std::string&
   }
   if (reply.contains("out") && reply["out"].is_string()) out += reply["out"].get<std::string>();
   if (reply.contains("err") && reply["err"].is_string()) err += reply["err"].get<std::string>();
+  if (reply_out != nullptr) *reply_out = reply;
   return reply.value("ok", false);
+}
+
+// Waits (at most 5 s) for the peers' answers to a configuration push and
+// prints them; false when a peer refused it.
+bool WaitForSync(const std::string& socket, uint64_t generation, std::string& out, std::string& err) {
+  const nlohmann::json req = {
+      {"cmd", "component"}, {"name", "sync"}, {"args", {"result", std::to_string(generation)}}, {"verbose", 0}};
+  for (int i = 0; i < 100; ++i) {
+    std::string o, e;
+    bool ok = Call(socket, req, o, e);
+    if (ok && o == "pending\n") {
+      timespec ts{0, 50 * 1000 * 1000};
+      nanosleep(&ts, nullptr);
+      continue;
+    }
+    (ok ? out : err) += "sync generation " + std::to_string(generation) + ":\n" + o + e;
+    return ok;
+  }
+  err += "hapfctl: sync generation " + std::to_string(generation) + ": no answer from the peers\n";
+  return false;
 }
 
 // pfctl accepts unique prefixes of the -s and -F modifiers ("-s r", "-F st").
@@ -122,8 +147,16 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
     return linux::PfsyncDumpMain(std::vector<std::string>(args.begin() + 2, args.end()),
                                  [&out](std::string_view text) { out += text; }, err);
   }
-  // `hapfctl carp [...]` and `hapfctl pfsync [...]`: a hosted component's status.
-  if (!args.empty() && (args[0] == "carp" || args[0] == "pfsync")) {
+  // `hapfctl sync push`: publish the configuration directory, wait for the peers.
+  if (args.size() == 2 && args[0] == "sync" && args[1] == "push") {
+    nlohmann::json req = {{"cmd", "component"}, {"name", "sync"}, {"args", {"push"}}, {"verbose", 0}};
+    std::string o;
+    if (!Call(control_socket, req, o, err)) return 1;
+    out += o;
+    return WaitForSync(control_socket, std::strtoull(o.c_str() + 11, nullptr, 10), out, err) ? 0 : 1;
+  }
+  // `hapfctl carp [...]`, `pfsync [...]`, `sync [status]`: a hosted component's status.
+  if (!args.empty() && (args[0] == "carp" || args[0] == "pfsync" || args[0] == "sync")) {
     int verbose = 0;
     std::vector<std::string> words;
     for (size_t i = 1; i < args.size(); ++i) {
@@ -265,7 +298,11 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
     }
     for (nlohmann::json r : requests) {
       if (!anchor.empty()) r["anchor"] = anchor;
-      if (!Call(control_socket, r, out, err)) return 1;
+      nlohmann::json reply;
+      if (!Call(control_socket, r, out, err, &reply)) return 1;
+      if (reply.contains("sync_generation") && reply["sync_generation"].is_number_unsigned() &&
+          !WaitForSync(control_socket, reply["sync_generation"].get<uint64_t>(), out, err))
+        return 1;
     }
     return 0;
   }

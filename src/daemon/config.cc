@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "carp/config.h"
+#include "linux/config_sync_transport.h"
 #include "pf/lang_parser.h"
 
 namespace hapf::daemon {
@@ -78,10 +79,29 @@ Settings ParseSettings(const std::string& file, const std::string& text, std::ve
       s.skip.push_back(value);
     } else if (key == "sync-auth") {
       s.sync_auth = value;
+    } else if (key == "sync-peer" || key == "sync-listen") {
+      if (!linux::ParseSyncEndpoint(value, 8737)) fail(key + " needs ADDR or ADDR:PORT");
+      else if (key == "sync-peer") s.sync_peers.push_back(value);
+      else s.sync_listen = value;
+    } else if (key == "sync-key") {
+      s.sync_key = value;
+    } else if (key == "sync-key-file") {
+      std::string k;
+      if (!ReadWhole(value, k)) fail("sync-key-file " + value + ": cannot read");
+      while (!k.empty() && (k.back() == '\n' || k.back() == '\r' || k.back() == ' ')) k.pop_back();
+      if (!k.empty()) s.sync_key = k;
+    } else if (key == "sync-id") {
+      if (auto n = number(1, 2147483647)) s.sync_id = static_cast<uint32_t>(*n);
+    } else if (key == "sync-auto-push") {
+      std::optional<bool> b = YesNo(value);
+      if (!b) fail(key + " must be yes or no");
+      else s.sync_auto_push = *b;
     } else {
       fail("unknown setting " + key);
     }
   }
+  if (!s.sync_peers.empty() && (s.sync_listen.empty() || s.sync_key.size() < 16))
+    errors.push_back(file + ": sync-peer needs sync-listen and a sync-key of at least 16 characters");
   return s;
 }
 

@@ -27,6 +27,12 @@ struct Settings {
   bool queue_once = false;      // queue-layout once|split (once: no rdr-to allowed)
   std::vector<std::string> skip = {"lo"};  // interfaces never queued besides `set skip on`
   std::string sync_auth;        // sync-auth KEY (pfsync's syncauth)
+  // Configuration sync (docs/config-sync.md): on when sync-peer is given.
+  std::vector<std::string> sync_peers;  // sync-peer ADDR[:PORT] (repeatable)
+  std::string sync_listen;              // sync-listen ADDR[:PORT]: this node's sync address
+  std::string sync_key;                 // sync-key KEY or the contents of sync-key-file PATH
+  uint32_t sync_id = 0;                 // sync-id N; 0: derived from the sync-listen address
+  bool sync_auto_push = false;          // sync-auto-push yes: `hapfctl -f` pushes to the peers
 };
 
 // Parses hapfd.conf. Errors are "FILE:LINE: message".

@@ -16,6 +16,7 @@
 #include "cli/hapfctl_cli.h"
 #include "daemon/control.h"
 #include "daemon/pfsync_hook.h"
+#include "daemon/sync_component.h"
 #include "linux/carp_node.h"
 #include "linux/iface_table.h"
 #include "linux/nfq_dataplane.h"
@@ -261,6 +262,11 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
     if (!ok) return fail(text + "hapfctl: Syntax error in config file: pf rules not loaded");
     reply["err"] = text;
     if (ok) Log(LOG_NOTICE, (anchor.empty() ? "" : "anchor " + anchor + ": ") + "ruleset reloaded from " + Str(req, "filename"));
+    for (auto& c : components_) {  // sync-auto-push of the main ruleset: hapfctl waits for the peers' results
+      if (auto* sync = dynamic_cast<SyncComponent*>(c.get()); sync != nullptr && anchor.empty()) {
+        if (uint64_t gen = sync->RulesetLoaded(Str(req, "text"))) reply["sync_generation"] = gen;
+      }
+    }
     return reply;
   }
   if (cmd == "enable" || cmd == "disable") {
@@ -476,6 +482,27 @@ int HapfdMain(int argc, char** argv) {
                       " queue(s), control socket " + cfg.settings.control_socket);
 
   Dispatcher dispatcher(filter, components, env);
+  if (!cfg.settings.sync_peers.empty()) {
+    SyncComponentOptions so;
+    so.dir = dir;
+    so.settings = cfg.settings;
+    so.env = &env;
+    so.reload = [&dispatcher](const std::string& text, const std::string& file, std::vector<std::string>& m) {
+      return dispatcher.Reload(text, file, m);
+    };
+    so.log = [](int level, const std::string& line) { Log(level, line); };
+    if (!components.empty() && components.front()->name() == "carp") {
+      linux::CarpNode* carp = &static_cast<CarpComponent&>(*components.front()).node();
+      carp->engine().RegisterDemoter("sync", {"carp"});
+      so.demote = [carp](int delta, std::string_view reason) { carp->Demote("sync", delta, reason); };
+    }
+    try {
+      components.push_back(std::make_unique<SyncComponent>(std::move(so)));
+    } catch (const std::exception& e) {
+      Log(LOG_ERR, std::string("sync: ") + e.what());
+      return 1;
+    }
+  }
   bool running = true;
   while (running) {
     std::vector<pollfd> pfds = {{sfd, POLLIN, 0}, {control.fd(), POLLIN, 0}};
