@@ -26,6 +26,8 @@ struct Settings {
   uint16_t queues = 2;          // queues N: NFQUEUE workers
   std::vector<std::string> skip = {"lo"};  // interfaces never queued besides `set skip on`
   std::string sync_auth;        // sync-auth KEY (pfsync's syncauth)
+  std::string http_listen;            // http-listen ADDR:PORT (/metrics, status page); empty: off
+  std::string http_password_sha256;  // http-password-sha256 HEX: the status page's login
 };
 
 // Parses hapfd.conf. Errors are "FILE:LINE: message".
