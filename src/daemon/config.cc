@@ -96,6 +96,12 @@ Settings ParseSettings(const std::string& file, const std::string& text, std::ve
       std::optional<bool> b = YesNo(value);
       if (!b) fail(key + " must be yes or no");
       else s.sync_auto_push = *b;
+    } else if (key == "http-listen") {
+      s.http_listen = value;
+    } else if (key == "http-password-sha256") {
+      if (value.size() != 64 || value.find_first_not_of("0123456789abcdef") != std::string::npos)
+        fail("http-password-sha256 must be 64 lower-case hex digits (sha256sum of the password)");
+      else s.http_password_sha256 = value;
     } else {
       fail("unknown setting " + key);
     }

@@ -33,6 +33,8 @@ struct Settings {
   std::string sync_key;                 // sync-key KEY or the contents of sync-key-file PATH
   uint32_t sync_id = 0;                 // sync-id N; 0: derived from the sync-listen address
   bool sync_auto_push = false;          // sync-auto-push yes: `hapfctl -f` pushes to the peers
+  std::string http_listen;            // http-listen ADDR:PORT (/metrics, status page); empty: off
+  std::string http_password_sha256;  // http-password-sha256 HEX: the status page's login
 };
 
 // Parses hapfd.conf. Errors are "FILE:LINE: message".

@@ -17,6 +17,8 @@
 #include "daemon/control.h"
 #include "daemon/pfsync_hook.h"
 #include "daemon/sync_component.h"
+#include "daemon/http_server.h"
+#include "daemon/metrics_status.h"
 #include "linux/carp_node.h"
 #include "linux/iface_table.h"
 #include "linux/nfq_dataplane.h"
@@ -32,10 +34,14 @@ std::atomic<bool> g_syslog{false};
 // CARP on Linux as a hosted component: the runtime's own fds and Step().
 class CarpComponent : public Component {
  public:
-  explicit CarpComponent(linux::CarpNodeOptions opts) : node_(std::move(opts)) {}
+  explicit CarpComponent(linux::CarpNodeOptions opts) : vhids_(Vhids(opts)), node_(std::move(opts)) {}
   std::string name() const override { return "carp"; }
   std::vector<int> fds() const override { return node_.fds(); }
-  void Step() override { node_.Step(0); }
+  void Step() override {
+    node_.Step(0);
+    transitions_.Observe(node_.engine());
+  }
+  nlohmann::json Status() override { return transitions_.Status(node_.engine(), vhids_); }
   bool Command(const std::vector<std::string>& words, int, std::string& out) override {
     // `-g GROUP` anywhere selects the interface group (ifconfig -g GROUP).
     std::string group = "carp";
@@ -105,7 +111,14 @@ class CarpComponent : public Component {
   }
 
  private:
+  static std::map<std::string, int> Vhids(const linux::CarpNodeOptions& o) {
+    std::map<std::string, int> m;
+    for (const auto& v : o.vhosts) m[v.ifname] = v.vhid;
+    return m;
+  }
+  std::map<std::string, int> vhids_;
   linux::CarpNode node_;
+  CarpTransitions transitions_;
 };
 
 int64_t MonotonicNs() {
@@ -158,8 +171,12 @@ class PfsyncComponent : public Component {
       node_->Tick();
       node_->Flush();
       hook_->ArmTimer(node_->NextTimeoutMs());  // deferral timeouts, flush delay, bulk pacing
+      status_.Observe(*node_, MonotonicNs());
       return 0;
     });
+  }
+  nlohmann::json Status() override {
+    return filter_.WithEngine([&](pf::engine::Engine&) { return status_.Status(*node_); });
   }
   bool Command(const std::vector<std::string>& args, int verbose, std::string& out) override {
     return filter_.WithEngine([&](pf::engine::Engine&) {
@@ -187,6 +204,7 @@ class PfsyncComponent : public Component {
   Filter& filter_;
   std::unique_ptr<linux::PfsyncNode> node_;
   std::unique_ptr<PfsyncPacketHook> hook_;  // defer, per-batch flush, timers
+  PfsyncStatusTracker status_;
 };
 
 std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
@@ -461,6 +479,18 @@ int HapfdMain(int argc, char** argv) {
     }
   }
 
+  Dispatcher dispatcher(filter, components, env);
+  ObserveApi observe(filter, components, dispatcher);
+  HttpServer http({cfg.settings.http_listen, cfg.settings.http_password_sha256}, std::ref(observe));
+  if (!cfg.settings.http_listen.empty()) {
+    if (std::string e = http.Start(); !e.empty()) {
+      Log(LOG_ERR, e);
+      return 1;
+    }
+    Log(LOG_NOTICE, "http: /metrics on " + cfg.settings.http_listen +
+                        (cfg.settings.http_password_sha256.empty() ? " (no status page: no http-password-sha256)"
+                                                                   : ", status page on /"));
+  }
   ControlServer control;
   if (std::string e = control.Listen(cfg.settings.control_socket); !e.empty()) {
     Log(LOG_ERR, e);
@@ -481,7 +511,6 @@ int HapfdMain(int argc, char** argv) {
   Log(LOG_NOTICE, "started: table inet " + spec.table + ", " + std::to_string(dpc.queue_count) +
                       " queue(s), control socket " + cfg.settings.control_socket);
 
-  Dispatcher dispatcher(filter, components, env);
   if (!cfg.settings.sync_peers.empty()) {
     SyncComponentOptions so;
     so.dir = dir;
@@ -505,7 +534,7 @@ int HapfdMain(int argc, char** argv) {
   }
   bool running = true;
   while (running) {
-    std::vector<pollfd> pfds = {{sfd, POLLIN, 0}, {control.fd(), POLLIN, 0}};
+    std::vector<pollfd> pfds = {{sfd, POLLIN, 0}, {control.fd(), POLLIN, 0}, {http.fd(), POLLIN, 0}};
     for (auto& c : components) {
       for (int fd : c->fds()) pfds.push_back({fd, POLLIN, 0});
     }
@@ -551,8 +580,10 @@ int HapfdMain(int argc, char** argv) {
         close(c);
       }
     }
+    if (pfds[2].revents & POLLIN) http.RunPending();
     for (auto& c : components) c->Step();
   }
+  http.Stop();
 
   Log(LOG_NOTICE, "shutting down");
   for (auto& c : components) c->Shutdown();

@@ -1,0 +1,15 @@
+# cmake -DOUT=file.cc -DNAMES="kIndexHtml=index.html;..." -DDIR=web -P embed.cmake
+# Writes the files as raw string views (hex bytes, so any content is safe).
+set(body "// Generated from src/daemon/web by embed.cmake; do not edit.\n#include \"daemon/http_assets.h\"\nnamespace hapf::daemon::web {\n")
+foreach(pair IN LISTS NAMES)
+  string(REPLACE "=" ";" kv "${pair}")
+  list(GET kv 0 var)
+  list(GET kv 1 file)
+  file(READ "${DIR}/${file}" hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const unsigned char ${var}_data[] = {${bytes} 0};\nconst std::string_view ${var}(reinterpret_cast<const char*>(${var}_data), ${len});\n")
+endforeach()
+string(APPEND body "}  // namespace hapf::daemon::web\n")
+file(WRITE "${OUT}" "${body}")
