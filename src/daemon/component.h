@@ -21,9 +21,6 @@ class Component {
   virtual std::vector<int> fds() const = 0;
   // Handles whatever is readable or due; must not block.
   virtual void Step() = 0;
-  // Milliseconds until the component has something due (a timer), -1 for none:
-  // the main loop wakes up by then even when no fd is readable.
-  virtual int NextTimeoutMs() { return -1; }
   // `hapfctl <name> [args...]`: the text to print; false with `out` as the
   // one-line error when the command is wrong.
   virtual bool Command(const std::vector<std::string>& args, int verbose, std::string& out) = 0;

@@ -13,14 +13,7 @@
 namespace hapf::daemon {
 namespace {
 
-bool ReadWhole(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
+using linux::ReadWhole;
 
 std::optional<bool> YesNo(const std::string& v) {
   if (v == "yes" || v == "on" || v == "1" || v == "true") return true;

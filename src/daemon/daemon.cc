@@ -538,12 +538,7 @@ int HapfdMain(int argc, char** argv) {
     for (auto& c : components) {
       for (int fd : c->fds()) pfds.push_back({fd, POLLIN, 0});
     }
-    int timeout_ms = 100;
-    for (auto& c : components) {
-      const int t = c->NextTimeoutMs();
-      if (t >= 0) timeout_ms = std::clamp(t, 1, timeout_ms);  // at least 1 ms: never spin on an overdue timer
-    }
-    poll(pfds.data(), pfds.size(), timeout_ms);
+    poll(pfds.data(), pfds.size(), 100);  // components with timers wake the loop through an fd of theirs
     if (pfds[0].revents & POLLIN) {
       signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {

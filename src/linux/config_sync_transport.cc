@@ -36,15 +36,6 @@ socklen_t ToSockaddr(const SyncEndpoint& e, sockaddr_storage& ss) {
   return sizeof(sockaddr_in6);
 }
 
-bool ReadWhole(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
-
 bool WriteSynced(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -343,6 +334,15 @@ bool CommitStaged(const std::string& dir, const sync::Bundle& bundle, std::strin
   unlink((stage + "/hapfd.conf").c_str());
   rmdir(stage.c_str());
   return WriteGeneration(dir, bundle.generation, bundle.hash());
+}
+
+bool ReadWhole(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return true;
 }
 
 uint64_t ReadGeneration(const std::string& dir) {

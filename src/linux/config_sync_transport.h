@@ -61,6 +61,9 @@ class SyncTransport {
   sync::ConnId next_accepted_ = 1000;
 };
 
+// The whole of the file at `path`; false when it cannot be read.
+bool ReadWhole(const std::string& path, std::string& out);
+
 // The cluster-wide files of `dir` (IsSyncedFile), node-local words stripped.
 std::map<std::string, std::string> ReadClusterFiles(const std::string& dir);
 
