@@ -21,6 +21,9 @@ class Component {
   virtual std::vector<int> fds() const = 0;
   // Handles whatever is readable or due; must not block.
   virtual void Step() = 0;
+  // Called once when the data plane's nftables table is installed, before the
+  // first Step(): traffic of the component's own can flow from now on.
+  virtual void DataPlaneReady() {}
   // `hapfctl <name> [args...]`: the text to print; false with `out` as the
   // one-line error when the command is wrong.
   virtual bool Command(const std::vector<std::string>& args, int verbose, std::string& out) = 0;

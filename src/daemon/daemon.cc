@@ -139,6 +139,7 @@ class PfsyncComponent : public Component {
     o.config = std::move(cfg);
     o.pf_offset_ns = WallNowNs() - MonotonicNs();  // the filter runs on wall-clock time
     o.log = [](const std::string& line) { Log(LOG_INFO, line); };
+    o.start_now = false;  // DataPlaneReady(): after a crash a stale table would drop the bulk request
     o.release_deferred = [this](uint64_t handle) { hook_->Released(handle); };
     // Until the bulk update is in, CARP advertises demoted so the peer stays MASTER.
     if (carp != nullptr) {
@@ -160,6 +161,12 @@ class PfsyncComponent : public Component {
     });
   }
   std::string name() const override { return "pfsync"; }
+  void DataPlaneReady() override {
+    filter_.WithEngine([&](pf::engine::Engine&) {
+      node_->Start();
+      return 0;
+    });
+  }
   // The timer fd wakes the loop for the bulk pacing (one packet per bulk interval), the update flush and
   // the bulk request's retries: the 100 ms tick alone paced a 2 000-state bulk over 40 s.
   std::vector<int> fds() const override { return {node_->fd(), hook_->timer_fd()}; }
@@ -508,6 +515,7 @@ int HapfdMain(int argc, char** argv) {
     dataplane.Stop();
     return 1;
   }
+  for (auto& c : components) c->DataPlaneReady();
   Log(LOG_NOTICE, "started: table inet " + spec.table + ", " + std::to_string(dpc.queue_count) +
                       " queue(s), control socket " + cfg.settings.control_socket);
 

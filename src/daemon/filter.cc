@@ -1,8 +1,13 @@
 #include "daemon/filter.h"
 
+#include <sys/random.h>
 #include <time.h>
 
+#include <array>
+#include <cerrno>
 #include <cstdio>
+#include <memory>
+#include <stdexcept>
 
 #include "pf/lang_printer.h"
 #include "pf/ruleset_compile.h"
@@ -102,7 +107,57 @@ std::optional<std::string> OnceLayoutConflict(const pf::Ruleset& ruleset, const 
   return std::nullopt;
 }
 
-Filter::Filter(linux::ReplySender* replies) : replies_(replies), enabled_since_(WallNowNs()) {}
+namespace {
+
+void FillRandom(void* buf, size_t len) {
+  auto* p = static_cast<uint8_t*>(buf);
+  while (len > 0) {
+    ssize_t n = getrandom(p, len, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("getrandom failed");
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+// Kernel randomness drawn a block at a time, so a new modulated or translated
+// state costs no syscall.
+class BlockRandom {
+ public:
+  uint32_t Next() {
+    if (next_ == buf_.size()) {
+      FillRandom(buf_.data(), sizeof(uint32_t) * buf_.size());
+      next_ = 0;
+    }
+    return buf_[next_++];
+  }
+
+ private:
+  std::array<uint32_t, 1024> buf_{};
+  size_t next_ = buf_.size();
+};
+
+}  // namespace
+
+eng::EngineOptions DaemonEngineOptions(int64_t wall_now_ns) {
+  eng::EngineOptions o;
+  // pf's defaults: a random hostid per start unless pf.conf sets one, and state
+  // ids counting from (seconds at start) << 32. Two firewalls sharing a
+  // creatorid, or a restarted one counting from 1 again, would hand out ids
+  // that already name a replicated state on the peer.
+  do FillRandom(&o.hostid, sizeof o.hostid);
+  while (o.hostid == 0);
+  o.state_id_base = static_cast<uint64_t>(wall_now_ns / 1000000000) << 32;
+  // ISN modulation and port choice must not be predictable.
+  auto rng = std::make_shared<BlockRandom>();
+  o.random = [rng] { return rng->Next(); };
+  return o;
+}
+
+Filter::Filter(linux::ReplySender* replies)
+    : replies_(replies), engine_(DaemonEngineOptions(WallNowNs())), enabled_since_(WallNowNs()) {}
 
 eng::InterfaceId Filter::InterfaceFor(const linux::IfaceEntry* e) {
   if (e == nullptr) return 0;

@@ -50,6 +50,10 @@ class SyncHook {
 // such a ruleset is refused. The message ("FILE:LINE: ..."), or nothing.
 std::optional<std::string> OnceLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename);
 
+// The engine options a daemon starts with: random hostid, time-based state ids
+// and kernel randomness (the engine's own defaults are deterministic for tests).
+pf::engine::EngineOptions DaemonEngineOptions(int64_t wall_now_ns);
+
 class Filter : public linux::PacketHandler {
  public:
   // `replies` may be null (no block-return packets are sent then).

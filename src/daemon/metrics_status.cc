@@ -104,6 +104,8 @@ json PfsyncStatusTracker::Status(linux::PfsyncNode& n) const {
   errors["badif"] = st.badif;
   errors["badttl"] = st.badttl;
   errors["oerrors"] = st.oerrors;
+  errors["unrepresentable"] = n.store().unrepresentable();
+  errors["id_collisions"] = n.store().id_collisions();
   const pfsync::BulkRequestState bs = n.engine().bulk_state();
   json j = {{"ipackets", st.ipackets},       {"opackets", st.opackets},
             {"items_in", in},                {"items_out", out},

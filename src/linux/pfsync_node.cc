@@ -29,13 +29,17 @@ PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options)
   store_->AttachSync(sync_.get());
   // Only deferral needs to see creations first; otherwise the store observes.
   if (opts_.config.defer) filter.SetStateObserver(static_cast<pf::engine::StateObserver*>(this));
-  if (opts_.config.up) {
-    const sim::Time now = Now();
-    store_->SetNow(now);
-    sync_->LinkUp(now);
-    sync_->Up(now);
-    SendPending();
-  }
+  if (opts_.start_now) Start();
+}
+
+void PfsyncNode::Start() {
+  if (started_ || !opts_.config.up) return;
+  started_ = true;
+  const sim::Time now = Now();
+  store_->SetNow(now);
+  sync_->LinkUp(now);
+  sync_->Up(now);
+  SendPending();
 }
 
 PfsyncNode::~PfsyncNode() {

@@ -34,6 +34,10 @@ struct PfsyncNodeOptions {
   // Deferral: a held first packet may go out now.
   std::function<void(uint64_t handle)> release_deferred;
   std::function<void(const std::string& line)> log;
+  // False: the constructor only attaches; Start() brings pfsync up later (the
+  // daemon waits until its nftables table is in place, or the bulk request's
+  // answer would meet a stale table and be dropped).
+  bool start_now = true;
 };
 
 class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateObserver {
@@ -43,6 +47,8 @@ class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateOb
   // update requested.
   PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options);
   ~PfsyncNode() override;
+  // When the config says `up`: link up, bulk update requested. Once.
+  void Start();
 
   int fd() const { return socket_->fd(); }
   // Reads what is there, runs due timers and sends what they produced; waits
@@ -108,6 +114,7 @@ class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateOb
   int demotion_ = 0;
   pf::engine::Engine& filter_;
   bool armed_ = false, armed_used_ = false;
+  bool started_ = false;
   uint64_t armed_handle_ = 0;
 };
 

@@ -229,19 +229,30 @@ bool PfStateStore::BulkNext(uint64_t& cursor, Time now, WireState* out) const {
 
 void PfStateStore::StateCreated(uint32_t idx, const pfe::State& s, pfe::TimeNs now) {
   const StateId id{s.id, s.creatorid};
-  index_[id] = idx;
   now_ = SyncNow(now);
+  auto [it, fresh] = index_.try_emplace(id, idx);
+  if (!fresh && it->second != idx) {
+    // pf_state_insert refuses an id collision. The filter has already created
+    // the state, so it stays local and unsynced; the replicated state keeps its
+    // id. Only a hostid shared with a peer makes this happen.
+    ++id_collisions_;
+    return;
+  }
   if (sync_) sync_->StateInserted(id, now_);
 }
 
-void PfStateStore::StateUpdated(uint32_t, const pfe::State& s, pfe::TimeNs now) {
+void PfStateStore::StateUpdated(uint32_t idx, const pfe::State& s, pfe::TimeNs now) {
   now_ = SyncNow(now);
-  if (sync_) sync_->StateUpdated({s.id, s.creatorid}, now_);
+  const StateId id{s.id, s.creatorid};
+  if (id_collisions_ != 0 && IndexOf(id) != idx) return;  // a colliding local state is not ours
+  if (sync_) sync_->StateUpdated(id, now_);
 }
 
-void PfStateStore::StateRemoving(uint32_t, const pfe::State& s) {
+void PfStateStore::StateRemoving(uint32_t idx, const pfe::State& s) {
   const StateId id{s.id, s.creatorid};
-  index_.erase(id);
+  auto it = index_.find(id);
+  if (it == index_.end() || it->second != idx) return;
+  index_.erase(it);
   if (sync_) sync_->StateRemoved(id, (s.state_flags & pfe::kSfNoSync) != 0, now_);
 }
 

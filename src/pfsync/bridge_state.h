@@ -60,6 +60,9 @@ class PfStateStore final : public StateStore, public pf::engine::StateObserver {
   uint32_t IndexOf(const StateId& id) const;
   // Imports refused because the record has a family the filter cannot hold.
   uint64_t unrepresentable() const { return unrepresentable_; }
+  // Local states created with an id a replicated state already holds (the two
+  // firewalls share a hostid); they stay local and are not synced.
+  uint64_t id_collisions() const { return id_collisions_; }
 
  private:
   pf::engine::TimeNs PfNow(Time t) const { return sim::ToNanos(t) + offset_; }
@@ -71,6 +74,7 @@ class PfStateStore final : public StateStore, public pf::engine::StateObserver {
   Time now_{};
   absl::flat_hash_map<StateId, uint32_t> index_;
   uint64_t unrepresentable_ = 0;
+  uint64_t id_collisions_ = 0;
 };
 
 }  // namespace hapf::pfsync

@@ -308,7 +308,7 @@ TEST(DaemonFilter, AnchorsLoadShowCountAndFlushOnTheirOwn) {
 // -v and -vv on the state and info views.
 TEST(DaemonFilter, VerboseStateAndInfoViews) {
   Filter f(nullptr);
-  f.Load(Parse("pass\n"));
+  f.Load(Parse("set hostid 1\npass\n"));
   Forward fw;
   auto syn = Tcp("192.0.2.2", 40000, "198.51.100.2", 22, 0x02);
   ASSERT_EQ(fw.Send(f, syn).verdict, linux::Verdict::kAccept);
@@ -320,6 +320,36 @@ TEST(DaemonFilter, VerboseStateAndInfoViews) {
   EXPECT_NE(vv.find(" creatorid: 00000001\n"), std::string::npos) << vv;
   EXPECT_EQ(f.ShowInfo(0).find("Hostid:"), std::string::npos);
   EXPECT_NE(f.ShowInfo(1).find("Hostid:   0x00000001\n"), std::string::npos);
+}
+
+// Without `set hostid`, each daemon start picks a random hostid and counts
+// state ids from (seconds at start) << 32, as pf does: two firewalls, or one
+// restarted, must never hand out the (creatorid, id) of a replicated state.
+TEST(DaemonFilter, HostidIsRandomAndStateIdsStartFromTheClock) {
+  const int64_t t0 = WallNowNs() / 1000000000;
+  Filter f1(nullptr), f2(nullptr);
+  f1.Load(Parse("pass\n"));
+  f2.Load(Parse("pass\n"));
+  const uint32_t h1 = f1.WithEngine([](pf::engine::Engine& e) { return e.options().hostid; });
+  const uint32_t h2 = f2.WithEngine([](pf::engine::Engine& e) { return e.options().hostid; });
+  EXPECT_NE(h1, 0u);
+  EXPECT_NE(h2, 0u);
+  EXPECT_NE(h1, h2);  // 1 in 2^32 of failing by chance
+  Forward fw;
+  auto syn = Tcp("192.0.2.2", 40000, "198.51.100.2", 22, 0x02);
+  ASSERT_EQ(fw.Send(f1, syn).verdict, linux::Verdict::kAccept);
+  const std::string vv = f1.ShowStates(2);
+  char want[64];
+  std::snprintf(want, sizeof want, " creatorid: %08x\n", h1);
+  EXPECT_NE(vv.find(want), std::string::npos) << vv;
+  const size_t at = vv.find("   id: ");
+  ASSERT_NE(at, std::string::npos) << vv;
+  const uint64_t id = std::stoull(vv.substr(at + 7, 16), nullptr, 16);
+  EXPECT_GE(static_cast<int64_t>(id >> 32), t0);
+  EXPECT_LE(static_cast<int64_t>(id >> 32), WallNowNs() / 1000000000);
+  // pf.conf's `set hostid` wins.
+  f2.Load(Parse("set hostid 0x1234\npass\n"));
+  EXPECT_EQ(f2.WithEngine([](pf::engine::Engine& e) { return e.options().hostid; }), 0x1234u);
 }
 
 // hapfctl's refusals are one line and exit 1, before any daemon is asked.

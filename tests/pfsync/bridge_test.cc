@@ -332,5 +332,66 @@ TEST_F(PfsyncBridgeReplication, LocalRemovalDeletesOnThePeerAndBulkFillsANewPeer
   EXPECT_EQ(fresh.store.Size(), 5u);
 }
 
+// Two firewalls that share a hostid (the daemon used to default it to 1 on
+// every node) hand out the same (creatorid, id) pairs. A local state created
+// with the id of a replicated one must not take the replicated state's place:
+// later updates from the peer would land on the wrong connection and the real
+// one would be unreachable when this node takes over.
+TEST_F(PfsyncBridgeReplication, LocalIdCollisionKeepsTheReplicatedStateAddressable) {
+  Node twin{0x11};
+  auto carry = [&](Node& from, Node& to) {
+    while (!from.link.out.empty()) {
+      std::vector<uint8_t> p = std::move(from.link.out.front());
+      from.link.out.pop_front();
+      to.sync.Receive(p, now);
+    }
+  };
+  auto pump = [&] {
+    for (int i = 0; i < 40; ++i) {
+      now += 50ms;
+      a.sync.Tick(now);
+      twin.sync.Tick(now);
+      carry(a, twin);
+      carry(twin, a);
+    }
+  };
+  a.sync.LinkUp(now);
+  twin.sync.LinkUp(now);
+  ASSERT_TRUE(a.Pass(kIn, C(pfe::kSyn, 1000, 0), now).new_state);
+  a.Pass(kOut, S(pfe::kSyn | pfe::kAck, 5000, 1001), now);
+  a.Pass(kIn, C(pfe::kAck, 1001, 5001), now);
+  pump();
+  const StateId id{a.engine.states().at(0).id, 0x11};
+  const uint32_t replicated = twin.store.IndexOf(id);
+  ASSERT_NE(replicated, pfe::kNoIndex);
+
+  // twin's own first state gets the same id as a's first.
+  auto other = Tcp("198.51.100.8", "192.0.2.10", 41000, 80, pfe::kSyn, 7000, 0);
+  ASSERT_TRUE(twin.Pass(kIn, other, now).new_state);
+  EXPECT_EQ(twin.engine.states().size(), 2u);
+  EXPECT_EQ(twin.store.id_collisions(), 1u);
+  EXPECT_EQ(twin.store.IndexOf(id), replicated);
+
+  // Traffic on a still moves the replicated state on twin.
+  uint32_t cseq = 1001;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(a.Pass(kIn, C(pfe::kAck | pfe::kPush, cseq, 5001, 1000), now).action, pfe::Action::kPass);
+    cseq += 1000;
+  }
+  pump();
+  WireState on_a, on_twin;
+  ASSERT_TRUE(a.store.Lookup(id, now, &on_a));
+  ASSERT_TRUE(twin.store.Lookup(id, now, &on_twin));
+  EXPECT_EQ(on_twin.src, on_a.src);
+  EXPECT_EQ(on_twin.key[0], on_a.key[0]);
+  // The next segment passes on twin, as after a failover.
+  EXPECT_EQ(twin.Pass(kIn, C(pfe::kAck, cseq, 5001), now).action, pfe::Action::kPass);
+
+  // Removing twin's colliding local state leaves the replicated one indexed.
+  EXPECT_EQ(twin.engine.KillStatesFrom(A("198.51.100.8")), 1u);
+  EXPECT_EQ(twin.store.IndexOf(id), replicated);
+  EXPECT_EQ(twin.store.Size(), 1u);
+}
+
 }  // namespace
 }  // namespace hapf::pfsync
