@@ -50,6 +50,7 @@ struct VhostConfig {
 
   bool has_v4() const;
   bool has_v6() const;
+  friend bool operator==(const VhostConfig&, const VhostConfig&) = default;
 };
 
 struct Settings {

@@ -105,6 +105,15 @@ class CarpComponent : public Component {
     return false;
   }
   linux::CarpNode& node() { return node_; }
+  std::vector<std::string> Reconfigure(const std::vector<carp::VhostConfig>& vhosts) {
+    std::vector<std::string> errors = node_.Reconfigure(vhosts);
+    vhids_.clear();
+    for (const auto& name : node_.engine().interfaces()) {
+      for (const auto& v : vhosts)
+        if (v.ifname == name) vhids_[name] = v.vhid;
+    }
+    return errors;
+  }
   void Shutdown() override {
     node_.Shutdown();
     node_.Step(0);  // let the bow-out adverts leave
@@ -167,6 +176,9 @@ class PfsyncComponent : public Component {
       return 0;
     });
   }
+  std::optional<std::string> Reconfigure(const pfsync::PfsyncConfig& cfg) {
+    return filter_.WithEngine([&](pf::engine::Engine&) { return node_->Reconfigure(cfg); });
+  }
   // The timer fd wakes the loop for the bulk pacing (one packet per bulk interval), the update flush and
   // the bulk request's retries: the 100 ms tick alone paced a 2 000-state bulk over 40 s.
   std::vector<int> fds() const override { return {node_->fd(), hook_->timer_fd()}; }
@@ -213,6 +225,35 @@ class PfsyncComponent : public Component {
   std::unique_ptr<PfsyncPacketHook> hook_;  // defer, per-batch flush, timers
   PfsyncStatusTracker status_;
 };
+
+// hostname.carpN and hostname.pfsync0 re-read and applied to the running CARP
+// and pfsync runtimes (SIGHUP, a configuration sync push). Nothing is applied
+// when the directory has errors. The messages say what was refused or waits for
+// a restart.
+std::vector<std::string> ReloadHa(const std::string& dir, const pf::HostEnvironment& env,
+                                  std::vector<std::unique_ptr<Component>>& components) {
+  DaemonConfig cfg = LoadConfig(dir, env);
+  if (!cfg.errors.empty()) return cfg.errors;
+  CarpComponent* carp = nullptr;
+  PfsyncComponent* pfsync = nullptr;
+  for (auto& c : components) {
+    if (c->name() == "carp") carp = static_cast<CarpComponent*>(c.get());
+    if (c->name() == "pfsync") pfsync = static_cast<PfsyncComponent*>(c.get());
+  }
+  std::vector<std::string> messages;
+  if (carp != nullptr) {
+    messages = carp->Reconfigure(cfg.carp);
+  } else if (!cfg.carp.empty()) {
+    messages.push_back("carp: the first carp interface starts when hapfd restarts");
+  }
+  const bool want_pfsync = cfg.pfsync && !cfg.pfsync->syncdev.empty();
+  if (pfsync != nullptr && want_pfsync) {
+    if (auto e = pfsync->Reconfigure(*cfg.pfsync)) messages.push_back(*e);
+  } else if (pfsync != nullptr || want_pfsync) {
+    messages.push_back("pfsync0: adding or removing pfsync takes effect when hapfd restarts");
+  }
+  return messages;
+}
 
 std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
   std::vector<std::string> out;
@@ -528,6 +569,7 @@ int HapfdMain(int argc, char** argv) {
       return dispatcher.Reload(text, file, m);
     };
     so.log = [](int level, const std::string& line) { Log(level, line); };
+    so.reload_ha = [&dir, &env, &components] { return ReloadHa(dir, env, components); };
     if (!components.empty() && components.front()->name() == "carp") {
       linux::CarpNode* carp = &static_cast<CarpComponent&>(*components.front()).node();
       carp->engine().RegisterDemoter("sync", {"carp"});
@@ -567,6 +609,7 @@ int HapfdMain(int argc, char** argv) {
             Log(ok ? LOG_NOTICE : LOG_ERR, ok ? "reload: ruleset reloaded from " + path
                                               : "reload: Syntax error in config file: pf rules not loaded");
           }
+          for (const std::string& m : ReloadHa(dir, env, components)) Log(LOG_WARNING, "reload: " + m);
         } else {
           running = false;
         }

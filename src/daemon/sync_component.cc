@@ -99,14 +99,27 @@ bool SyncComponent::Apply(const sync::Bundle& b, std::vector<std::string>& messa
     return false;
   }
   messages.insert(messages.end(), reload_messages.begin(), reload_messages.end());
-  for (const auto& [name, t] : b.files) {
-    if (name.rfind("hostname.", 0) == 0 && (!before.count(name) || before[name] != t))
-      Log(LOG_WARNING, "sync: " + name + " changed; CARP/pfsync settings take effect when hapfd restarts");
-  }
+  bool ha_changed = false;
+  for (const auto& [name, t] : b.files)
+    ha_changed |= name.rfind("hostname.", 0) == 0 && (!before.count(name) || before[name] != t);
+  for (const auto& [name, t] : before)
+    ha_changed |= name.rfind("hostname.", 0) == 0 && !b.files.count(name);
+  if (ha_changed) ApplyHa(messages);
   return true;
 }
 
+void SyncComponent::ApplyHa(std::vector<std::string>& messages) {
+  if (!opts_.reload_ha) return;
+  // Applied already; what could not be is reported to the sender with the result.
+  for (const std::string& m : opts_.reload_ha()) {
+    Log(LOG_WARNING, "sync: " + m);
+    messages.push_back(m);
+  }
+}
+
 uint64_t SyncComponent::PublishDir() {
+  std::vector<std::string> ha_messages;
+  ApplyHa(ha_messages);  // this node runs what it publishes
   const uint64_t gen = node_->Publish(linux::ReadClusterFiles(opts_.dir), NowMs());
   linux::WriteGeneration(opts_.dir, gen, node_->local().hash());
   transport_->Step(NowMs());

@@ -27,6 +27,9 @@ struct SyncComponentOptions {
   // CARP demotion while catching up (empty: no CARP on this node).
   std::function<void(int delta, std::string_view reason)> demote;
   std::function<void(int level, const std::string& line)> log;
+  // Applies the directory's hostname.carpN / hostname.pfsync0 to the running
+  // CARP and pfsync; returns what was refused or needs a restart.
+  std::function<std::vector<std::string>()> reload_ha;
 };
 
 class SyncComponent : public Component, public sync::Host {
@@ -56,6 +59,8 @@ class SyncComponent : public Component, public sync::Host {
     if (opts_.demote) opts_.demote(delta, reason);
   }
   uint64_t PublishDir();
+  // Runs reload_ha, logging its messages and adding them to `messages`.
+  void ApplyHa(std::vector<std::string>& messages);
 
   SyncComponentOptions opts_;
   std::unique_ptr<linux::SyncTransport> transport_;

@@ -33,13 +33,26 @@ std::pair<int, pid_t> StartLinkGuard(const std::vector<std::string>& links) {
     signal(SIGHUP, SIG_IGN);
     dup2(p[0], 3);
     close_range(4, ~0U, 0);
-    char c;
-    while (read(3, &c, 1) != 0) {
-      if (errno != EINTR) break;
+    // Names added at run time arrive on the pipe, one per line.
+    std::vector<std::string> names = links;
+    std::string line;
+    char buf[256];
+    for (;;) {
+      const ssize_t n = read(3, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      for (ssize_t i = 0; i < n; ++i) {
+        if (buf[i] != '\n') {
+          line += buf[i];
+        } else if (!line.empty()) {
+          names.push_back(std::move(line));
+          line.clear();
+        }
+      }
     }
     try {
       Rtnl rtnl;
-      for (const auto& l : links) rtnl.DeleteLink(l);  // absent links are fine
+      for (const auto& l : names) rtnl.DeleteLink(l);  // absent links are fine
     } catch (...) {
     }
     _exit(0);
@@ -74,23 +87,7 @@ CarpNode::CarpNode(CarpNodeOptions options) : opts_(std::move(options)), rtnl_(f
   for (const auto& t : opts_.tracked) engine_->TrackInterface(t);
 
   auto links = rtnl_.DumpLinks();
-  auto find = [&](const std::string& name) -> const LinkInfo* {
-    for (auto& l : links)
-      if (l.name == name) return &l;
-    return nullptr;
-  };
-  for (const auto& v : opts_.vhosts) {
-    const LinkInfo* l = find(v.carpdev);
-    if (!l) throw std::runtime_error(v.ifname + ": carpdev " + v.carpdev + " does not exist");
-    Dev& d = devs_[v.carpdev];
-    if (d.index == 0) {
-      d.index = l->index;
-      d.frames = std::make_unique<FrameSocket>(l->index);
-      WriteSysctl("/proc/sys/net/ipv4/conf/" + v.carpdev + "/arp_ignore", "1");
-    }
-    if (v.has_v4() && !d.v4) d.v4 = std::make_unique<CarpSocket>(net::Family::kV4, v.carpdev, l->index);
-    if (v.has_v6() && !d.v6) d.v6 = std::make_unique<CarpSocket>(net::Family::kV6, v.carpdev, l->index);
-  }
+  for (const auto& v : opts_.vhosts) OpenDev(v.carpdev, v, links);
   carp::Actions out;
   const sim::Time now = MonotonicNow();
   for (const auto& l : links) {
@@ -131,20 +128,10 @@ void CarpNode::Apply(carp::Actions& actions) {
         break;
       }
       case carp::Action::Kind::kStateChange: {
-        const auto& cfg = by_ifname_.at(a.ifname);
         if (a.from == carp::State::kMaster) {
           if (auto e = rtnl_.DeleteLink(a.ifname)) Log(carp::kLogErr, *e);
         }
-        if (a.to == carp::State::kMaster) {
-          if (auto e = rtnl_.CreateMacvlan(a.ifname, devs_.at(a.carpdev).index, carp::VirtualMac(cfg.vhid))) {
-            Log(carp::kLogErr, *e);
-            break;
-          }
-          auto link = rtnl_.Link(a.ifname);
-          if (!link) break;
-          for (const auto& p : cfg.addresses)
-            if (auto e = rtnl_.AddAddress(link->index, p)) Log(carp::kLogErr, a.ifname + ": " + *e);
-        }
+        if (a.to == carp::State::kMaster) InstallVips(a.ifname, a.carpdev);
         break;
       }
       case carp::Action::Kind::kGratuitousArp: {
@@ -167,6 +154,103 @@ void CarpNode::Apply(carp::Actions& actions) {
   }
   actions.clear();
   if (!follow_up.empty()) Apply(follow_up);
+}
+
+void CarpNode::OpenDev(const std::string& carpdev, const carp::VhostConfig& v, const std::vector<LinkInfo>& links) {
+  const LinkInfo* l = nullptr;
+  for (const auto& x : links)
+    if (x.name == carpdev) l = &x;
+  if (!l) throw std::runtime_error(v.ifname + ": carpdev " + carpdev + " does not exist");
+  Dev& d = devs_[carpdev];
+  if (d.index == 0) {
+    d.index = l->index;
+    d.frames = std::make_unique<FrameSocket>(l->index);
+    WriteSysctl("/proc/sys/net/ipv4/conf/" + carpdev + "/arp_ignore", "1");
+  }
+  if (v.has_v4() && !d.v4) d.v4 = std::make_unique<CarpSocket>(net::Family::kV4, carpdev, l->index);
+  if (v.has_v6() && !d.v6) d.v6 = std::make_unique<CarpSocket>(net::Family::kV6, carpdev, l->index);
+}
+
+void CarpNode::InstallVips(const std::string& ifname, const std::string& carpdev) {
+  const carp::VhostConfig& cfg = by_ifname_.at(ifname);
+  if (auto e = rtnl_.CreateMacvlan(ifname, devs_.at(carpdev).index, carp::VirtualMac(cfg.vhid))) {
+    Log(carp::kLogErr, *e);
+    return;
+  }
+  auto link = rtnl_.Link(ifname);
+  if (!link) return;
+  for (const auto& p : cfg.addresses)
+    if (auto e = rtnl_.AddAddress(link->index, p)) Log(carp::kLogErr, ifname + ": " + *e);
+}
+
+void CarpNode::GuardLink(const std::string& name) {
+  if (guard_pipe_ < 0) return;
+  const std::string line = name + "\n";
+  if (write(guard_pipe_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    Log(carp::kLogErr, name + ": cannot tell the link guard");
+}
+
+std::vector<std::string> CarpNode::Reconfigure(const std::vector<carp::VhostConfig>& vhosts) {
+  std::vector<std::string> errors;
+  carp::Actions out;
+  const sim::Time now = MonotonicNow();
+  std::map<std::string, const carp::VhostConfig*> wanted;
+  for (const auto& v : vhosts) wanted[v.ifname] = &v;
+  // Gone: bow out (a MASTER's peer takes over at once), then remove.
+  for (auto it = by_ifname_.begin(); it != by_ifname_.end();) {
+    if (wanted.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    engine_->SetAdminUp(it->first, false, now, out);
+    Apply(out);
+    engine_->RemoveInterface(it->first, now, out);
+    Apply(out);
+    rtnl_.DeleteLink(it->first);
+    Log(carp::kLogNotice, it->first + ": removed");
+    it = by_ifname_.erase(it);
+  }
+  std::vector<LinkInfo> links = rtnl_.DumpLinks();
+  for (const auto& v : vhosts) {
+    try {
+      OpenDev(v.carpdev, v, links);
+    } catch (const std::exception& e) {
+      errors.push_back(e.what());
+      continue;
+    }
+    auto old = by_ifname_.find(v.ifname);
+    if (old == by_ifname_.end()) {
+      rtnl_.DeleteLink(v.ifname);
+      GuardLink(v.ifname);
+      by_ifname_[v.ifname] = v;
+      if (auto e = engine_->AddInterface(v, now, out)) {
+        by_ifname_.erase(v.ifname);
+        errors.push_back(*e);
+      } else {
+        Log(carp::kLogNotice, v.ifname + ": created");
+      }
+      Apply(out);
+      continue;
+    }
+    const carp::VhostConfig before = old->second;
+    if (before == v) continue;
+    old->second = v;  // Apply() reads the addresses of a new MASTER from here
+    if (auto e = engine_->Reconfigure(v, now, out)) {
+      old->second = before;
+      errors.push_back(*e);
+      Apply(out);
+      continue;
+    }
+    Apply(out);
+    // A MASTER that stays MASTER (no address was added) must still drop the
+    // addresses it no longer has: rebuild its macvlan.
+    if (engine_->state(v.ifname) == carp::State::kMaster && before.addresses != v.addresses) {
+      rtnl_.DeleteLink(v.ifname);
+      InstallVips(v.ifname, v.carpdev);
+    }
+    Log(carp::kLogNotice, v.ifname + ": reconfigured");
+  }
+  return errors;
 }
 
 void CarpNode::OnLink(const LinkInfo& link) {

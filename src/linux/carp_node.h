@@ -57,8 +57,22 @@ class CarpNode {
   carp::Engine& engine() { return *engine_; }
   std::string Status() const;
 
+  // A new set of carp interfaces at run time (a SIGHUP, a configuration sync
+  // push): interfaces no longer named bow out and are removed, new ones are
+  // created and start in BACKUP, changed ones take their new settings as
+  // `ifconfig carpN ...` would (carp::Engine::Reconfigure), a MASTER's VIPs
+  // follow its new address list. Returns one message per refused interface;
+  // the others are applied.
+  std::vector<std::string> Reconfigure(const std::vector<carp::VhostConfig>& vhosts);
+
  private:
   void Apply(carp::Actions& actions);
+  // Sockets and the frame socket of a carpdev, once (throws when it is missing).
+  void OpenDev(const std::string& carpdev, const carp::VhostConfig& v, const std::vector<LinkInfo>& links);
+  // The macvlan of a MASTER with its VIPs.
+  void InstallVips(const std::string& ifname, const std::string& carpdev);
+  // Tells the link guard about a macvlan name it must delete should we die.
+  void GuardLink(const std::string& name);
   void OnLink(const LinkInfo& link);
   void Log(int level, const std::string& line);
 

@@ -42,6 +42,26 @@ void PfsyncNode::Start() {
   SendPending();
 }
 
+std::optional<std::string> PfsyncNode::Reconfigure(const pfsync::PfsyncConfig& config) {
+  const pfsync::PfsyncConfig& cur = opts_.config;
+  if (config.syncdev != cur.syncdev || config.syncpeer != cur.syncpeer || config.up != cur.up)
+    return "pfsync0: syncdev, syncpeer and up/down take effect when hapfd restarts";
+  if (config.maxupd == cur.maxupd && config.defer == cur.defer && config.syncauth == cur.syncauth)
+    return std::nullopt;
+  const sim::Time now = Now();
+  store_->SetNow(now);
+  sync_->SetTunables(config.maxupd, config.defer, config.syncauth, now);
+  if (config.defer != cur.defer)
+    filter_.SetStateObserver(config.defer ? static_cast<pf::engine::StateObserver*>(this)
+                                          : static_cast<pf::engine::StateObserver*>(store_.get()));
+  opts_.config = config;
+  SendPending();
+  if (opts_.log)
+    opts_.log("pfsync0: reconfigured: maxupd " + std::to_string(config.maxupd) + " defer " +
+              (config.defer ? "on" : "off") + (config.syncauth.empty() ? "" : " syncauth on"));
+  return std::nullopt;
+}
+
 PfsyncNode::~PfsyncNode() {
   filter_.SetStateObserver(nullptr);
   store_->AttachSync(nullptr);

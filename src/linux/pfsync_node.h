@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,11 @@ class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateOb
   ~PfsyncNode() override;
   // When the config says `up`: link up, bulk update requested. Once.
   void Start();
+  // A changed configuration at run time: maxupd, defer and syncauth apply at
+  // once; a changed syncdev, syncpeer or up/down is refused with a message
+  // (the socket and the bulk state machine belong to them: restart hapfd).
+  std::optional<std::string> Reconfigure(const pfsync::PfsyncConfig& config);
+  const pfsync::PfsyncConfig& config() const { return opts_.config; }
 
   int fd() const { return socket_->fd(); }
   // Reads what is there, runs due timers and sends what they produced; waits

@@ -31,10 +31,31 @@ bool SeqAhead(uint32_t ours, uint32_t theirs) { return static_cast<int32_t>(ours
 SyncEngine::SyncEngine(EngineConfig cfg, StateStore& store, EngineSink& sink)
     : cfg_(std::move(cfg)), store_(store), sink_(sink) {
   if (!cfg_.auth_key.empty()) auth_ = std::make_unique<SyncAuth>(cfg_.auth_key, cfg_.creatorid, cfg_.auth_epoch);
+  SizeBuilder();
+  builder_.Reset();
+}
+
+void SyncEngine::SizeBuilder() {
   size_t room = cfg_.mtu > kIpHeaderSize ? cfg_.mtu - kIpHeaderSize : 0;
   if (auth_) room = room > kAuthTrailerSize ? room - kAuthTrailerSize : 0;
   builder_.set_max_bytes(room);
-  builder_.Reset();
+}
+
+void SyncEngine::SetTunables(uint8_t maxupd, bool defer, const std::string& auth_key, Time now) {
+  Flush(now);
+  cfg_.maxupd = maxupd;
+  if (cfg_.defer && !defer) {
+    for (const Deferral& d : deferred_) sink_.ReleaseDeferred(d.handle);
+    deferred_.clear();
+  }
+  cfg_.defer = defer;
+  if (auth_key != cfg_.auth_key) {
+    cfg_.auth_key = auth_key;
+    auth_.reset();
+    if (!auth_key.empty()) auth_ = std::make_unique<SyncAuth>(auth_key, cfg_.creatorid, cfg_.auth_epoch);
+    SizeBuilder();
+    builder_.Reset();
+  }
 }
 
 SyncEngine::~SyncEngine() = default;

@@ -116,8 +116,13 @@ class SyncEngine {
   bool bulk_sending() const { return bulk_.active; }
   int demotion() const { return (demoted_start_ ? 32 : 0) + (demoted_link_ ? 1 : 0); }
   const EngineConfig& config() const { return cfg_; }
+  // `ifconfig pfsync0 maxupd N defer|-defer syncauth KEY` on a running
+  // interface: what is queued is flushed first (so no packet mixes the old and
+  // new key); states and the bulk state machine are kept.
+  void SetTunables(uint8_t maxupd, bool defer, const std::string& auth_key, Time now);
 
  private:
+  void SizeBuilder();
   enum class Queue : uint8_t { kNone, kInsAck, kUpdC, kDelC, kIns, kUpd };
   static constexpr int kQueues = 6;
   struct Meta {

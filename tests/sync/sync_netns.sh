@@ -24,9 +24,11 @@ ip -n $C addr add 198.51.100.2/24 dev syc$$; ip -n $C link set syc$$ up
 ip -n $A link add only$$ type veth peer name onlyp$$; ip -n $A addr add 203.0.113.1/24 dev only$$; ip -n $A link set only$$ up
 ip -n $C route add 192.0.2.0/24 via 198.51.100.1
 KEY=0123456789abcdef-cluster-key
-setup() {  # node addr peer qbase
+setup() {  # node addr peer qbase carpdev advskew
   mkdir -p $T/$1
   printf 'pass all\n' > $T/$1/pf.conf
+  # carp0 on the sync segment: cluster-wide words, and this node's carpdev and advskew (node-local).
+  printf 'inet 192.0.2.100/24 vhid 5 carpdev %s advskew %s pass carp-secret\n' $5 $6 > $T/$1/hostname.carp0
   printf 'control-socket %s\nqueues 1\nqueue-base %s\nsync-listen %s\nsync-peer %s\nsync-key %s\nsync-auto-push yes\n' \
     $T/$1.sock $4 $2 $3 $KEY > $T/$1/hapfd.conf
 }
@@ -38,8 +40,8 @@ start() {  # node ns
 }
 ctl() { local ns=$1 node=$2; shift 2; ip netns exec $ns $HAPFCTL --socket=$T/$node.sock "$@"; }
 ping_b() { ip netns exec $C ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1; }
-setup a 192.0.2.1 192.0.2.2 20
-setup b 192.0.2.2 192.0.2.1 30
+setup a 192.0.2.1 192.0.2.2 20 sya$$ 10
+setup b 192.0.2.2 192.0.2.1 30 syb$$ 100
 start a $A; start b $B
 check "initial ping passes" ping_b
 # 1. The master's new rules are enforced on the backup within a second.
@@ -80,7 +82,32 @@ OUT=$(ctl $A a -f $T/open.conf 2>&1); RC=$?
 echo "$OUT"
 check "push with backup offline" '[ $RC = 0 ] && grep -q "not connected" <<<"$OUT"'
 start b $B
+BPID=$(cat $T/b.pid)
 for i in $(seq 30); do ping_b && break; sleep 0.2; done
 check "backup caught up" 'ping_b && cmp -s $T/open.conf $T/b/pf.conf'
 ctl $B b sync status
+# 5. CARP settings pushed at run time: B takes the new advbase and VIP at once and keeps its own advskew
+#    and carpdev; A (the sender) runs what it published, its MASTER macvlan carries the new VIP.
+carp_line() { ctl $1 $2 carp | grep -m1 'carp: '; }
+for i in $(seq 50); do carp_line $A a | grep -q MASTER && carp_line $B b | grep -q BACKUP && break; sleep 0.2; done
+carp_line $A a; carp_line $B b
+check "carp0: A MASTER, B BACKUP before the push" 'carp_line $A a | grep -q MASTER && carp_line $B b | grep -q "BACKUP .* advbase 1 advskew 100"'
+printf 'inet 192.0.2.100/24 vhid 5 carpdev sya%s advskew 10 advbase 2 pass carp-secret\ninet alias 192.0.2.101/24\n' $$ \
+  > $T/a/hostname.carp0
+for i in $(seq 50); do ctl $A a sync status | grep -q "^peer 192.0.2.2:8737: connected" && break; sleep 0.2; done
+OUT=$(ctl $A a sync push 2>&1); RC=$?
+echo "$OUT"
+check "carp push applied" '[ $RC = 0 ] && grep -q "192.0.2.2:8737: applied" <<<"$OUT"'
+for i in $(seq 25); do carp_line $B b | grep -q "advbase 2" && break; sleep 0.2; done
+carp_line $B b; ctl $B b carp | grep inet
+check "B runs advbase 2 with its own advskew 100, no restart" \
+  'carp_line $B b | grep -q "BACKUP carpdev syb$$ vhid 5 advbase 2 advskew 100" && [ "$(cat $T/b.pid)" = "$BPID" ]'
+check "B knows the new VIP" 'ctl $B b carp | grep -q "inet 192.0.2.101 "'
+check "B hostname.carp0 keeps its local words" 'grep -q "advskew 100" $T/b/hostname.carp0 && grep -q "carpdev syb$$" $T/b/hostname.carp0'
+# An added address takes every node through INIT to BACKUP (spec carp.md §8, as OpenBSD): A is MASTER
+# again after its master-down interval, 3 × advbase 2 + 10/256 s.
+for i in $(seq 75); do ip -n $A -4 addr show dev carp0 2>/dev/null | grep -q 192.0.2.101 && break; sleep 0.2; done
+ip -n $A -4 addr show dev carp0
+check "A (MASTER) carries the new VIP on carp0" \
+  'ip -n $A -4 addr show dev carp0 | grep -q "192.0.2.101/24" && carp_line $A a | grep -q "MASTER .* advbase 2 advskew 10"'
 echo "--- a.log"; cat $T/a.log; echo "--- b.log"; cat $T/b.log
