@@ -540,6 +540,42 @@ TEST_F(PfsyncEngine, AuthenticatedModeRejectsPlainForgedAndReplayedPackets) {
   EXPECT_EQ(cstore.Size(), 0u);
 }
 
+// `ifconfig pfsync0 syncauth KEY` on a running interface (a configuration
+// sync push): what was queued leaves under the old key, the next packet under
+// the new one; plain again with an empty key.
+TEST_F(PfsyncEngine, SetTunablesSwitchesTheKeyBetweenPackets) {
+  SyncEngine a(Config(), store, sink);
+  AddVectorStates({7, 8, 9});
+  a.StateInserted(StateId{VectorId(7), kCreator}, t0);
+  a.SetTunables(64, false, "correct horse", t0);
+  ASSERT_EQ(sink.sent.size(), 1u);  // flushed first, plain
+  EXPECT_EQ(sink.sent[0], VectorBody("pfsync_ins_tcp"));
+  EXPECT_EQ(a.config().maxupd, 64);
+  a.StateInserted(StateId{VectorId(8), kCreator}, t0);
+  a.Flush(t0);
+  ASSERT_EQ(sink.sent.size(), 2u);
+
+  MemoryStateStore bstore;
+  RecordingSink bsink;
+  EngineConfig cb = Config(kOther);
+  cb.auth_key = "correct horse";
+  SyncEngine b(cb, bstore, bsink);
+  b.Receive(sink.sent[0], t0);
+  EXPECT_EQ(b.stats().badauth, 1u);  // the plain packet
+  b.Receive(sink.sent[1], t0);
+  EXPECT_EQ(bstore.Size(), 1u);  // the sealed one
+
+  a.SetTunables(64, false, "", t0);
+  a.StateInserted(StateId{VectorId(9), kCreator}, t0);
+  a.Flush(t0);
+  ASSERT_EQ(sink.sent.size(), 3u);
+  MemoryStateStore cstore;
+  SyncEngine c(Config(kOther), cstore, bsink);
+  c.Receive(sink.sent[2], t0);
+  EXPECT_EQ(cstore.Size(), 1u);
+  EXPECT_EQ(c.stats().badauth, 0u);
+}
+
 TEST_F(PfsyncEngine, TheOracleAcceptsEverythingTheEngineSends) {
   EngineConfig c = Config();
   c.defer = true;
