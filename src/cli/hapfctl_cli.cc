@@ -36,7 +36,7 @@ net::IpAddr FromSockaddr(const sockaddr* sa) {
 }
 
 const char* kUsage =
-    "usage: hapfctl [-deKknNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-k host]\n"
+    "usage: hapfctl [-denNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-K host] [-k host]\n"
     "               [-o level] [-s modifier] [-t table -T command [address ...]]\n"
     "       hapfctl carp [-g group] [demote N] | pfsync [-v] | pfsync dump [-v] file | -i if\n"
     "       hapfctl sync [push]\n";
@@ -170,7 +170,7 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
   int verbose = 0;
   std::string file, anchor, optimizer = "basic", show, flush_what, table, table_cmd;
   bool have_file = false, flush = false, enable = false, disable = false;
-  std::vector<std::string> kill_hosts, positional;
+  std::vector<std::string> kill_hosts, kill_src_hosts, positional;
   pf::ParseOptions popts;
   // getopt-style parsing: flags combine ("-nvf -"), arguments attach or follow.
   const std::string with_arg = "afDFoskKtT";
@@ -211,10 +211,7 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
         case 'd': disable = true; break;
         case 's': show = value; break;
         case 'k': kill_hosts.push_back(value); break;
-        case 'K':
-          // The engine keeps source nodes private (no kill entry point yet).
-          err += "hapfctl: -K " + value + ": killing source-tracking nodes is not supported by hapfd yet\n";
-          return 1;
+        case 'K': kill_src_hosts.push_back(value); break;
         case 't': table = value; break;
         case 'T': table_cmd = value; break;
         case 'o': optimizer = value; break;
@@ -246,7 +243,8 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
       const bool flush_rules = flush && Modifier(flush_what, {"rules", "states", "info", "all"}) == "rules";
       const bool show_rules = !show.empty() && Modifier(show, {"rules", "states", "info", "labels", "timeouts",
                                                                "memory", "Tables", "all"}) == "rules";
-      if ((flush && !flush_rules) || (!show.empty() && !show_rules) || !kill_hosts.empty() || !table.empty() ||
+      if ((flush && !flush_rules) || (!show.empty() && !show_rules) || !kill_hosts.empty() ||
+          !kill_src_hosts.empty() || !table.empty() ||
           enable || disable) {
         err += "hapfctl: -a applies to -f, -F rules and -s rules only\n";
         return 1;
@@ -278,12 +276,16 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
     if (enable) requests.push_back({{"cmd", "enable"}});
     if (disable) requests.push_back({{"cmd", "disable"}});
     if (!kill_hosts.empty()) requests.push_back({{"cmd", "kill"}, {"hosts", kill_hosts}});
+    if (!kill_src_hosts.empty())
+      requests.push_back({{"cmd", "kill"}, {"what", "src_nodes"}, {"hosts", kill_src_hosts}});
     if (!show.empty()) {
       requests.push_back({{"cmd", "show"},
                           {"what", Modifier(show, {"rules", "states", "info", "labels", "timeouts", "memory",
-                                                   "Tables", "all"})},
+                                                   "Tables", "Sources", "all"})},
                           {"verbose", verbose}});
-      if (show == "Tables" || show == "T") requests.back()["what"] = "tables";
+      const std::string what = requests.back()["what"];
+      if (what == "Tables") requests.back()["what"] = "tables";
+      if (what == "Sources") requests.back()["what"] = "sources";
     }
     if (!table_cmd.empty() || !table.empty()) {
       if (table.empty() || table_cmd.empty()) {

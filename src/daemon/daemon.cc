@@ -364,26 +364,36 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
     if (what == "memory" || all) section("LIMITS", filter_.ShowMemory(), all);
     if (what == "tables" || all) section("TABLES", filter_.ShowTables(verbose), all);
     if (what == "labels" || all) section("LABEL COUNTERS", filter_.ShowLabels(), all);
-    if (out.empty() && !(what == "rules" || what == "states" || what == "tables" || what == "labels"))
+    if (what == "sources" || all) section("SOURCES", filter_.ShowSources(verbose), all);
+    if (out.empty() && !(what == "rules" || what == "states" || what == "tables" || what == "labels" ||
+                         what == "sources"))
       return fail("hapfctl: Unknown show modifier '" + what + "'");
     reply["out"] = out;
     return reply;
   }
   if (cmd == "kill") {
-    std::vector<net::IpAddr> hosts;
-    for (const std::string& h : Strings(req, "hosts")) {
-      std::optional<net::IpAddr> a = net::IpAddr::Parse(h);
-      if (!a) {
-        std::vector<net::IpAddr> resolved = env_.Resolve(h);
-        if (resolved.empty()) return fail("hapfctl: no IP address found for " + h);
-        hosts.insert(hosts.end(), resolved.begin(), resolved.end());
-      } else {
-        hosts.push_back(*a);
+    // pfctl: the first -k / -K names the sources, a second the destinations
+    // (-K: the redirection address); each an address, a network or a name.
+    const bool src_nodes = Str(req, "what") == "src_nodes";
+    const char* flag = src_nodes ? "-K" : "-k";
+    const std::vector<std::string> hosts = Strings(req, "hosts");
+    if (hosts.empty()) return fail(std::string("hapfctl: ") + flag + " needs a host");
+    if (hosts.size() > 2) return fail(std::string("hapfctl: ") + flag + " may be given at most twice");
+    std::vector<net::Prefix> sides[2];
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      const std::string& h = hosts[i];
+      if (std::optional<net::Prefix> p = net::Prefix::Parse(h)) {
+        sides[i].push_back(*p);
+        continue;
       }
+      std::vector<net::IpAddr> resolved = env_.Resolve(h);
+      if (resolved.empty()) return fail("hapfctl: no IP address found for " + h);
+      for (const net::IpAddr& a : resolved) sides[i].push_back(net::Prefix{a, static_cast<uint8_t>(a.is_v4() ? 32 : 128)});
     }
-    if (hosts.empty()) return fail("hapfctl: -k needs a host");
-    size_t n = filter_.KillStates(hosts);
-    reply["err"] = "killed " + std::to_string(n) + " states from " + std::to_string(hosts.size()) + " sources and 0 destinations\n";
+    const size_t n = src_nodes ? filter_.KillSrcNodes(sides[0], sides[1]) : filter_.KillStates(sides[0], sides[1]);
+    reply["err"] = "killed " + std::to_string(n) + (src_nodes ? " src nodes" : " states") + " from " +
+                   std::to_string(sides[0].size()) + " sources and " + std::to_string(sides[1].size()) +
+                   " destinations\n";
     return reply;
   }
   if (cmd == "flush") {

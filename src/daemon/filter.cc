@@ -443,6 +443,47 @@ size_t Filter::KillStates(const std::vector<net::IpAddr>& sources) {
   return n;
 }
 
+namespace {
+
+// Every (src, dst) pair of the two lists; no destination means any.
+template <typename Kill>
+size_t KillPairs(const std::vector<net::Prefix>& srcs, const std::vector<net::Prefix>& dsts, Kill kill) {
+  size_t n = 0;
+  for (const net::Prefix& s : srcs) {
+    if (dsts.empty()) n += kill(s, nullptr);
+    for (const net::Prefix& d : dsts) n += kill(s, &d);
+  }
+  return n;
+}
+
+}  // namespace
+
+size_t Filter::KillStates(const std::vector<net::Prefix>& srcs, const std::vector<net::Prefix>& dsts) {
+  std::lock_guard lock(mu_);
+  return KillPairs(srcs, dsts, [&](const net::Prefix& s, const net::Prefix* d) { return engine_.KillStates(s, d); });
+}
+
+size_t Filter::KillSrcNodes(const std::vector<net::Prefix>& srcs, const std::vector<net::Prefix>& dsts) {
+  std::lock_guard lock(mu_);
+  return KillPairs(srcs, dsts,
+                   [&](const net::Prefix& s, const net::Prefix* d) { return engine_.KillSrcNodes(s, d); });
+}
+
+std::string Filter::ShowSources(int verbose) {
+  std::lock_guard lock(mu_);
+  std::string out;
+  for (const eng::Engine::SrcNodeView& n : engine_.SrcNodes()) {
+    // pfctl's print_src_node; an unset redirection address prints as the family's any.
+    std::string raddr = n.raddr.family() == n.addr.family() ? n.raddr.ToString()
+                        : n.addr.family() == net::Family::kV6 ? "::"
+                                                              : "0.0.0.0";
+    out += n.addr.ToString() + " -> " + raddr + " ( states " + std::to_string(n.states) + ", connections " +
+           std::to_string(n.conn) + ", rate " + std::to_string(n.rate_count) + ".0/0s )\n";
+    if (verbose > 0 && n.rule_nr != eng::kNoRule) out += "   rule " + std::to_string(n.rule_nr) + "\n";
+  }
+  return out;
+}
+
 void Filter::FlushRules() {
   std::lock_guard lock(mu_);
   source_ = pf::Ruleset{};

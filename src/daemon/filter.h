@@ -116,7 +116,13 @@ class Filter : public linux::PacketHandler {
   std::string ShowMemory();
   std::string ShowTables(int verbose);
 
-  size_t KillStates(const std::vector<net::IpAddr>& sources);  // -k (empty: every state, -K)
+  size_t KillStates(const std::vector<net::IpAddr>& sources);  // every state from these (empty: every state)
+  // -k SRC [-k DST] with each side's addresses (a name resolves to several):
+  // every pair is killed; `dsts` empty means any destination.
+  size_t KillStates(const std::vector<net::Prefix>& srcs, const std::vector<net::Prefix>& dsts);
+  // -K SRC [-K DST]: source-tracking nodes.
+  size_t KillSrcNodes(const std::vector<net::Prefix>& srcs, const std::vector<net::Prefix>& dsts);
+  std::string ShowSources(int verbose);  // -s Sources
   void FlushRules();   // -F rules: an empty ruleset (pf then passes everything)
   void FlushInfo();
   size_t FlushStates();

@@ -730,16 +730,21 @@ size_t Engine::Purge(TimeNs now, size_t budget) {
     SrcNode& n = src_nodes_[si];
     if (!n.live || n.states) continue;
     if (uint64_t{n.expire} + opts_.timeouts.v[kTmSrcTrack] > now_s) continue;
-    std::array<uint8_t, 17> k{};
-    std::copy(n.addr.bytes().begin(), n.addr.bytes().end(), k.begin());
-    k[16] = static_cast<uint8_t>(n.addr.family());
-    src_index_.erase({n.rule_ref, k});
-    if (Rule* r = RuleByRef(n.rule_ref); r && r->src_nodes) r->src_nodes--;
-    n.live = false;
-    src_free_.push_back(si);
-    counters_.src_removals++;
+    FreeSrcNode(si);
   }
   return removed;
+}
+
+void Engine::FreeSrcNode(uint32_t si) {
+  SrcNode& n = src_nodes_[si];
+  std::array<uint8_t, 17> k{};
+  std::copy(n.addr.bytes().begin(), n.addr.bytes().end(), k.begin());
+  k[16] = static_cast<uint8_t>(n.addr.family());
+  src_index_.erase({n.rule_ref, k});
+  if (Rule* r = RuleByRef(n.rule_ref); r && r->src_nodes) r->src_nodes--;
+  n.live = false;
+  src_free_.push_back(si);
+  counters_.src_removals++;
 }
 
 size_t Engine::KillStatesFrom(const net::IpAddr& src, uint32_t rule_ref) {
@@ -752,6 +757,52 @@ size_t Engine::KillStatesFrom(const net::IpAddr& src, uint32_t rule_ref) {
   });
   for (uint32_t idx : victims) RemoveState(idx);
   return victims.size();
+}
+
+size_t Engine::KillStates(const net::Prefix& src, const net::Prefix* dst) {
+  std::vector<uint32_t> victims;
+  states_.ForEach([&](uint32_t idx, State& s) {
+    const int sidx = s.direction == static_cast<uint8_t>(Direction::kOut) ? 1 : 0;
+    bool from = false, to = dst == nullptr;
+    for (int k : {kWire, kStack}) {
+      from |= src.Contains(s.key[k].Addr(sidx));
+      if (dst) to |= dst->Contains(s.key[k].Addr(1 - sidx));
+    }
+    if (from && to) victims.push_back(idx);
+  });
+  for (uint32_t idx : victims) RemoveState(idx);
+  return victims.size();
+}
+
+size_t Engine::KillSrcNodes(const net::Prefix& src, const net::Prefix* dst) {
+  std::vector<uint32_t> victims;
+  for (uint32_t si = 0; si < src_nodes_.size(); ++si) {
+    const SrcNode& n = src_nodes_[si];
+    if (!n.live || !src.Contains(n.addr)) continue;
+    if (dst && !dst->Contains(n.raddr)) continue;
+    victims.push_back(si);
+  }
+  if (victims.empty()) return 0;
+  std::vector<bool> doomed(src_nodes_.size());
+  for (uint32_t si : victims) doomed[si] = true;
+  states_.ForEach([&](uint32_t, State& s) {
+    if (s.src_node < doomed.size() && doomed[s.src_node]) {
+      s.src_node = kNoIndex;
+      s.sync_flags &= static_cast<uint8_t>(~0x04);
+    }
+  });
+  for (uint32_t si : victims) FreeSrcNode(si);
+  return victims.size();
+}
+
+std::vector<Engine::SrcNodeView> Engine::SrcNodes() const {
+  std::vector<SrcNodeView> out;
+  for (const SrcNode& n : src_nodes_) {
+    if (!n.live) continue;
+    const Rule* r = n.rule_ref < by_ref_.size() ? by_ref_[n.rule_ref] : nullptr;
+    out.push_back({n.addr, n.raddr, n.states, n.conn, n.rate_count, r ? r->nr : kNoRule});
+  }
+  return out;
 }
 
 void Engine::FlushStates() {

@@ -172,7 +172,22 @@ class Engine {
   size_t Purge(TimeNs now, size_t budget);
   // Kills states (pfctl -k / flush): returns the number removed.
   size_t KillStatesFrom(const net::IpAddr& src, uint32_t rule_ref = kNoRule);
+  // pfctl -k SRC [-k DST]: states whose originator is in `src` and, when `dst`
+  // is given, whose other end is in `dst` (either key, so translated ones too).
+  size_t KillStates(const net::Prefix& src, const net::Prefix* dst);
   void FlushStates();
+  // pfctl -K SRC [-K DST]: source-tracking nodes of addresses in `src` (and,
+  // when `dst` is given, whose sticky redirection address is in `dst`). Their
+  // states live on without a source node, as pf_src_tree_remove_state leaves
+  // them; max-src-* counting starts afresh for those sources.
+  size_t KillSrcNodes(const net::Prefix& src, const net::Prefix* dst);
+  // One line per live source node (pfctl -sS).
+  struct SrcNodeView {
+    net::IpAddr addr, raddr;
+    uint32_t states = 0, conn = 0, rate_count = 0;
+    uint32_t rule_nr = 0;
+  };
+  std::vector<SrcNodeView> SrcNodes() const;
 
   StateTable& states() { return states_; }
   const Counters& counters() const { return counters_; }
@@ -232,6 +247,7 @@ class Engine {
                     uint16_t& out);
   void RemoveState(uint32_t idx, bool notify = true);
   uint32_t SrcNodeFor(Rule& r, const net::IpAddr& src, uint32_t now_s, bool create);
+  void FreeSrcNode(uint32_t si);  // unindexes a live source node and frees its slot
   bool SrcConnLimit(uint32_t state_idx, uint32_t now_s);
   void BuildReply(const Rule& r, const PacketInfo& p, std::span<const uint8_t> pkt, Verdict& v);
   void FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketInfo& p) const;

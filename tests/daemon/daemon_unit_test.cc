@@ -251,6 +251,47 @@ TEST(DaemonFilter, DispatcherRefusesABadRulesetAndKeepsTheOld) {
   EXPECT_FALSE(r["ok"].get<bool>());
 }
 
+// pfctl -k SRC -k DST and -K SRC [-K DST], -s Sources: the second -k narrows
+// to a destination; -K removes source nodes but leaves their states.
+TEST(DaemonFilter, KillStatesByDestinationAndSourceNodes) {
+  Filter f(nullptr);
+  std::vector<std::unique_ptr<Component>> none;
+  pf::StaticHostEnvironment env;
+  Dispatcher d(f, none, env);
+  auto ok = [](const nlohmann::json& r) { return r["ok"].get<bool>(); };
+  ASSERT_TRUE(ok(d.Handle({{"cmd", "load"},
+                           {"text", "pass in on fw0 proto tcp to port 22 keep state (max-src-states 10)\n"},
+                           {"filename", "pf.conf"}})));
+  Forward fw;
+  for (const char* src : {"192.0.2.2", "192.0.2.3"}) {
+    auto syn = Tcp(src, 40000, "198.51.100.2", 22, 0x02);
+    ASSERT_EQ(fw.Send(f, syn).verdict, linux::Verdict::kAccept);
+  }
+  auto show = [&](const char* what) { return d.Handle({{"cmd", "show"}, {"what", what}})["out"].get<std::string>(); };
+  EXPECT_EQ(show("sources"),
+            "192.0.2.2 -> 0.0.0.0 ( states 1, connections 0, rate 0.0/0s )\n"
+            "192.0.2.3 -> 0.0.0.0 ( states 1, connections 0, rate 0.0/0s )\n");
+  nlohmann::json r = d.Handle({{"cmd", "kill"}, {"what", "src_nodes"}, {"hosts", {"192.0.2.2"}}});
+  ASSERT_TRUE(ok(r)) << r.dump();
+  EXPECT_EQ(r["err"].get<std::string>(), "killed 1 src nodes from 1 sources and 0 destinations\n");
+  EXPECT_EQ(show("sources"), "192.0.2.3 -> 0.0.0.0 ( states 1, connections 0, rate 0.0/0s )\n");
+  EXPECT_NE(show("states").find("192.0.2.2:40000"), std::string::npos);  // the state stays
+  // Its state is gone without corrupting the freed node's slot.
+  r = d.Handle({{"cmd", "kill"}, {"hosts", {"192.0.2.0/24", "198.51.100.9"}}});
+  EXPECT_EQ(r["err"].get<std::string>(), "killed 0 states from 1 sources and 1 destinations\n");
+  r = d.Handle({{"cmd", "kill"}, {"hosts", {"192.0.2.2", "198.51.100.0/24"}}});
+  EXPECT_EQ(r["err"].get<std::string>(), "killed 1 states from 1 sources and 1 destinations\n");
+  EXPECT_EQ(show("states").find("192.0.2.2:40000"), std::string::npos);
+  EXPECT_EQ(show("sources"), "192.0.2.3 -> 0.0.0.0 ( states 1, connections 0, rate 0.0/0s )\n");
+  // A new connection from the killed source gets a new node.
+  auto again = Tcp("192.0.2.2", 40001, "198.51.100.2", 22, 0x02);
+  ASSERT_EQ(fw.Send(f, again).verdict, linux::Verdict::kAccept);
+  EXPECT_NE(show("sources").find("192.0.2.2 -> 0.0.0.0 ( states 1,"), std::string::npos);
+  r = d.Handle({{"cmd", "kill"}, {"hosts", {"a", "b", "c"}}});
+  EXPECT_FALSE(ok(r));
+  EXPECT_EQ(r["err"].get<std::string>(), "hapfctl: -k may be given at most twice\n");
+}
+
 // pfctl -a: rules loaded into a named anchor are evaluated by the main
 // ruleset's anchor rule, listed on their own, counted, and flushed alone.
 TEST(DaemonFilter, AnchorsLoadShowCountAndFlushOnTheirOwn) {
@@ -361,8 +402,8 @@ TEST(DaemonControl, HapfctlRefusesInOneLine) {
     return cli::HapfctlMain(args, "", out, err, env, "/nonexistent/hapfd.sock");
   };
   std::string err;
-  EXPECT_EQ(run({"-K", "192.0.2.2"}, err), 1);
-  EXPECT_EQ(err, "hapfctl: -K 192.0.2.2: killing source-tracking nodes is not supported by hapfd yet\n");
+  EXPECT_EQ(run({"-a", "ssh", "-K", "192.0.2.2"}, err), 1);
+  EXPECT_EQ(err, "hapfctl: -a applies to -f, -F rules and -s rules only\n");
   EXPECT_EQ(run({"-a", "ssh", "-ss"}, err), 1);
   EXPECT_EQ(err, "hapfctl: -a applies to -f, -F rules and -s rules only\n");
   EXPECT_EQ(run({"-a", "ssh/*", "-sr"}, err), 1);

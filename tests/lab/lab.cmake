@@ -1,9 +1,7 @@
 # The end-to-end suite: the lab's checks on a lab of its own (unique namespace prefix), with hapfd on both
-# firewalls (pf.conf on the NFQUEUE data plane, CARP, pfsync).
-# Release only. Under ASan (firewalls several times slower) the SSH session stalls through fw1 after it
-# preempts back, while the same TCP connection still works through fw2: a timing-dependent pfsync/TCP-window
-# bug that is open in issue #8 (docs/lab.md, "Known, not fixed"), not a test to skip silently.
-if(NOT HAPF_FUZZ AND NOT HAPF_SANITIZE)
+# firewalls (pf.conf on the NFQUEUE data plane, CARP, pfsync). Release and ASan: under ASan the firewalls are
+# several times slower, which is what exposed the shared-hostid state-id collision (docs/lab.md).
+if(NOT HAPF_FUZZ)
   add_test(NAME lab_e2e_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/lab_test.sh)
   set_tests_properties(lab_e2e_test PROPERTIES LABELS netns TIMEOUT 400
     ENVIRONMENT "HAPF_LAB_MODE=hapfd;HAPF_LAB_HAPFD=$<TARGET_FILE:hapfd>;HAPF_LAB_HAPFCTL=$<TARGET_FILE:hapfctl>")
