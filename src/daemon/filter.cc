@@ -24,12 +24,23 @@ int64_t WallNowNs() {
 
 namespace {
 
+// OpenBSD's /etc/protocols names, as pfctl prints them (Linux's own file calls
+// 112 "vrrp" and has no 240).
 const char* ProtoName(uint8_t proto) {
   switch (proto) {
     case 1: return "icmp";
+    case 2: return "igmp";
     case 6: return "tcp";
     case 17: return "udp";
+    case 41: return "ipv6";
+    case 47: return "gre";
+    case 50: return "esp";
+    case 51: return "ah";
     case 58: return "ipv6-icmp";
+    case 103: return "pim";
+    case 112: return "carp";
+    case 132: return "sctp";
+    case 240: return "pfsync";
     default: return nullptr;
   }
 }

@@ -1,0 +1,88 @@
+// Drives the status pages of two hapfd nodes in headless Chromium (see
+// web_status_page.sh). Prints "CHECK name ok|FAIL" lines; exits 0 either way,
+// the caller judges the lines.
+'use strict';
+const path = require('path');
+const { chromium } = require(path.join(process.env.NODE_PATH, 'playwright-core'));
+
+const [urlA, urlB, password, shots] = process.argv.slice(2);
+const check = (name, ok, detail) => console.log(`CHECK ${name} ${ok ? 'ok' : 'FAIL'}${ok || !detail ? '' : ' (' + detail + ')'}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The state the page shows for vhid 7, or '' (the table refreshes every second).
+async function carpState(page) {
+  const cell = page.locator('#vhid-7 td.state');
+  if ((await cell.count()) === 0) return '';
+  return (await cell.first().textContent()).trim();
+}
+
+async function waitState(page, want, ms) {
+  const end = Date.now() + ms;
+  let got = '';
+  while (Date.now() < end) {
+    got = await carpState(page);
+    if (got === want) return got;
+    await sleep(200);
+  }
+  return got;
+}
+
+async function login(browser, url, pw) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const response = await page.goto(url + '/');
+  if (!response) throw new Error('no response from ' + url);
+  await page.fill('#password', pw);
+  const [answer] = await Promise.all([page.waitForNavigation(), page.click('#login')]);
+  return { page, status: answer ? answer.status() : 0 };
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    // A wrong password: 401 and the login form again, no status page.
+    const wrong = await login(browser, urlA, password + '-wrong');
+    await wrong.page.screenshot({ path: path.join(shots, '1-wrong-password.png') });
+    check('wrong password refused', wrong.status === 401 && (await wrong.page.locator('#password').count()) === 1 &&
+          (await wrong.page.locator('#carp').count()) === 0, 'status ' + wrong.status);
+
+    const a = (await login(browser, urlA, password)).page;
+    const b = (await login(browser, urlB, password)).page;
+    const stA = await waitState(a, 'MASTER', 15000);
+    const stB = await waitState(b, 'BACKUP', 15000);
+    await a.screenshot({ path: path.join(shots, '2-a-master.png'), fullPage: true });
+    await b.screenshot({ path: path.join(shots, '3-b-backup.png'), fullPage: true });
+    check('A page shows MASTER', stA === 'MASTER', stA);
+    check('B page shows BACKUP', stB === 'BACKUP', stB);
+
+    // Maintenance on A with a click; the confirm dialog is accepted.
+    let dialog = '';
+    a.once('dialog', async (d) => { dialog = d.message(); await d.accept(); });
+    await a.click('#maint-on');
+    const nowB = await waitState(b, 'MASTER', 15000);
+    const nowA = await waitState(a, 'BACKUP', 15000);
+    await a.waitForFunction(() => document.getElementById('maintenance').textContent === 'on', null, { timeout: 5000 })
+      .catch(() => {});
+    await a.screenshot({ path: path.join(shots, '4-a-maintenance.png'), fullPage: true });
+    await b.screenshot({ path: path.join(shots, '5-b-master.png'), fullPage: true });
+    check('maintenance asked for confirmation', dialog.includes('maintenance'), dialog);
+    check('B page shows MASTER after A enters maintenance', nowB === 'MASTER', nowB);
+    check('A page shows BACKUP and maintenance on', nowA === 'BACKUP' &&
+          (await a.textContent('#maintenance')) === 'on', nowA);
+
+    // Leaving maintenance: A preempts back (carp-preempt on).
+    a.once('dialog', (d) => d.accept());
+    await a.click('#maint-off');
+    const backA = await waitState(a, 'MASTER', 15000);
+    await a.screenshot({ path: path.join(shots, '6-a-master-again.png'), fullPage: true });
+    check('A page shows MASTER after leaving maintenance', backA === 'MASTER', backA);
+  } catch (e) {
+    check('browser session', false, String(e));
+  } finally {
+    await browser.close();
+  }
+})();
