@@ -27,6 +27,19 @@ async function waitState(page, want, ms) {
   return got;
 }
 
+// hapf_carp_state and hapf_carp_transitions_total of vhid 7 from /metrics (no login needed).
+async function carpMetrics(url) {
+  const text = await (await fetch(url + '/metrics')).text();
+  const m = { state: '', to: {} };
+  for (const line of text.split('\n')) {
+    let r = line.match(/^hapf_carp_state\{[^}]*vhid="7"[^}]*state="(\w+)"[^}]*\} 1$/);
+    if (r) m.state = r[1];
+    r = line.match(/^hapf_carp_transitions_total\{[^}]*vhid="7"[^}]*to="(\w+)"[^}]*\} (\d+)$/);
+    if (r) m.to[r[1]] = Number(r[2]);
+  }
+  return m;
+}
+
 async function login(browser, url, pw) {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -59,6 +72,10 @@ async function login(browser, url, pw) {
     check('A page shows MASTER', stA === 'MASTER', stA);
     check('B page shows BACKUP', stB === 'BACKUP', stB);
 
+    const beforeA = await carpMetrics(urlA), beforeB = await carpMetrics(urlB);
+    check('metrics before: A MASTER, B BACKUP', beforeA.state === 'MASTER' && beforeB.state === 'BACKUP',
+          JSON.stringify([beforeA, beforeB]));
+
     // Maintenance on A with a click; the confirm dialog is accepted.
     let dialog = '';
     a.once('dialog', async (d) => { dialog = d.message(); await d.accept(); });
@@ -73,6 +90,13 @@ async function login(browser, url, pw) {
     check('B page shows MASTER after A enters maintenance', nowB === 'MASTER', nowB);
     check('A page shows BACKUP and maintenance on', nowA === 'BACKUP' &&
           (await a.textContent('#maintenance')) === 'on', nowA);
+    // The failover as Prometheus sees it: states swapped, one more transition each.
+    const afterA = await carpMetrics(urlA), afterB = await carpMetrics(urlB);
+    check('metrics after: states swapped, transition counters moved',
+          afterA.state === 'BACKUP' && afterB.state === 'MASTER' &&
+          (afterA.to.BACKUP || 0) === (beforeA.to.BACKUP || 0) + 1 &&
+          (afterB.to.MASTER || 0) === (beforeB.to.MASTER || 0) + 1,
+          JSON.stringify([beforeA, beforeB, afterA, afterB]));
 
     // Leaving maintenance: A preempts back (carp-preempt on).
     a.once('dialog', (d) => d.accept());

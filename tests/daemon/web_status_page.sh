@@ -4,10 +4,11 @@
 # nodes A and B share carp0 (vhid 7) on one bridge; a third namespace W runs the
 # browser. Logs in to both pages, sees A MASTER and B BACKUP, puts A in
 # maintenance with a click (confirm dialog accepted) and watches B become MASTER
-# on B's page, then leaves maintenance and A preempts back; a wrong password is
+# on B's page (and in both nodes' /metrics: states and transition counters),
+# then leaves maintenance and A preempts back; a wrong password is
 # refused. Screenshots go to SHOT_DIR (ctest: the build tree's Testing/web-shots).
 # usage: web_status_page.sh HAPFD [SHOT_DIR]; prints "CHECK name ok|FAIL" lines and
-# exits non-zero unless all seven are ok.
+# exits non-zero unless all nine are ok.
 set -u
 HAPFD=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -61,7 +62,7 @@ ip netns exec $W timeout 120 env NODE_PATH="$NODE_DIR/node_modules" node "$HERE/
   http://192.0.2.1:9137 http://192.0.2.2:9137 "$PW" "$SHOTS" 2>&1 | tee $T/checks.txt
 echo "screenshots: $SHOTS"; ls "$SHOTS"
 echo "--- a.log"; cat $T/a.log; echo "--- b.log"; cat $T/b.log
-# Seven checks, all ok (a crash of the browser script prints fewer).
+# Nine checks, all ok (a crash of the browser script prints fewer).
 ok=$(grep -c '^CHECK .* ok$' $T/checks.txt)
-echo "$ok of 7 checks ok"
-[ "$ok" -eq 7 ] && ! grep -q '^CHECK .* FAIL' $T/checks.txt
+echo "$ok of 9 checks ok"
+[ "$ok" -eq 9 ] && ! grep -q '^CHECK .* FAIL' $T/checks.txt
