@@ -580,6 +580,18 @@ int HapfdMain(int argc, char** argv) {
     };
     so.log = [](int level, const std::string& line) { Log(level, line); };
     so.reload_ha = [&dir, &env, &components] { return ReloadHa(dir, env, components); };
+    // The peers' status pages show this node's CARP vhids (the sync link carries them).
+    so.local_status = [&components]() -> std::string {
+      for (auto& c : components) {
+        if (c->name() != "carp") continue;
+        nlohmann::json carp = c->Status();
+        nlohmann::json mine = nlohmann::json::array();
+        for (const auto& v : carp["vhosts"])
+          mine.push_back({{"ifname", v["ifname"]}, {"vhid", v["vhid"]}, {"state", v["state"]}, {"demote", v["demote"]}});
+        return nlohmann::json{{"carp", mine}}.dump();
+      }
+      return {};
+    };
     if (!components.empty() && components.front()->name() == "carp") {
       linux::CarpNode* carp = &static_cast<CarpComponent&>(*components.front()).node();
       carp->engine().RegisterDemoter("sync", {"carp"});

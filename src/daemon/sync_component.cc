@@ -54,6 +54,11 @@ SyncComponent::~SyncComponent() { transport_->Attach(nullptr); }
 
 void SyncComponent::Step() {
   const int64_t now = NowMs();
+  // Steps run on every wake-up of the loop; the status is read 5 times a second at most.
+  if (opts_.local_status && (status_at_ms_ < 0 || now - status_at_ms_ >= 200)) {
+    status_at_ms_ = now;
+    node_->SetLocalStatus(opts_.local_status(), now);
+  }
   transport_->Step(now);
   node_->Tick(now);
   transport_->Step(now);  // send what the frames just handled produced
@@ -176,7 +181,19 @@ nlohmann::json SyncComponent::Status() {
     if (p.last_result) j["result"] = std::string(sync::ResultName(*p.last_result));
     peers.push_back(j);
   }
+  // What each peer last said about itself: untrusted, kept only when it is a
+  // JSON object; the page shows it as text.
+  nlohmann::json peer_status = nlohmann::json::array();
+  for (const auto& [id, rs] : node_->remote_status()) {
+    std::string name = "id " + std::to_string(id);
+    for (const auto& [pname, p] : node_->peers())
+      if (p.id == id) name = pname;
+    nlohmann::json said = nlohmann::json::parse(rs.text, nullptr, false);
+    if (!said.is_object()) said = nullptr;
+    peer_status.push_back({{"peer", name}, {"age_s", (now - rs.at_ms) / 1000}, {"status", said}});
+  }
   return {{"generation", node_->local().generation},
+          {"peer_status", peer_status},
           {"hash", sync::HashPrefix(node_->local().hash(), 32)},
           {"caught_up", node_->caught_up()},
           {"peers", peers},

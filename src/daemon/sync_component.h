@@ -30,6 +30,8 @@ struct SyncComponentOptions {
   // Applies the directory's hostname.carpN / hostname.pfsync0 to the running
   // CARP and pfsync; returns what was refused or needs a restart.
   std::function<std::vector<std::string>()> reload_ha;
+  // This node's status for the peers' status pages (JSON text; empty: none).
+  std::function<std::string()> local_status;
 };
 
 class SyncComponent : public Component, public sync::Host {
@@ -63,6 +65,7 @@ class SyncComponent : public Component, public sync::Host {
   void ApplyHa(std::vector<std::string>& messages);
 
   SyncComponentOptions opts_;
+  int64_t status_at_ms_ = -1;  // when local_status was last asked
   std::unique_ptr<linux::SyncTransport> transport_;
   std::unique_ptr<sync::Node> node_;
 };

@@ -97,6 +97,7 @@ void Node::Received(ConnId c, const uint8_t* data, size_t size, int64_t now_ms) 
                                   : SessionKey(opts_.key, conn.peer_nonce, conn.my_nonce);
     if (PeerStatus* p = StatusOf(conn)) p->id = f.sender;
     SendMsg(c, conn, Offer{local_.generation, local_hash_});
+    if (!local_status_.empty()) SendMsg(c, conn, Status{local_status_});
     return;
   }
   if (f.sender != conn.peer_id || f.counter <= conn.rx_counter) {
@@ -113,6 +114,10 @@ void Node::Received(ConnId c, const uint8_t* data, size_t size, int64_t now_ms) 
     ++counters_.pushes_sent;
   } else if (auto* p = std::get_if<Push>(&f.message)) {
     OnPush(c, conn, p->bundle, now_ms);
+  } else if (auto* st = std::get_if<Status>(&f.message)) {
+    RemoteStatus& rs = remote_status_[conn.peer_id];
+    rs.text = std::move(st->text);
+    rs.at_ms = now_ms;
   } else if (auto* r = std::get_if<Result>(&f.message)) {
     if (PeerStatus* peer = StatusOf(conn)) {
       peer->last_result = r->status;
@@ -214,6 +219,21 @@ void Node::CheckCaughtUp(int64_t now_ms, bool timeout) {
 
 void Node::Tick(int64_t now_ms) {
   if (!caught_up_ && now_ms - started_ms_ >= opts_.catchup_timeout_ms) CheckCaughtUp(now_ms, true);
+  if (!local_status_.empty() && (status_sent_ms_ < 0 || now_ms - status_sent_ms_ >= opts_.status_interval_ms))
+    SendStatus(now_ms);
+}
+
+void Node::SetLocalStatus(std::string text, int64_t now_ms) {
+  if (text.size() > kMaxStatus) text.resize(kMaxStatus);
+  if (text == local_status_) return;
+  local_status_ = std::move(text);
+  SendStatus(now_ms);
+}
+
+void Node::SendStatus(int64_t now_ms) {
+  status_sent_ms_ = now_ms;
+  for (auto& [c, conn] : conns_)
+    if (conn.have_peer_nonce) SendMsg(c, conn, Status{local_status_});
 }
 
 uint64_t Node::Publish(std::map<std::string, std::string> files, int64_t now_ms) {

@@ -47,6 +47,13 @@ struct NodeOptions {
   int64_t catchup_timeout_ms = 5000;
   int64_t push_timeout_ms = 3000;
   int catchup_demote = 32;
+  int64_t status_interval_ms = 1000;  // how often the local status is repeated to the peers
+};
+
+// The last status a peer sent (Status frames), by its sync-id.
+struct RemoteStatus {
+  std::string text;   // untrusted: the peer's words
+  int64_t at_ms = 0;  // when it arrived
 };
 
 struct Counters {
@@ -101,6 +108,10 @@ class Node {
   bool caught_up() const { return caught_up_; }
   const Counters& counters() const { return counters_; }
   const std::map<std::string, PeerStatus>& peers() const { return peers_; }
+  // This node's status for the peers: sent at once to every session when it
+  // changed, otherwise repeated every status_interval_ms (and on a new session).
+  void SetLocalStatus(std::string text, int64_t now_ms);
+  const std::map<uint32_t, RemoteStatus>& remote_status() const { return remote_status_; }
   std::string StatusText(int64_t now_ms) const;
 
  private:
@@ -117,6 +128,7 @@ class Node {
   void OnOffer(ConnId c, Conn& conn, uint64_t gen, const Hash& hash, int64_t now_ms);
   void OnPush(ConnId c, Conn& conn, const Bundle& b, int64_t now_ms);
   void CheckCaughtUp(int64_t now_ms, bool timeout);
+  void SendStatus(int64_t now_ms);
   PeerStatus* StatusOf(const Conn& conn);
 
   NodeOptions opts_;
@@ -131,6 +143,9 @@ class Node {
   bool conflicted_ = false;  // a peer runs our generation with other files
   int64_t started_ms_ = 0;
   uint64_t highest_seen_ = 0;
+  std::string local_status_;
+  int64_t status_sent_ms_ = -1;
+  std::map<uint32_t, RemoteStatus> remote_status_;
 };
 
 }  // namespace hapf::sync

@@ -98,7 +98,8 @@ MsgType TypeOf(const Message& m) {
     case 1: return MsgType::kOffer;
     case 2: return MsgType::kPull;
     case 3: return MsgType::kPush;
-    default: return MsgType::kResult;
+    case 4: return MsgType::kResult;
+    default: return MsgType::kStatus;
   }
 }
 
@@ -123,6 +124,8 @@ void EncodeBody(const Message& m, Writer& w) {
     w.Bytes(r->hash.data(), r->hash.size());
     w.U16(static_cast<uint16_t>(std::min<size_t>(r->messages.size(), kMaxMessages)));
     for (size_t i = 0; i < r->messages.size() && i < kMaxMessages; ++i) w.Str16(r->messages[i]);
+  } else if (const auto* st = std::get_if<Status>(&m)) {
+    w.Str32(std::string_view(st->text).substr(0, kMaxStatus));
   }
 }
 
@@ -177,6 +180,12 @@ std::optional<Message> DecodeBody(MsgType type, Reader& r) {
       if (r.failed()) return std::nullopt;
       return res;
     }
+    case MsgType::kStatus: {
+      Status st;
+      const uint32_t n = r.U32();
+      if (r.failed() || n > kMaxStatus || !r.Str(n, st.text)) return std::nullopt;
+      return st;
+    }
   }
   return std::nullopt;
 }
@@ -225,7 +234,7 @@ std::vector<uint8_t> EncodeFrame(const Frame& f, const Key& key) {
 
 std::optional<size_t> FrameLength(const uint8_t* p, size_t available) {
   if (available < kHeaderSize) return std::nullopt;
-  if (std::memcmp(p, kMagic, sizeof kMagic) != 0 || p[4] < 1 || p[4] > 5 || p[5] != 0 || p[6] != 0 || p[7] != 0)
+  if (std::memcmp(p, kMagic, sizeof kMagic) != 0 || p[4] < 1 || p[4] > 6 || p[5] != 0 || p[6] != 0 || p[7] != 0)
     return 0;
   uint32_t body = (uint32_t{p[20]} << 24) | (uint32_t{p[21]} << 16) | (uint32_t{p[22]} << 8) | p[23];
   if (body > kMaxBody) return 0;

@@ -2,7 +2,7 @@
 // (TCP). All integers big-endian.
 //
 //   0  magic "HSY1"         4
-//   4  type                 1   (Hello, Offer, Pull, Push, Result)
+//   4  type                 1   (Hello, Offer, Pull, Push, Result, Status)
 //   5  flags, reserved      3   (zero)
 //   8  sender id            4   (the sending node's sync-id)
 //  12  counter              8   (per connection and direction, strictly increasing; 0 in HELLO)
@@ -35,7 +35,8 @@ constexpr uint32_t kMaxBody = 16u << 20;
 using Key = std::vector<uint8_t>;
 using Nonce = std::array<uint8_t, kNonceSize>;
 
-enum class MsgType : uint8_t { kHello = 1, kOffer = 2, kPull = 3, kPush = 4, kResult = 5 };
+enum class MsgType : uint8_t { kHello = 1, kOffer = 2, kPull = 3, kPush = 4, kResult = 5, kStatus = 6 };
+constexpr size_t kMaxStatus = 64u << 10;
 
 struct Hello {
   Nonce nonce{};
@@ -57,7 +58,13 @@ struct Result {
   Hash hash{};
   std::vector<std::string> messages;  // compiler errors and warnings, or why not
 };
-using Message = std::variant<Hello, Offer, Pull, Push, Result>;
+// "How I am doing", every few seconds: the node's own status as JSON text
+// (CARP states, for the peers' status pages). Opaque to the protocol, at most
+// kMaxStatus bytes; the receiver treats it as untrusted data.
+struct Status {
+  std::string text;
+};
+using Message = std::variant<Hello, Offer, Pull, Push, Result, Status>;
 
 struct Frame {
   uint32_t sender = 0;

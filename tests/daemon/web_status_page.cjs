@@ -16,6 +16,24 @@ async function carpState(page) {
   return (await cell.first().textContent()).trim();
 }
 
+// The state A's page shows for its peer's vhid 7 (config-sync Status frames).
+async function peerState(page) {
+  const cell = page.locator('#peer-carp tr[data-vhid="7"] td.state');
+  if ((await cell.count()) === 0) return '';
+  return (await cell.first().textContent()).trim();
+}
+
+async function waitPeerState(page, want, ms) {
+  const end = Date.now() + ms;
+  let got = '';
+  while (Date.now() < end) {
+    got = await peerState(page);
+    if (got === want) return got;
+    await sleep(200);
+  }
+  return got;
+}
+
 async function waitState(page, want, ms) {
   const end = Date.now() + ms;
   let got = '';
@@ -71,6 +89,9 @@ async function login(browser, url, pw) {
     await b.screenshot({ path: path.join(shots, '3-b-backup.png'), fullPage: true });
     check('A page shows MASTER', stA === 'MASTER', stA);
     check('B page shows BACKUP', stB === 'BACKUP', stB);
+    const peerB = await waitPeerState(a, 'BACKUP', 15000);
+    await a.screenshot({ path: path.join(shots, '2b-a-sees-peer-backup.png'), fullPage: true });
+    check("A page shows its peer's vhid 7 BACKUP", peerB === 'BACKUP', peerB);
 
     const beforeA = await carpMetrics(urlA), beforeB = await carpMetrics(urlB);
     check('metrics before: A MASTER, B BACKUP', beforeA.state === 'MASTER' && beforeB.state === 'BACKUP',
@@ -90,6 +111,8 @@ async function login(browser, url, pw) {
     check('B page shows MASTER after A enters maintenance', nowB === 'MASTER', nowB);
     check('A page shows BACKUP and maintenance on', nowA === 'BACKUP' &&
           (await a.textContent('#maintenance')) === 'on', nowA);
+    const peerNow = await waitPeerState(a, 'MASTER', 15000);
+    check("A page shows its peer MASTER after the click", peerNow === 'MASTER', peerNow);
     // The failover as Prometheus sees it: states swapped, one more transition each.
     const afterA = await carpMetrics(urlA), afterB = await carpMetrics(urlB);
     check('metrics after: states swapped, transition counters moved',

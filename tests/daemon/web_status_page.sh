@@ -2,13 +2,14 @@
 # The status page in a real headless Chromium driven by Playwright (playwright-core
 # from npm, Debian's chromium; both installed by scripts/bootstrap.sh): two hapfd
 # nodes A and B share carp0 (vhid 7) on one bridge; a third namespace W runs the
-# browser. Logs in to both pages, sees A MASTER and B BACKUP, puts A in
+# browser. Logs in to both pages, sees A MASTER and B BACKUP (and B's state on
+# A's page, reported over the config-sync link), puts A in
 # maintenance with a click (confirm dialog accepted) and watches B become MASTER
 # on B's page (and in both nodes' /metrics: states and transition counters),
 # then leaves maintenance and A preempts back; a wrong password is
 # refused. Screenshots go to SHOT_DIR (ctest: the build tree's Testing/web-shots).
 # usage: web_status_page.sh HAPFD [SHOT_DIR]; prints "CHECK name ok|FAIL" lines and
-# exits non-zero unless all nine are ok.
+# exits non-zero unless all eleven are ok.
 set -u
 HAPFD=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,12 +43,14 @@ ip -n $B addr add 192.0.2.2/24 dev eth0; ip -n $B link set eth0 up
 ip -n $W addr add 192.0.2.9/24 dev eth0; ip -n $W link set eth0 up
 PW=page-secret-$$
 PWHASH=$(printf %s "$PW" | sha256sum | cut -d' ' -f1)
-setup() {  # node addr advskew qbase
+setup() {  # node addr advskew qbase peer
   mkdir -p $T/$1
   printf 'pass all\n' > $T/$1/pf.conf
   printf 'inet 192.0.2.100/24 vhid 7 carpdev eth0 advskew %s pass carp-secret\n' $3 > $T/$1/hostname.carp0
   printf 'control-socket %s\nqueues 1\nqueue-base %s\ncarp-preempt on\nhttp-listen %s:9137\nhttp-password-sha256 %s\n' \
     $T/$1.sock $4 $2 $PWHASH > $T/$1/hapfd.conf
+  # Config sync between the two: it also carries each node's CARP states to the other's page.
+  printf 'sync-listen %s\nsync-peer %s\nsync-key web-test-cluster-key-%s\n' $2 $5 $$ >> $T/$1/hapfd.conf
 }
 start() {  # node ns
   ip netns exec $2 $HAPFD -d -c $T/$1 >>$T/$1.log 2>&1 &
@@ -55,14 +58,14 @@ start() {  # node ns
   for i in $(seq 50); do [ -S $T/$1.sock ] && return 0; sleep 0.1; done
   echo "hapfd $1 did not start"; cat $T/$1.log
 }
-setup a 192.0.2.1 10 40
-setup b 192.0.2.2 100 50
+setup a 192.0.2.1 10 40 192.0.2.2
+setup b 192.0.2.2 100 50 192.0.2.1
 start a $A; start b $B
 ip netns exec $W timeout 120 env NODE_PATH="$NODE_DIR/node_modules" node "$HERE/web_status_page.cjs" \
   http://192.0.2.1:9137 http://192.0.2.2:9137 "$PW" "$SHOTS" 2>&1 | tee $T/checks.txt
 echo "screenshots: $SHOTS"; ls "$SHOTS"
 echo "--- a.log"; cat $T/a.log; echo "--- b.log"; cat $T/b.log
-# Nine checks, all ok (a crash of the browser script prints fewer).
+# Eleven checks, all ok (a crash of the browser script prints fewer).
 ok=$(grep -c '^CHECK .* ok$' $T/checks.txt)
-echo "$ok of 9 checks ok"
-[ "$ok" -eq 9 ] && ! grep -q '^CHECK .* FAIL' $T/checks.txt
+echo "$ok of 11 checks ok"
+[ "$ok" -eq 11 ] && ! grep -q '^CHECK .* FAIL' $T/checks.txt

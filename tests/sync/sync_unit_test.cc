@@ -4,6 +4,8 @@
 // peer dying mid-push). Validation is the real pf.conf parser and the real
 // hostname.carpN parser.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <deque>
 #include <memory>
@@ -96,7 +98,8 @@ TEST(SyncWire, RoundTripEveryMessage) {
   Result r{ResultStatus::kRefused, 9, Bundle{}.hash(), {"pf.conf:1: syntax error", "x"}};
   Hello h;
   h.nonce[3] = 9;
-  std::vector<Message> all = {h, Offer{5, Bundle{}.hash()}, Pull{}, Sample().message, r};
+  std::vector<Message> all = {h, Offer{5, Bundle{}.hash()}, Pull{}, Sample().message, r,
+                              Status{R"({"carp":[{"vhid":7,"state":"BACKUP"}]})"}};
   for (const Message& m : all) {
     std::vector<uint8_t> bytes = EncodeFrame(Frame{7, 11, m}, kKey);
     ASSERT_EQ(FrameLength(bytes.data(), bytes.size()), bytes.size());
@@ -334,6 +337,53 @@ TEST(SyncSim, PushAppliesOnEveryPeerAndNeverGoesBack) {
   EXPECT_EQ(gen, 2u);
   net.Run();
   EXPECT_EQ(net.nodes[0]->node->Outcome(gen, net.now).text, "n1: current (generation 2)\nn2: current (generation 2)\n");
+}
+
+// Status frames: a node's own status reaches every peer once a session is up,
+// again when it changes and every status_interval_ms; an oversized body is malformed.
+TEST(SyncSim, StatusReachesPeersOnSessionChangeAndInterval) {
+  Net net;
+  net.Add(1, 1, Initial(1, "pass all\n"));
+  net.Add(2, 1, Initial(1, "pass all\n"));
+  net.nodes[0]->node->SetLocalStatus("{\"carp\":\"MASTER\"}", net.now);  // no session yet: kept
+  net.Connect(0, 1);
+  net.Run();
+  auto from1 = [&]() -> std::string {
+    const auto& m = net.nodes[1]->node->remote_status();
+    auto it = m.find(1);
+    return it == m.end() ? "" : it->second.text;
+  };
+  EXPECT_EQ(from1(), "{\"carp\":\"MASTER\"}");
+  EXPECT_TRUE(net.nodes[0]->node->remote_status().empty());  // node 2 has said nothing
+  net.nodes[0]->node->SetLocalStatus("{\"carp\":\"BACKUP\"}", net.now);
+  net.Run();
+  EXPECT_EQ(from1(), "{\"carp\":\"BACKUP\"}");
+  const int64_t at = net.nodes[1]->node->remote_status().at(1).at_ms;
+  const uint64_t out = net.nodes[0]->node->counters().frames_out;
+  net.nodes[0]->node->Tick(net.now + 10);  // within the interval: nothing
+  EXPECT_EQ(net.nodes[0]->node->counters().frames_out, out);
+  net.now += 1000;
+  net.nodes[0]->node->Tick(net.now);
+  net.Run();
+  EXPECT_EQ(net.nodes[0]->node->counters().frames_out, out + 1);
+  EXPECT_GT(net.nodes[1]->node->remote_status().at(1).at_ms, at);
+
+  std::vector<uint8_t> big = EncodeFrame(Frame{1, 1, Status{std::string(kMaxStatus, 'x')}}, kKey);
+  EXPECT_TRUE(std::holds_alternative<Frame>(DecodeFrame(big.data(), big.size(), kKey)));
+  // One byte over the limit, written by hand (the encoder truncates).
+  std::vector<uint8_t> over = big;
+  over.resize(over.size() - kMacSize);
+  over.insert(over.end() - 0, 'x');
+  const uint32_t body = static_cast<uint32_t>(over.size() - kHeaderSize), n = static_cast<uint32_t>(kMaxStatus + 1);
+  for (int i = 0; i < 4; ++i) over[20 + i] = static_cast<uint8_t>(body >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i) over[kHeaderSize + i] = static_cast<uint8_t>(n >> (24 - 8 * i));
+  uint8_t mac[kMacSize];
+  unsigned int len = kMacSize;
+  HMAC(EVP_sha256(), kKey.data(), static_cast<int>(kKey.size()), over.data(), over.size(), mac, &len);
+  over.insert(over.end(), mac, mac + kMacSize);
+  auto d = DecodeFrame(over.data(), over.size(), kKey);
+  ASSERT_TRUE(std::holds_alternative<DecodeError>(d));
+  EXPECT_EQ(std::get<DecodeError>(d), DecodeError::kMalformed);
 }
 
 TEST(SyncSim, AfterAPartitionTheHigherGenerationWinsAndNobodyGoesBack) {

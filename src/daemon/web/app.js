@@ -28,6 +28,26 @@ function renderCarp(carp) {
   }
 }
 
+// The peers' own words (config-sync Status frames): shown as text only.
+function renderPeers(sync) {
+  const body = $('peer-carp').tBodies[0];
+  body.replaceChildren();
+  if (!sync || !Array.isArray(sync.peer_status)) return;
+  for (const p of sync.peer_status) {
+    const carp = p.status && Array.isArray(p.status.carp) ? p.status.carp : [];
+    for (const v of carp) {
+      const tr = body.insertRow();
+      tr.dataset.peer = String(p.peer);
+      tr.dataset.vhid = String(v.vhid);
+      for (const [val, cls] of [[p.peer], [v.ifname], [v.vhid], [v.state, v.state], [v.demote], [p.age_s + ' s ago']]) {
+        const td = tr.insertCell();
+        td.textContent = String(val);
+        if (cls) td.className = String(cls) + ' state';
+      }
+    }
+  }
+}
+
 function renderFields(el, obj) {
   if (!obj) return;
   const parts = [];
@@ -43,6 +63,7 @@ async function refresh() {
     text($('host'), s.hostname || '');
     const c = s.components || {};
     renderCarp(c.carp);
+    renderPeers(c.sync);
     text($('maintenance'), s.maintenance ? 'on' : 'off');
     renderFields($('pfsync'), c.pfsync);
     renderFields($('sync'), c.sync);
