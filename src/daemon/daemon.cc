@@ -24,6 +24,7 @@
 #include "linux/nfq_dataplane.h"
 #include "linux/nfq_reply_sender.h"
 #include "linux/nft_ruleset.h"
+#include "linux/pflog_writer.h"
 #include "linux/pfsync_node.h"
 
 namespace hapf::daemon {
@@ -212,6 +213,60 @@ class PfsyncComponent : public Component {
   std::unique_ptr<linux::PfsyncNode> node_;
   std::unique_ptr<PfsyncPacketHook> hook_;  // defer, per-batch flush, timers
   PfsyncStatusTracker status_;
+};
+
+// The pflog file: the writer the filter's workers append to, its counters
+// for /metrics and `hapfctl pflog`, the path `hapfctl log` reads.
+class PflogComponent : public Component {
+ public:
+  PflogComponent(Filter& filter, linux::PflogWriterOptions opts) : filter_(filter), writer_(std::move(opts)) {
+    filter_.SetPflog(&writer_);
+  }
+  ~PflogComponent() override { filter_.SetPflog(nullptr); }
+  std::string name() const override { return "pflog"; }
+  std::vector<int> fds() const override { return {}; }
+  // A write error is logged once, not once per batch.
+  void Step() override {
+    std::string e = writer_.stats().last_error;
+    if (e != logged_error_ && !e.empty()) Log(LOG_ERR, "pflog: " + e);
+    logged_error_ = std::move(e);
+  }
+  bool Command(const std::vector<std::string>& args, int, std::string& out) override {
+    if (args.size() == 1 && args[0] == "file") {
+      out = writer_.options().path + "\n";
+      return true;
+    }
+    if (!args.empty()) {
+      out = "hapfctl: pflog " + args[0] + ": unknown command (file)";
+      return false;
+    }
+    const linux::PflogWriterStats st = writer_.stats();
+    out = "file " + writer_.options().path + " (" + std::to_string(st.file_bytes) + " of " +
+          std::to_string(writer_.options().max_size) + " bytes, keep " + std::to_string(writer_.options().keep) +
+          ")\n  records written " + std::to_string(st.records_written) + ", dropped " +
+          std::to_string(st.records_dropped) + ", rotations " + std::to_string(st.rotations) + ", write errors " +
+          std::to_string(st.write_errors) + "\n";
+    if (!st.last_error.empty()) out += "  last error: " + st.last_error + "\n";
+    return true;
+  }
+  void Shutdown() override {}
+  nlohmann::json Status() override {
+    const linux::PflogWriterStats st = writer_.stats();
+    return {{"file", writer_.options().path},
+            {"records_written_total", st.records_written},
+            {"bytes_written_total", st.bytes_written},
+            {"records_dropped_total", st.records_dropped},
+            {"rotations_total", st.rotations},
+            {"write_errors_total", st.write_errors},
+            {"file_bytes", st.file_bytes},
+            {"max_size_bytes", writer_.options().max_size},
+            {"last_error", st.last_error}};
+  }
+
+ private:
+  Filter& filter_;
+  linux::PflogWriter writer_;
+  std::string logged_error_;
 };
 
 std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
@@ -484,6 +539,12 @@ int HapfdMain(int argc, char** argv) {
       Log(LOG_ERR, std::string("pfsync: ") + e.what());
       return 1;
     }
+  }
+
+  if (!cfg.settings.pflog_file.empty()) {
+    components.push_back(std::make_unique<PflogComponent>(
+        filter, linux::PflogWriterOptions{cfg.settings.pflog_file, cfg.settings.pflog_max_size,
+                                          cfg.settings.pflog_keep}));
   }
 
   Dispatcher dispatcher(filter, components, env);
