@@ -256,6 +256,7 @@ class PflogComponent : public Component {
             {"records_written_total", st.records_written},
             {"bytes_written_total", st.bytes_written},
             {"records_dropped_total", st.records_dropped},
+            {"writes_total", st.writes},
             {"rotations_total", st.rotations},
             {"write_errors_total", st.write_errors},
             {"file_bytes", st.file_bytes},
@@ -438,6 +439,7 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
       reply["out"] = out;
       return reply;
     }
+    if (name == "pflog") return fail("hapfctl: pflog is off (pflog-file off in hapfd.conf)");
     return fail("hapfctl: " + name + " is not configured (no " +
                 (name == "carp" ? std::string("hostname.carpN") : "hostname." + name + "0") + " file)");
   }

@@ -38,7 +38,9 @@ uint64_t CountRecords(std::span<const uint8_t> b, size_t off) {
   return n;
 }
 
-bool WriteAll(int fd, const uint8_t* p, size_t n) {
+}  // namespace
+
+bool WriteFully(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
@@ -48,8 +50,6 @@ bool WriteAll(int fd, const uint8_t* p, size_t n) {
   }
   return true;
 }
-
-}  // namespace
 
 PflogWriter::~PflogWriter() {
   if (fd_ >= 0) close(fd_);
@@ -93,7 +93,7 @@ bool PflogWriter::OpenLocked() {
     }
     return RotateLocked();
   }
-  if (!WriteAll(fd_, want.data(), want.size())) {
+  if (!WriteFully(fd_, want.data(), want.size())) {
     FailLocked("write " + opts_.path, 0);
     return false;
   }
@@ -146,10 +146,11 @@ void PflogWriter::Append(std::span<const uint8_t> records) {
       }
       continue;
     }
-    if (!WriteAll(fd_, records.data() + off, end - off)) {
+    if (!WriteFully(fd_, records.data() + off, end - off)) {
       FailLocked("write " + opts_.path, CountRecords(records, off));
       return;
     }
+    stats_.writes++;
     stats_.records_written += n;
     stats_.bytes_written += end - off;
     stats_.file_bytes += end - off;

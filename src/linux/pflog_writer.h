@@ -16,6 +16,9 @@
 
 namespace hapf::linux {
 
+// write(2) until all of `n` bytes are out (retrying EINTR and short writes).
+bool WriteFully(int fd, const uint8_t* p, size_t n);
+
 struct PflogWriterOptions {
   std::string path;                       // FILE
   uint64_t max_size = 10 * 1024 * 1024;  // bytes per file, pcap header included
@@ -25,6 +28,7 @@ struct PflogWriterOptions {
 struct PflogWriterStats {
   uint64_t records_written = 0, bytes_written = 0;
   uint64_t records_dropped = 0;  // lost to a file that could not be opened or written
+  uint64_t writes = 0;            // write(2) calls for records: one per batch between rotations
   uint64_t rotations = 0, write_errors = 0;
   uint64_t file_bytes = 0;       // size of the current FILE
   std::string last_error;        // empty when the last write succeeded

@@ -40,14 +40,14 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 class DaemonNetns : public ::testing::Test {
  protected:
   void SetUp() override {
-    topo_ = std::make_unique<Topology>(UniquePrefix("hd"));
+    topo_ = std::make_unique<Topology>(UniquePrefix(Tag()));
     ASSERT_TRUE(topo_->ok()) << topo_->error();
     dir_ = "/tmp/" + topo_->Ns("run");
     netns::Run("rm -rf " + dir_);
     ASSERT_EQ(mkdir(dir_.c_str(), 0755), 0);
     ASSERT_EQ(mkdir((dir_ + "/etc").c_str(), 0755), 0);
     socket_ = dir_ + "/hapfd.sock";
-    Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\n");
+    Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\npflog-file " + dir_ + "/pflog.pcap\n");
     server_ = std::make_unique<Process>(
         std::vector<std::string>{"ip", "netns", "exec", topo_->Ns("srv"), "/usr/bin/python3", kProbe, "serve",
                                  "--tcp", "22,80,81,2222", "--udp", "7001", "--sink", "5001", "--seconds", "90"},
@@ -62,6 +62,7 @@ class DaemonNetns : public ::testing::Test {
     netns::Run("rm -rf " + dir_);
   }
 
+  virtual std::string Tag() const { return "hd"; }
   void Write(const std::string& name, const std::string& text) { std::ofstream(dir_ + "/" + name) << text; }
 
   void StartHapfd(const std::string& pf_conf) {
@@ -468,6 +469,142 @@ TEST_F(DaemonNetns, DeferHoldsTheFirstPacketUntilThePeerAcksOrTheTimeout) {
   EXPECT_TRUE(Contains(Ctl("-ss").output, "all tcp 198.51.100.1:")) << Ctl("-ss").output;
   peer.Signal(SIGTERM);
   peer.Wait(5);
+}
+
+}  // namespace
+}  // namespace hapf::netns
+
+namespace hapf::netns {
+namespace {
+
+// The pflog file of `log` rules, read by real tcpdump and by hapfctl log.
+class PflogNetns : public DaemonNetns {
+ protected:
+  std::string Tag() const override { return "o4"; }
+  std::string Pflog() const { return dir_ + "/pflog.pcap"; }
+  // tcpdump's packet lines (stdout); its exit status must be 0.
+  std::vector<std::string> Tcpdump(const std::string& file, std::string& all) {
+    RunResult r = netns::Run("tcpdump -n -e -ttt -r " + file + " 2>" + dir_ + "/tcpdump.err");
+    all = r.output + ReadFile(dir_ + "/tcpdump.err");
+    EXPECT_EQ(r.status, 0) << all;
+    return Lines(r.output);
+  }
+  static std::vector<std::string> Lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty() && line.rfind("reading from", 0) != 0) lines.push_back(line);
+    return lines;
+  }
+  // A line without its -ttt delta (the first field), which differs between a
+  // file read alone and the same records read as one stream.
+  static std::string WithoutDelta(const std::string& line) {
+    size_t p = line.find_first_not_of(' ');
+    p = line.find(' ', p);
+    return p == std::string::npos ? line : line.substr(p);
+  }
+  // Polls `hapfctl pflog` until `records written N` shows at least `n`.
+  uint64_t WaitForRecords(uint64_t n) {
+    uint64_t have = 0;
+    for (int i = 0; i < 100; ++i) {
+      std::string out = Ctl("pflog").output;
+      size_t p = out.find("records written ");
+      have = p == std::string::npos ? 0 : std::strtoull(out.c_str() + p + 16, nullptr, 10);
+      if (have >= n) break;
+      usleep(50 * 1000);
+    }
+    return have;
+  }
+};
+
+TEST_F(PflogNetns, BlockLogAndPassLogRulesShowInTcpdumpAndHapfctlLog) {
+  StartHapfd(R"(set skip on lo
+block all
+block in log on fw0 proto tcp to port 80
+pass in log on fw0 proto tcp to 198.51.100.2 port 22
+pass out on fw1 proto tcp to 198.51.100.2 port 22
+)");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 1"), "timeout");
+  ASSERT_GE(WaitForRecords(2), 2u) << Ctl("pflog").output;
+
+  // hapfctl log first: the file only grows (a retransmitted SYN to 80 may come later).
+  RunResult log = Ctl("log 2>/dev/null");
+  ASSERT_EQ(log.status, 0) << log.output;
+  std::string all;
+  std::vector<std::string> lines = Tcpdump(Pflog(), all);
+  SCOPED_TRACE(all);
+  ASSERT_GE(lines.size(), 2u);
+  // Only the state-creating SYN of the passed connection (pf's `log` without `all`).
+  int pass22 = 0, block80 = 0;
+  for (const std::string& l : lines) {
+    if (Contains(l, "rule 2/0(match): pass in on fw0: 192.0.2.2.") && Contains(l, " > 198.51.100.2.22: Flags [S]"))
+      ++pass22;
+    if (Contains(l, "rule 1/0(match): block in on fw0: 192.0.2.2.") && Contains(l, " > 198.51.100.2.80: Flags [S]"))
+      ++block80;
+  }
+  EXPECT_EQ(pass22, 1);
+  EXPECT_GE(block80, 1);
+  EXPECT_EQ(lines.size(), static_cast<size_t>(pass22 + block80));
+  EXPECT_TRUE(lines[0].rfind(" 00:00:00.000000 rule ", 0) == 0) << lines[0];  // -ttt: delta to the previous packet
+  const std::vector<std::string> via_hapfctl = Lines(log.output);
+  ASSERT_GE(via_hapfctl.size(), 2u) << log.output;
+  ASSERT_LE(via_hapfctl.size(), lines.size());
+  for (size_t i = 0; i < via_hapfctl.size(); ++i) EXPECT_EQ(via_hapfctl[i], lines[i]);
+
+  RunResult st = Ctl("pflog");
+  EXPECT_TRUE(Contains(st.output, "file " + Pflog())) << st.output;
+  EXPECT_TRUE(Contains(st.output, ", dropped 0,")) << st.output;
+}
+
+TEST_F(PflogNetns, RotationKeepsEveryFileReadableAndHapfctlLogFollowsAcrossIt) {
+  // 16 + 100 + 78 bytes per record: ten fit into 2048 with the 24-byte pcap header.
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\npflog-file " + Pflog() +
+                              "\npflog-max-size 2048\npflog-keep 2\n");
+  StartHapfd(R"(set skip on lo
+block all
+block in log on fw0 proto udp to port 9
+)");
+  Process follow({HAPFCTL, "--socket=" + socket_, "log", "-f"}, dir_ + "/follow.out");
+  constexpr int kSent = 35;
+  RunResult send = topo_->Exec(
+      "cli", "bash -c 'for i in $(seq " + std::to_string(kSent) +
+                 "); do printf %050d 0 > /dev/udp/198.51.100.2/9; sleep 0.01; done'");
+  ASSERT_EQ(send.status, 0) << send.output;
+  ASSERT_EQ(WaitForRecords(kSent), static_cast<uint64_t>(kSent)) << Ctl("pflog").output;
+
+  // 35 records: 1-10 rotated out of keep 2, 11-20 in .1, 21-30 in .0, 31-35 in the file.
+  RunResult st = Ctl("pflog");
+  EXPECT_TRUE(Contains(st.output, "rotations 3,")) << st.output;
+  struct stat sb;
+  EXPECT_NE(stat((Pflog() + ".2").c_str(), &sb), 0);
+  std::vector<std::string> stream;
+  const std::vector<std::pair<std::string, size_t>> files = {{Pflog() + ".1", 10}, {Pflog() + ".0", 10}, {Pflog(), 5}};
+  for (const auto& [file, count] : files) {
+    SCOPED_TRACE(file);
+    ASSERT_EQ(stat(file.c_str(), &sb), 0);
+    EXPECT_LE(sb.st_size, 2048);
+    std::string all;
+    std::vector<std::string> lines = Tcpdump(file, all);
+    EXPECT_EQ(lines.size(), count) << all;
+    for (const std::string& l : lines) {
+      EXPECT_TRUE(Contains(l, "rule 1/0(match): block in on fw0: 192.0.2.2.")) << l;
+      EXPECT_TRUE(Contains(l, " > 198.51.100.2.9: UDP, length 50")) << l;
+      stream.push_back(WithoutDelta(l));
+    }
+  }
+
+  // hapfctl log -f started before the first record: it saw all 35, in order, across three rotations.
+  std::vector<std::string> followed;
+  for (int i = 0; i < 50; ++i) {
+    followed = Lines(ReadFile(dir_ + "/follow.out"));
+    if (followed.size() >= static_cast<size_t>(kSent)) break;
+    usleep(100 * 1000);
+  }
+  follow.Signal(SIGTERM);
+  follow.Wait(5);
+  ASSERT_EQ(followed.size(), static_cast<size_t>(kSent)) << ReadFile(dir_ + "/follow.out");
+  for (size_t i = 0; i < stream.size(); ++i) EXPECT_EQ(WithoutDelta(followed[kSent - stream.size() + i]), stream[i]);
 }
 
 }  // namespace

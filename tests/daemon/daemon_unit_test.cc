@@ -178,6 +178,28 @@ struct Forward {
   }
 };
 
+TEST(DaemonConfig, PflogSettings) {
+  std::vector<std::string> errors;
+  Settings s = ParseSettings("hapfd.conf", "", errors);
+  EXPECT_EQ(s.pflog_file, "/var/log/hapf/pflog.pcap");
+  EXPECT_EQ(s.pflog_max_size, 10u * 1024 * 1024);
+  EXPECT_EQ(s.pflog_keep, 5);
+  s = ParseSettings("hapfd.conf", "pflog-file /srv/log/pf.pcap\npflog-max-size 64k\npflog-keep 0\n", errors);
+  EXPECT_TRUE(errors.empty()) << testing::PrintToString(errors);
+  EXPECT_EQ(s.pflog_file, "/srv/log/pf.pcap");
+  EXPECT_EQ(s.pflog_max_size, 65536u);
+  EXPECT_EQ(s.pflog_keep, 0);
+  s = ParseSettings("hapfd.conf", "pflog-file off\npflog-max-size 2M\n", errors);
+  EXPECT_EQ(s.pflog_file, "");
+  EXPECT_EQ(s.pflog_max_size, 2u << 20);
+  s = ParseSettings("hapfd.conf", "pflog-file pf.pcap\npflog-max-size 100\npflog-max-size 5X\npflog-keep -1\n", errors);
+  ASSERT_EQ(errors.size(), 4u) << testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], "hapfd.conf:1: pflog-file must be an absolute path or off");
+  EXPECT_EQ(errors[1], "hapfd.conf:2: pflog-max-size must be a size from 1024 bytes to 1T (suffix k, M or G allowed)");
+  EXPECT_EQ(errors[2], "hapfd.conf:3: pflog-max-size must be a size from 1024 bytes to 1T (suffix k, M or G allowed)");
+  EXPECT_EQ(errors[3], "hapfd.conf:4: pflog-keep must be a number from 0 to 1000");
+}
+
 pf::Ruleset Parse(const std::string& text) {
   pf::StaticHostEnvironment env;
   pf::ParseResult r = ParseRuleset(text, "pf.conf", env);
@@ -382,6 +404,42 @@ TEST(DaemonControl, HapfctlRefusesInOneLine) {
 // threads, one Handle() per packet and HandleBatch() per 32 packets (what the
 // data plane calls). Reported, not asserted (the machine is shared);
 // correctness is asserted.
+TEST(DaemonFilter, LogRulesReachThePflogFileWithOneWritePerBatch) {
+  const std::string dir = TempDir();
+  linux::PflogWriter pflog({dir + "/pflog.pcap", 1 << 20, 1});
+  Filter f(nullptr);
+  f.SetPflog(&pflog);
+  f.Load(Parse("block log all\npass in on fw0 proto udp to port 53\npass log proto udp to port 54\n"));
+  Forward fw;
+  constexpr int kBatch = 32;
+  std::vector<std::vector<uint8_t>> bytes(kBatch);
+  std::vector<linux::Packet> pkts(kBatch);
+  std::vector<linux::Packet*> ptrs(kBatch);
+  std::vector<linux::Decision> ds(kBatch);
+  for (int i = 0; i < kBatch; ++i) {
+    // Thirds: port 53 passed without log, port 54 passed with log (in and out), port 80 blocked with log.
+    const uint16_t port = i % 3 == 0 ? 53 : i % 3 == 1 ? 54 : 80;
+    bytes[i] = Udp("192.0.2.2", static_cast<uint16_t>(20000 + i), "198.51.100.2", port);
+    pkts[i].l3 = bytes[i];
+    pkts[i].capacity = bytes[i].size();
+    pkts[i].filter_in = pkts[i].filter_out = true;
+    pkts[i].in = &fw.in;
+    pkts[i].out = &fw.out;
+    ptrs[i] = &pkts[i];
+  }
+  f.HandleBatch(std::span(ptrs.data(), kBatch), std::span(ds.data(), kBatch), 0);
+  // 11 packets to 54 logged twice (in and out), 10 to 80 once (blocked in); port 53 matches no log rule
+  // inbound and the default block log outbound drops it: logged once.
+  linux::PflogWriterStats st = pflog.stats();
+  EXPECT_EQ(st.records_written, 11u * 2 + 10 + 11);
+  EXPECT_EQ(st.writes, 1u);
+  EXPECT_EQ(st.records_dropped, 0u);
+  f.SetPflog(nullptr);
+  f.HandleBatch(std::span(ptrs.data(), kBatch), std::span(ds.data(), kBatch), 0);
+  EXPECT_EQ(pflog.stats().records_written, st.records_written);
+  std::system(("rm -rf " + dir).c_str());
+}
+
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
   constexpr int kFlows = 2000, kRounds = 25, kBatch = 32;
   for (bool batched : {false, true}) {

@@ -106,6 +106,7 @@ TEST_F(PflogWriterTest, RotatesAtTheSizeBoundKeepingEveryFileReadable) {
   EXPECT_EQ(st.records_written, 40u);
   EXPECT_EQ(st.records_dropped, 0u);
   EXPECT_EQ(st.rotations, 4u);
+  EXPECT_EQ(st.writes, 10u);  // one per batch: with 4-record batches every rotation falls between two
   EXPECT_EQ(st.write_errors, 0u);
   EXPECT_EQ(st.file_bytes, 24 + 8 * kRecordBytes);
   EXPECT_TRUE(st.last_error.empty()) << st.last_error;
