@@ -197,7 +197,8 @@ class PfsyncComponent : public Component {
         out = node_->NetstatText();
         return true;
       }
-      out = "hapfctl: pfsync " + args[0] + ": unknown command (status, stats, dump)";
+      if (args[0] == "bulk" && args.size() == 1) return RequestFullUpdate(out);
+      out = "hapfctl: pfsync " + args[0] + ": unknown command (status, stats, bulk, dump)";
       return false;
     });
   }
@@ -209,6 +210,29 @@ class PfsyncComponent : public Component {
   }
 
  private:
+  // `hapfctl pfsync bulk`, the status page's "force bulk update": asks the peer for
+  // every state again (UPD_REQ 0/0), the engine's request after the sync link comes
+  // back, without a demotion. The link is up for as long as hapfd runs (the node
+  // says LinkUp at start), so this is that path on demand. Requires the packet lock.
+  bool RequestFullUpdate(std::string& out) {
+    switch (node_->engine().bulk_state()) {
+      case pfsync::BulkRequestState::kNone:
+        out = "hapfctl: pfsync bulk: pfsync is not up";
+        return false;
+      case pfsync::BulkRequestState::kSent:
+      case pfsync::BulkRequestState::kBulk:
+        out = "hapfctl: pfsync bulk: a bulk update is already in progress";
+        return false;
+      case pfsync::BulkRequestState::kStart:
+      case pfsync::BulkRequestState::kDone:
+        break;
+    }
+    node_->engine().LinkUp(sim::FromNanos(MonotonicNs()));  // the node's clock
+    node_->Flush();
+    out = "pfsync: full update requested from the peer\n";
+    return true;
+  }
+
   Filter& filter_;
   std::unique_ptr<linux::PfsyncNode> node_;
   std::unique_ptr<PfsyncPacketHook> hook_;  // defer, per-batch flush, timers

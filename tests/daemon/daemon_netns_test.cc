@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -388,6 +389,48 @@ TEST_F(DaemonNetns, PfsyncRuntimeSendsTheStatesTrafficCreates) {
   RunResult stats = Ctl("pfsync stats");
   EXPECT_FALSE(Contains(stats.output, "\t0 packets sent (IPv4)")) << stats.output;
   EXPECT_TRUE(Contains(stats.output, "packets sent (IPv4)")) << stats.output;
+}
+
+// `hapfctl pfsync bulk` (the status page's "force bulk update"): once the
+// start-up bulk update is done, the request goes out again (UPD_REQ for every
+// state) and the peer answers with a new bulk update.
+TEST_F(DaemonNetns, PfsyncBulkOnDemandAsksThePeerForEveryStateAgain) {
+  Process peer({"ip", "netns", "exec", topo_->Ns("srv"), PFSYNC_NODE_PROG, "--dev", "srv0", "--hostid", "2",
+                "--create", "3", "--seconds", "30"},
+               dir_ + "/peer.log");
+  usleep(500 * 1000);
+  Write("etc/hostname.pfsync0", "syncdev fw1\nup\n");
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"));
+  auto states = [&] {
+    const std::string ss = Ctl("-ss").output;
+    return static_cast<int>(std::count(ss.begin(), ss.end(), '\n'));
+  };
+  for (int i = 0; i < 100 && states() < 3; ++i) usleep(50 * 1000);
+  ASSERT_GE(states(), 3) << Ctl("-ss").output << ReadFile(dir_ + "/peer.log");
+
+  // Linux tcpdump does not decode pfsync: hapfctl's own decoder watches the server's side.
+  Process capture({"ip", "netns", "exec", topo_->Ns("srv"), "timeout", "8", HAPFCTL, "pfsync", "dump", "-v", "-c", "2",
+                   "-i", "srv0"},
+                  dir_ + "/bulk.cap");
+  usleep(500 * 1000);
+  RunResult bulk;
+  for (int i = 0; i < 50; ++i) {  // until the start-up bulk update has ended
+    bulk = Ctl("pfsync bulk");
+    if (bulk.status == 0 || !Contains(bulk.output, "in progress")) break;
+    usleep(100 * 1000);
+  }
+  ASSERT_EQ(bulk.status, 0) << bulk.output;
+  EXPECT_EQ(bulk.output, "pfsync: full update requested from the peer\n");
+  EXPECT_EQ(capture.Wait(8), 0);
+  const std::string cap = ReadFile(dir_ + "/bulk.cap");
+  EXPECT_TRUE(Contains(cap, "198.51.100.1 > 224.0.0.240")) << cap;
+  EXPECT_TRUE(Contains(cap, "act UPD ST REQ count 1\n\tid: 0000000000000000 creatorid: 00000000")) << cap;
+  EXPECT_TRUE(Contains(cap, "198.51.100.2 > 224.0.0.240")) << cap;
+  EXPECT_TRUE(Contains(cap, "act BULK UPD STAT count 1\n\tcreatorid: 00000002 age: 00:00:00 status: start")) << cap;
+  EXPECT_TRUE(Contains(cap, "act UPD ST count 3\n")) << cap;
+  EXPECT_TRUE(Contains(cap, "status: end")) << cap;
+  peer.Signal(SIGTERM);
+  peer.Wait(5);
 }
 
 // The SYN of a new connection as the firewall's capture saw it: when it came
