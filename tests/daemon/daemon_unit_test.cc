@@ -440,6 +440,54 @@ TEST(DaemonFilter, LogRulesReachThePflogFileWithOneWritePerBatch) {
   std::system(("rm -rf " + dir).c_str());
 }
 
+// What logging costs the packet path: the same UDP flows through HandleBatch
+// (batches of 32, one worker) with `pass` and with `pass log (all)`.
+TEST(DaemonFilter, LoggedPacketsThroughTheFilter) {
+  constexpr int kFlows = 2000, kRounds = 25, kBatch = 32;
+  const std::string dir = TempDir();
+  for (bool logged : {false, true, false, true}) {
+    std::system(("rm -f " + dir + "/pflog.pcap*").c_str());
+    linux::PflogWriter pflog({dir + "/pflog.pcap", uint64_t{1} << 30, 1});
+    Filter f(nullptr);
+    f.SetPflog(&pflog);
+    f.Load(Parse(logged ? "block all\npass log (all) proto udp\n" : "block all\npass proto udp\n"));
+    Forward fw;
+    std::vector<std::vector<uint8_t>> bytes(kBatch);
+    std::vector<linux::Packet> pkts(kBatch);
+    std::vector<linux::Packet*> ptrs(kBatch);
+    std::vector<linux::Decision> ds(kBatch);
+    uint64_t passed = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int round = 0; round < kRounds; ++round) {
+      for (int i = 0; i < kFlows; i += kBatch) {
+        const int n = std::min(kBatch, kFlows - i);
+        for (int k = 0; k < n; ++k) {
+          bytes[k] = Udp("192.0.2.2", static_cast<uint16_t>(10000 + i + k), "198.51.100.2", 53);
+          pkts[k] = linux::Packet{};
+          pkts[k].l3 = bytes[k];
+          pkts[k].capacity = bytes[k].size();
+          pkts[k].filter_in = pkts[k].filter_out = true;
+          pkts[k].in = &fw.in;
+          pkts[k].out = &fw.out;
+          ptrs[k] = &pkts[k];
+        }
+        f.HandleBatch(std::span(ptrs.data(), n), std::span(ds.data(), n), 0);
+        for (int k = 0; k < n; ++k) passed += ds[k].verdict != linux::Verdict::kDrop;
+      }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(passed, uint64_t{kFlows} * kRounds);
+    const linux::PflogWriterStats st = pflog.stats();
+    // In and out per packet; one write per batch.
+    EXPECT_EQ(st.records_written, logged ? 2 * passed : 0);
+    EXPECT_EQ(st.writes, logged ? uint64_t{kRounds} * ((kFlows + kBatch - 1) / kBatch) : 0);
+    std::printf("[ measure ] %s: %.0f packets/s through the filter (in+out), %llu pflog records, %llu writes\n",
+                logged ? "pass log (all)" : "pass          ", passed / secs,
+                static_cast<unsigned long long>(st.records_written), static_cast<unsigned long long>(st.writes));
+  }
+  std::system(("rm -rf " + dir).c_str());
+}
+
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
   constexpr int kFlows = 2000, kRounds = 25, kBatch = 32;
   for (bool batched : {false, true}) {

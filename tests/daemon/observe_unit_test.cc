@@ -76,7 +76,8 @@ TEST(ObserveMetrics, FakeSnapshotRendersEveryFamily) {
          {{"items_in", {{"INS", 4}}}, {"items_out", {{"INS", 6}, {"UPD_C", 9}}}, {"errors", {{"badauth", 2}}},
           {"bytes_in", {{"INS", 4 * 264}}}, {"bytes_out", {{"INS", 6 * 264}, {"UPD_C", 9 * 84}}},
           {"bulk_state", "done"}, {"bulk_duration_seconds", 0.25}}},
-        {"sync", {{"generation", 7}, {"pushes_total", 3}, {"peer", "fw2"}}}}}};
+        {"sync", {{"generation", 7}, {"pushes_total", 3}, {"peer", "fw2"}}},
+        {"pflog", {{"file", "/var/log/hapf/pflog.pcap"}, {"records_written_total", 12}, {"file_bytes", 2048}}}}}};
   auto m = ParseExposition(RenderMetrics(snap));
   EXPECT_EQ(m["hapf_pf_states"], 3);
   EXPECT_EQ(m["hapf_pf_state_inserts_total"], 10);
@@ -97,6 +98,9 @@ TEST(ObserveMetrics, FakeSnapshotRendersEveryFamily) {
   EXPECT_EQ(m["hapf_sync_generation"], 7);
   EXPECT_EQ(m["hapf_sync_pushes_total"], 3);
   EXPECT_EQ(m.count("hapf_sync_peer"), 0u);
+  EXPECT_EQ(m["hapf_pflog_records_written_total"], 12);
+  EXPECT_EQ(m["hapf_pflog_file_bytes"], 2048);
+  EXPECT_EQ(m.count("hapf_pflog_file"), 0u);
 }
 
 std::vector<uint8_t> Udp(const char* src, uint16_t sport, const char* dst, uint16_t dport) {
