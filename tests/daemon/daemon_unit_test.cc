@@ -400,34 +400,41 @@ TEST(DaemonControl, HapfctlRefusesInOneLine) {
   EXPECT_EQ(err, "hapfctl: cannot reach hapfd at /nonexistent/hapfd.sock: No such file or directory\n");
 }
 
-// The lock's cost: UDP flows through the filter from one and from two
-// threads, one Handle() per packet and HandleBatch() per 32 packets (what the
-// data plane calls). Reported, not asserted (the machine is shared);
-// correctness is asserted.
+// A batch of crafted packets forwarded fw0 -> fw1, as the data plane hands them to HandleBatch.
+struct ForwardBatch {
+  explicit ForwardBatch(size_t n) : bytes(n), pkts(n), ptrs(n), ds(n) {}
+  void Set(size_t k, std::vector<uint8_t> packet) {
+    bytes[k] = std::move(packet);
+    pkts[k] = linux::Packet{};
+    pkts[k].l3 = bytes[k];
+    pkts[k].capacity = bytes[k].size();
+    pkts[k].filter_in = pkts[k].filter_out = true;
+    pkts[k].in = &fw.in;
+    pkts[k].out = &fw.out;
+    ptrs[k] = &pkts[k];
+  }
+  void Run(Filter& f, size_t n) { f.HandleBatch(std::span(ptrs.data(), n), std::span(ds.data(), n), 0); }
+  Forward fw;
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<linux::Packet> pkts;
+  std::vector<linux::Packet*> ptrs;
+  std::vector<linux::Decision> ds;
+};
+
 TEST(DaemonFilter, LogRulesReachThePflogFileWithOneWritePerBatch) {
   const std::string dir = TempDir();
   linux::PflogWriter pflog({dir + "/pflog.pcap", 1 << 20, 1});
   Filter f(nullptr);
   f.SetPflog(&pflog);
   f.Load(Parse("block log all\npass in on fw0 proto udp to port 53\npass log proto udp to port 54\n"));
-  Forward fw;
   constexpr int kBatch = 32;
-  std::vector<std::vector<uint8_t>> bytes(kBatch);
-  std::vector<linux::Packet> pkts(kBatch);
-  std::vector<linux::Packet*> ptrs(kBatch);
-  std::vector<linux::Decision> ds(kBatch);
+  ForwardBatch b(kBatch);
   for (int i = 0; i < kBatch; ++i) {
     // Thirds: port 53 passed without log, port 54 passed with log (in and out), port 80 blocked with log.
     const uint16_t port = i % 3 == 0 ? 53 : i % 3 == 1 ? 54 : 80;
-    bytes[i] = Udp("192.0.2.2", static_cast<uint16_t>(20000 + i), "198.51.100.2", port);
-    pkts[i].l3 = bytes[i];
-    pkts[i].capacity = bytes[i].size();
-    pkts[i].filter_in = pkts[i].filter_out = true;
-    pkts[i].in = &fw.in;
-    pkts[i].out = &fw.out;
-    ptrs[i] = &pkts[i];
+    b.Set(i, Udp("192.0.2.2", static_cast<uint16_t>(20000 + i), "198.51.100.2", port));
   }
-  f.HandleBatch(std::span(ptrs.data(), kBatch), std::span(ds.data(), kBatch), 0);
+  b.Run(f, kBatch);
   // 11 packets to 54 logged twice (in and out), 10 to 80 once (blocked in); port 53 matches no log rule
   // inbound and the default block log outbound drops it: logged once.
   linux::PflogWriterStats st = pflog.stats();
@@ -435,7 +442,7 @@ TEST(DaemonFilter, LogRulesReachThePflogFileWithOneWritePerBatch) {
   EXPECT_EQ(st.writes, 1u);
   EXPECT_EQ(st.records_dropped, 0u);
   f.SetPflog(nullptr);
-  f.HandleBatch(std::span(ptrs.data(), kBatch), std::span(ds.data(), kBatch), 0);
+  b.Run(f, kBatch);
   EXPECT_EQ(pflog.stats().records_written, st.records_written);
   std::system(("rm -rf " + dir).c_str());
 }
@@ -451,28 +458,15 @@ TEST(DaemonFilter, LoggedPacketsThroughTheFilter) {
     Filter f(nullptr);
     f.SetPflog(&pflog);
     f.Load(Parse(logged ? "block all\npass log (all) proto udp\n" : "block all\npass proto udp\n"));
-    Forward fw;
-    std::vector<std::vector<uint8_t>> bytes(kBatch);
-    std::vector<linux::Packet> pkts(kBatch);
-    std::vector<linux::Packet*> ptrs(kBatch);
-    std::vector<linux::Decision> ds(kBatch);
+    ForwardBatch b(kBatch);
     uint64_t passed = 0;
     const auto start = std::chrono::steady_clock::now();
     for (int round = 0; round < kRounds; ++round) {
       for (int i = 0; i < kFlows; i += kBatch) {
         const int n = std::min(kBatch, kFlows - i);
-        for (int k = 0; k < n; ++k) {
-          bytes[k] = Udp("192.0.2.2", static_cast<uint16_t>(10000 + i + k), "198.51.100.2", 53);
-          pkts[k] = linux::Packet{};
-          pkts[k].l3 = bytes[k];
-          pkts[k].capacity = bytes[k].size();
-          pkts[k].filter_in = pkts[k].filter_out = true;
-          pkts[k].in = &fw.in;
-          pkts[k].out = &fw.out;
-          ptrs[k] = &pkts[k];
-        }
-        f.HandleBatch(std::span(ptrs.data(), n), std::span(ds.data(), n), 0);
-        for (int k = 0; k < n; ++k) passed += ds[k].verdict != linux::Verdict::kDrop;
+        for (int k = 0; k < n; ++k) b.Set(k, Udp("192.0.2.2", static_cast<uint16_t>(10000 + i + k), "198.51.100.2", 53));
+        b.Run(f, n);
+        for (int k = 0; k < n; ++k) passed += b.ds[k].verdict != linux::Verdict::kDrop;
       }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -488,6 +482,10 @@ TEST(DaemonFilter, LoggedPacketsThroughTheFilter) {
   std::system(("rm -rf " + dir).c_str());
 }
 
+// The lock's cost: UDP flows through the filter from one and from two
+// threads, one Handle() per packet and HandleBatch() per 32 packets (what the
+// data plane calls). Reported, not asserted (the machine is shared);
+// correctness is asserted.
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
   constexpr int kFlows = 2000, kRounds = 25, kBatch = 32;
   for (bool batched : {false, true}) {
