@@ -274,6 +274,7 @@ class PflogComponent : public Component {
     return true;
   }
   void Shutdown() override {}
+  void Reopen() { writer_.Reopen(); }
   nlohmann::json Status() override {
     const linux::PflogWriterStats st = writer_.stats();
     return {{"file", writer_.options().path},
@@ -638,6 +639,10 @@ int HapfdMain(int argc, char** argv) {
       signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo == SIGHUP) {
+          // newsyslog/logrotate moved the pflog file away: the next record starts a new one.
+          for (auto& c : components) {
+            if (c->name() == "pflog") static_cast<PflogComponent&>(*c).Reopen();
+          }
           std::string text;
           std::vector<std::string> messages;
           const std::string path = dir + "/pf.conf";

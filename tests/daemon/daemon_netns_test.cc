@@ -561,6 +561,8 @@ class PflogNetns : public DaemonNetns {
 };
 
 TEST_F(PflogNetns, BlockLogAndPassLogRulesShowInTcpdumpAndHapfctlLog) {
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\npflog-file " + Pflog() +
+                              "\nhttp-listen 127.0.0.1:9137\n");
   StartHapfd(R"(set skip on lo
 block all
 block in log on fw0 proto tcp to port 80
@@ -598,6 +600,24 @@ pass out on fw1 proto tcp to 198.51.100.2 port 22
   RunResult st = Ctl("pflog");
   EXPECT_TRUE(Contains(st.output, "file " + Pflog())) << st.output;
   EXPECT_TRUE(Contains(st.output, ", dropped 0,")) << st.output;
+  // The counters reach /metrics (the component's numeric Status() fields).
+  const uint64_t written = WaitForRecords(0);
+  RunResult metrics = topo_->Exec("fw", "curl -s http://127.0.0.1:9137/metrics");
+  EXPECT_TRUE(Contains(metrics.output, "# TYPE hapf_pflog_records_written_total counter\n")) << metrics.output;
+  EXPECT_TRUE(Contains(metrics.output, "hapf_pflog_records_written_total " + std::to_string(written) + "\n") ||
+              Contains(metrics.output, "hapf_pflog_records_written_total " + std::to_string(written + 1) + "\n"))
+      << written << "\n" << metrics.output;
+  EXPECT_TRUE(Contains(metrics.output, "hapf_pflog_records_dropped_total 0\n")) << metrics.output;
+
+  // Moved away (logrotate) and SIGHUP: the next logged packet starts a new file.
+  ASSERT_EQ(rename(Pflog().c_str(), (dir_ + "/moved.pcap").c_str()), 0);
+  fw_->Signal(SIGHUP);
+  usleep(300 * 1000);
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 1"), "timeout");
+  ASSERT_GE(WaitForRecords(written + 1), written + 1);
+  lines = Tcpdump(Pflog(), all);
+  ASSERT_GE(lines.size(), 1u) << all;
+  EXPECT_TRUE(Contains(lines[0], "rule 1/0(match): block in on fw0: 192.0.2.2.")) << all;
 }
 
 TEST_F(PflogNetns, RotationKeepsEveryFileReadableAndHapfctlLogFollowsAcrossIt) {
