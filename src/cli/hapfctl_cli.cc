@@ -39,7 +39,7 @@ const char* kUsage =
     "usage: hapfctl [-deKknNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-k host]\n"
     "               [-o level] [-s modifier] [-t table -T command [address ...]]\n"
     "       hapfctl carp [-g group] [demote N] | pfsync [-v] | pfsync dump [-v] file | -i if\n"
-    "       hapfctl sync [push] | pflog [file] | log [-f] [file]\n";
+    "       hapfctl sync [push] | pflog [file] | log [-af] [file]\n";
 
 // Sends one request; appends the answer. False (and the error line) on failure.
 bool Call(const std::string& socket, const nlohmann::json& request, std::string& out, std::string& err,

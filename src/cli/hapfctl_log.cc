@@ -1,5 +1,6 @@
-// hapfctl log: tcpdump prints the pflog file; -f feeds it the file as it
-// grows, continuing into the new file after a rotation (like tail -F).
+// hapfctl log: tcpdump prints the pflog file; -a the rotated files before it;
+// -f feeds it the file as it grows, continuing into the new file after a
+// rotation (like tail -F).
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -43,15 +44,33 @@ int ExitStatus(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 12
   _exit(127);
 }
 
+// Copies the whole file `path` into `out`, without its pcap header when
+// `skip_header`. False when the file cannot be read or `out` takes no more.
+bool CopyFile(const std::string& path, int out, bool skip_header) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  uint8_t buf[65536];
+  size_t skip = skip_header ? kPcapHeaderLen : 0;
+  ssize_t n;
+  bool ok = true;
+  while (ok && (n = read(fd, buf, sizeof buf)) > 0) {
+    const size_t from = std::min(skip, static_cast<size_t>(n));
+    skip -= from;
+    ok = linux::WriteFully(out, buf + from, static_cast<size_t>(n) - from);
+  }
+  close(fd);
+  return ok;
+}
+
 // Copies `path` into `out` for as long as the reader lives: to the end, then
 // whatever is appended; when the name points to a new file (rotated), the
 // rest of the old one and then the new one without its pcap header, so the
 // reader sees one capture.
-int Follow(const std::string& path, int out, pid_t reader) {
+int Follow(const std::string& path, int out, pid_t reader, bool header_sent) {
   int fd = -1;
   ino_t ino = 0;
   dev_t dev = 0;
-  bool first = true;
+  bool first = !header_sent;
   size_t skip = 0;  // header bytes of a rotated-in file still to drop
   uint8_t buf[65536];
   for (;;) {
@@ -107,15 +126,16 @@ int Follow(const std::string& path, int out, pid_t reader) {
 }  // namespace
 
 int HapfctlLogMain(const std::vector<std::string>& args, const std::string& control_socket) {
-  bool follow = false;
+  bool follow = false, all = false;
   std::string file;
   for (const std::string& a : args) {
-    if (a == "-f") {
-      follow = true;
+    if (a == "-f" || a == "-a" || a == "-af" || a == "-fa") {
+      follow |= a.find('f') != std::string::npos;
+      all |= a.find('a') != std::string::npos;
     } else if (!a.empty() && a[0] != '-' && file.empty()) {
       file = a;
     } else {
-      std::fprintf(stderr, "usage: hapfctl log [-f] [file]\n");
+      std::fprintf(stderr, "usage: hapfctl log [-af] [file]\n");
       return 1;
     }
   }
@@ -135,7 +155,14 @@ int HapfctlLogMain(const std::vector<std::string>& args, const std::string& cont
     }
   }
   std::fflush(stdout);
-  if (!follow) ExecTcpdump(file);
+  // -a: the rotated files first, oldest (FILE.N-1) to newest (FILE.0).
+  std::vector<std::string> files;
+  if (all) {
+    struct stat st;
+    for (int i = 0; i < 1000 && stat((file + "." + std::to_string(i)).c_str(), &st) == 0; ++i)
+      files.insert(files.begin(), file + "." + std::to_string(i));
+  }
+  if (!follow && files.empty()) ExecTcpdump(file);
 
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
@@ -153,9 +180,19 @@ int HapfctlLogMain(const std::vector<std::string>& args, const std::string& cont
   }
   close(pipefd[0]);
   signal(SIGPIPE, SIG_IGN);  // tcpdump gone: write fails with EPIPE and Follow returns
-  const int rc = Follow(file, pipefd[1], pid);
+  // One capture for tcpdump: the first file's pcap header only.
+  bool header_sent = false;
+  for (const std::string& f : files) header_sent |= CopyFile(f, pipefd[1], header_sent);
+  if (follow) {
+    const int rc = Follow(file, pipefd[1], pid, header_sent);
+    close(pipefd[1]);
+    return rc;
+  }
+  CopyFile(file, pipefd[1], header_sent);  // may be missing right after a rotation
   close(pipefd[1]);
-  return rc;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return ExitStatus(status);
 }
 
 }  // namespace hapf::cli

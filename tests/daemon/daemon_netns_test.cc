@@ -657,6 +657,13 @@ block in log on fw0 proto udp to port 9
     }
   }
 
+  // hapfctl log -a: the three files as one capture, oldest first.
+  RunResult all_files = Ctl("log -a");
+  ASSERT_EQ(all_files.status, 0) << all_files.output;
+  std::vector<std::string> joined = Lines(all_files.output);
+  ASSERT_EQ(joined.size(), stream.size()) << all_files.output;
+  for (size_t i = 0; i < stream.size(); ++i) EXPECT_EQ(WithoutDelta(joined[i]), stream[i]);
+
   // hapfctl log -f started before the first record: it saw all 35, in order, across three rotations.
   std::vector<std::string> followed;
   for (int i = 0; i < 50; ++i) {

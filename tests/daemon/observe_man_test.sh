@@ -22,7 +22,7 @@ COMP_WORDS=(hapfctl -s st); COMP_CWORD=2; _hapfctl
 COMP_WORDS=(hapfctl lo); COMP_CWORD=1; _hapfctl
 [ "${COMPREPLY[*]}" = "log" ] || { echo "completion of lo: ${COMPREPLY[*]}"; fail=1; }
 COMP_WORDS=(hapfctl log -); COMP_CWORD=2; _hapfctl
-[ "${COMPREPLY[*]}" = "-f" ] || { echo "completion after log: ${COMPREPLY[*]}"; fail=1; }
+[ "${COMPREPLY[*]}" = "-a -f" ] || { echo "completion after log: ${COMPREPLY[*]}"; fail=1; }
 grep -q "hapfctl log" <<<"$(groff -mandoc -Tutf8 "$src/man/hapfctl.8" 2>/dev/null | sed 's/.\x08//g')" \
   || { echo "hapfctl.8 does not document hapfctl log"; fail=1; }
 grep -q "pflog-max-size" <<<"$(groff -mandoc -Tutf8 "$src/man/hapf.conf.5" 2>/dev/null | sed 's/.\x08//g')" \
