@@ -145,7 +145,8 @@ TEST_F(DaemonNetns, SeedPolicyFiltersAndKeepsOneStatePerDirection) {
 // in on its receiving and out on its sending interface in that one crossing;
 // destination rewrites are refused because routing has already happened.
 TEST_F(DaemonNetns, OnceLayoutKeepsPfSemanticsAndRefusesRdrTo) {
-  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\nqueue-layout once\n");
+  Write("etc/hapfd.conf",
+        "control-socket " + socket_ + "\nqueues 2\nqueue-layout once\npflog-file " + dir_ + "/pflog.pcap\n");
   StartHapfd(kSeedPfConf + std::string("pass out on fw1 inet proto udp nat-to 198.51.100.1\n"));
   EXPECT_TRUE(Ping("cli", kSrv4, 2));
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
@@ -330,7 +331,7 @@ TEST_F(DaemonNetns, ControlCommands) {
 
 TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) {
   Write("etc/hostname.carp0", "inet 198.51.100.10 255.255.255.0 198.51.100.255 vhid 5 carpdev fw1 advskew 0 pass toor\n");
-  Write("etc/hapfd.conf", "control-socket " + socket_ + "\ncarp-log 5\n");
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\ncarp-log 5\npflog-file " + dir_ + "/pflog.pcap\n");
   // pf filters CARP's advertisements like any other packet.
   StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto carp keep state (no-sync)\n"));
   std::string status;

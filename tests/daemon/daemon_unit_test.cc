@@ -464,7 +464,8 @@ TEST(DaemonFilter, LoggedPacketsThroughTheFilter) {
     for (int round = 0; round < kRounds; ++round) {
       for (int i = 0; i < kFlows; i += kBatch) {
         const int n = std::min(kBatch, kFlows - i);
-        for (int k = 0; k < n; ++k) b.Set(k, Udp("192.0.2.2", static_cast<uint16_t>(10000 + i + k), "198.51.100.2", 53));
+        for (int k = 0; k < n; ++k)
+          b.Set(k, Udp("192.0.2.2", static_cast<uint16_t>(10000 + i + k), "198.51.100.2", 53));
         b.Run(f, n);
         for (int k = 0; k < n; ++k) passed += b.ds[k].verdict != linux::Verdict::kDrop;
       }
