@@ -91,7 +91,14 @@ bool PflogWriter::OpenLocked() {
       retry_after_ns_ = 0;
       return true;
     }
-    return RotateLocked();
+    // Not ours: kept as FILE.bad (as pflogd does), outside the rotation.
+    close(fd_);
+    fd_ = -1;
+    if (rename(opts_.path.c_str(), (opts_.path + ".bad").c_str()) != 0) {
+      FailLocked("rename " + opts_.path, 0);
+      return false;
+    }
+    return OpenLocked();
   }
   if (!WriteFully(fd_, want.data(), want.size())) {
     FailLocked("write " + opts_.path, 0);
@@ -147,6 +154,10 @@ void PflogWriter::Append(std::span<const uint8_t> records) {
       continue;
     }
     if (!WriteFully(fd_, records.data() + off, end - off)) {
+      const int err = errno;
+      // A torn record would end the file for tcpdump: cut back to the last whole one.
+      [[maybe_unused]] const int cut = ftruncate(fd_, static_cast<off_t>(stats_.file_bytes));
+      errno = err;
       FailLocked("write " + opts_.path, CountRecords(records, off));
       return;
     }

@@ -43,7 +43,7 @@ class PflogWriter {
 
   // Appends whole pcap records (as AppendPflogRecord builds them). The file
   // is opened on the first call, so a ruleset without `log` creates none; an
-  // existing pflog file is appended to, anything else there is rotated away.
+  // existing pflog file is appended to, anything else there is renamed FILE.bad.
   // Thread-safe: workers call it after releasing the packet lock.
   void Append(std::span<const uint8_t> records);
   // Closes the file; the next Append opens it again (after an outside rotation).

@@ -3,6 +3,8 @@
 #include "linux/pflog_writer.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -147,13 +149,14 @@ TEST_F(PflogWriterTest, ContinuesAnExistingPflogFileAndSetsOtherFilesAside) {
   ASSERT_EQ(t.status, 0) << t.all;
   EXPECT_EQ(t.lines.size(), 2u) << t.all;
 
-  // Not a pflog capture: kept as FILE.0, a new capture starts.
+  // Not a pflog capture: kept as FILE.bad, a new capture starts; the rotated files stay as they are.
   std::ofstream(path, std::ios::trunc) << "not a pcap file at all, surely not\n";
   PflogWriter w({path, 1 << 20, 2});
   w.Append(batch);
-  EXPECT_EQ(w.stats().rotations, 1u);
+  EXPECT_EQ(w.stats().rotations, 0u);
+  EXPECT_FALSE(Exists(path + ".0"));
   std::stringstream aside;
-  aside << std::ifstream(path + ".0").rdbuf();
+  aside << std::ifstream(path + ".bad").rdbuf();
   EXPECT_EQ(aside.str(), "not a pcap file at all, surely not\n");
   t = RunTcpdump(path);
   ASSERT_EQ(t.status, 0) << t.all;
@@ -184,6 +187,37 @@ TEST_F(PflogWriterTest, KeepZeroRestartsTheFileAndARecordLargerThanTheBoundStill
   ASSERT_EQ(t.status, 0) << t.all;
   ASSERT_EQ(t.lines.size(), 1u) << t.all;
   EXPECT_NE(t.lines[0].find("UDP, length 1400"), std::string::npos) << t.all;
+}
+
+TEST_F(PflogWriterTest, AWriteThatFailsHalfwayLeavesOnlyWholeRecords) {
+  const std::string path = dir_ + "/pflog.pcap";
+  PflogWriter w({path, 1 << 20, 2});
+  std::vector<uint8_t> batch;
+  AddRecord(batch, 5000, 1700000000LL * 1000000000);
+  w.Append(batch);
+  // The file size limit stops the next batch in its second record (EFBIG after a short write).
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  rlimit lim = old;
+  lim.rlim_cur = 24 + kRecordBytes + 300;
+  auto* old_handler = signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  batch.clear();
+  AddRecord(batch, 5001, 1700000000LL * 1000000000);
+  AddRecord(batch, 5002, 1700000000LL * 1000000000);
+  w.Append(batch);
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, old_handler);
+  const PflogWriterStats st = w.stats();
+  EXPECT_EQ(st.records_written, 1u);
+  EXPECT_EQ(st.records_dropped, 2u);
+  EXPECT_EQ(st.write_errors, 1u);
+  EXPECT_NE(st.last_error.find("File too large"), std::string::npos) << st.last_error;
+  EXPECT_EQ(Size(path), 24 + kRecordBytes);
+  Tcpdump t = RunTcpdump(path);
+  ASSERT_EQ(t.status, 0) << t.all;
+  ASSERT_EQ(t.lines.size(), 1u) << t.all;
+  EXPECT_NE(t.lines[0].find("192.0.2.1.5000 >"), std::string::npos) << t.all;
 }
 
 TEST_F(PflogWriterTest, AFileThatCannotBeOpenedCountsDroppedRecords) {
