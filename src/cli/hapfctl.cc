@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
     socket = args[0].substr(9);
     args.erase(args.begin());
   }
+  // `hapfctl log` streams tcpdump's output instead of returning text.
+  if (!args.empty() && args[0] == "log")
+    return hapf::cli::HapfctlLogMain(std::vector<std::string>(args.begin() + 1, args.end()), socket);
   // `-f -`, `-nvf -` and `-f-` read the ruleset from standard input.
   bool reads_stdin = false;
   for (const std::string& a : args)

@@ -39,7 +39,7 @@ const char* kUsage =
     "usage: hapfctl [-denNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-K host] [-k host]\n"
     "               [-o level] [-s modifier] [-t table -T command [address ...]]\n"
     "       hapfctl carp [-g group] [demote N] | pfsync [-v] | pfsync dump [-v] file | -i if\n"
-    "       hapfctl sync [push]\n";
+    "       hapfctl sync [push] | pflog [file] | log [-af] [file]\n";
 
 // Sends one request; appends the answer. False (and the error line) on failure.
 bool Call(const std::string& socket, const nlohmann::json& request, std::string& out, std::string& err,
@@ -155,8 +155,8 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
     out += o;
     return WaitForSync(control_socket, std::strtoull(o.c_str() + 11, nullptr, 10), out, err) ? 0 : 1;
   }
-  // `hapfctl carp [...]`, `pfsync [...]`, `sync [status]`: a hosted component's status.
-  if (!args.empty() && (args[0] == "carp" || args[0] == "pfsync" || args[0] == "sync")) {
+  // `hapfctl carp [...]`, `pfsync [...]`, `sync [status]`, `pflog [file]`: a hosted component's status.
+  if (!args.empty() && (args[0] == "carp" || args[0] == "pfsync" || args[0] == "sync" || args[0] == "pflog")) {
     int verbose = 0;
     std::vector<std::string> words;
     for (size_t i = 1; i < args.size(); ++i) {

@@ -21,6 +21,12 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
                 std::string& err, const pf::HostEnvironment& env,
                 const std::string& control_socket = kDefaultControlSocket);
 
+// `hapfctl log [-af] [FILE]`: the pflog file (hapfd's, or FILE) printed by
+// `tcpdump -n -e -ttt -r`; -a: its rotated files FILE.N-1 .. FILE.0 first, as
+// one capture; -f: followed as it grows and across rotation.
+// Writes to the process's stdout/stderr (tcpdump's output); returns the exit status.
+int HapfctlLogMain(const std::vector<std::string>& args, const std::string& control_socket);
+
 // The running machine: getifaddrs() interfaces (groups by driver name, e.g.
 // "eth" for eth0), getaddrinfo() host names, files from the disk.
 class SystemHostEnvironment : public pf::HostEnvironment {

@@ -95,6 +95,22 @@ Settings ParseSettings(const std::string& file, const std::string& text, std::ve
       if (value.size() != 64 || value.find_first_not_of("0123456789abcdef") != std::string::npos)
         fail("http-password-sha256 must be 64 lower-case hex digits (sha256sum of the password)");
       else s.http_password_sha256 = value;
+    } else if (key == "pflog-file") {
+      if (value == "off" || value == "none") s.pflog_file.clear();
+      else if (value[0] != '/') fail("pflog-file must be an absolute path or off");
+      else s.pflog_file = value;
+    } else if (key == "pflog-max-size") {
+      // A plain byte count or one with a k, M or G suffix (powers of 1024).
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+      const std::string unit = end != nullptr ? end : "";
+      const int shift = unit.empty() ? 0 : unit == "k" || unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : -1;
+      if (end == value.c_str() || value[0] == '-' || shift < 0 || n > (1ull << 40) >> shift ||
+          (n << shift) < 1024)
+        fail("pflog-max-size must be a size from 1024 bytes to 1T (suffix k, M or G allowed)");
+      else s.pflog_max_size = n << shift;
+    } else if (key == "pflog-keep") {
+      if (auto n = number(0, 1000)) s.pflog_keep = static_cast<int>(*n);
     } else {
       fail("unknown setting " + key);
     }

@@ -35,6 +35,10 @@ struct Settings {
   bool sync_auto_push = false;          // sync-auto-push yes: `hapfctl -f` pushes to the peers
   std::string http_listen;            // http-listen ADDR:PORT (/metrics, status page); empty: off
   std::string http_password_sha256;  // http-password-sha256 HEX: the status page's login
+  // pflog file of `log` rules (docs/observe.md): pflog-file PATH|off, pflog-max-size BYTES[k|M|G], pflog-keep N.
+  std::string pflog_file = "/var/log/hapf/pflog.pcap";  // empty: off
+  uint64_t pflog_max_size = 10 * 1024 * 1024;
+  int pflog_keep = 5;
 };
 
 // Parses hapfd.conf. Errors are "FILE:LINE: message".

@@ -24,6 +24,7 @@
 #include "linux/nfq_dataplane.h"
 #include "linux/nfq_reply_sender.h"
 #include "linux/nft_ruleset.h"
+#include "linux/pflog_writer.h"
 #include "linux/pfsync_node.h"
 
 namespace hapf::daemon {
@@ -208,7 +209,8 @@ class PfsyncComponent : public Component {
         out = node_->NetstatText();
         return true;
       }
-      out = "hapfctl: pfsync " + args[0] + ": unknown command (status, stats, dump)";
+      if (args[0] == "bulk" && args.size() == 1) return RequestFullUpdate(out);
+      out = "hapfctl: pfsync " + args[0] + ": unknown command (status, stats, bulk, dump)";
       return false;
     });
   }
@@ -220,6 +222,29 @@ class PfsyncComponent : public Component {
   }
 
  private:
+  // `hapfctl pfsync bulk`, the status page's "force bulk update": asks the peer for
+  // every state again (UPD_REQ 0/0), the engine's request after the sync link comes
+  // back, without a demotion. The link is up for as long as hapfd runs (the node
+  // says LinkUp at start), so this is that path on demand. Requires the packet lock.
+  bool RequestFullUpdate(std::string& out) {
+    switch (node_->engine().bulk_state()) {
+      case pfsync::BulkRequestState::kNone:
+        out = "hapfctl: pfsync bulk: pfsync is not up";
+        return false;
+      case pfsync::BulkRequestState::kSent:
+      case pfsync::BulkRequestState::kBulk:
+        out = "hapfctl: pfsync bulk: a bulk update is already in progress";
+        return false;
+      case pfsync::BulkRequestState::kStart:
+      case pfsync::BulkRequestState::kDone:
+        break;
+    }
+    node_->engine().LinkUp(sim::FromNanos(MonotonicNs()));  // the node's clock
+    node_->Flush();
+    out = "pfsync: full update requested from the peer\n";
+    return true;
+  }
+
   Filter& filter_;
   std::unique_ptr<linux::PfsyncNode> node_;
   std::unique_ptr<PfsyncPacketHook> hook_;  // defer, per-batch flush, timers
@@ -254,6 +279,62 @@ std::vector<std::string> ReloadHa(const std::string& dir, const pf::HostEnvironm
   }
   return messages;
 }
+
+// The pflog file: the writer the filter's workers append to, its counters
+// for /metrics and `hapfctl pflog`, the path `hapfctl log` reads.
+class PflogComponent : public Component {
+ public:
+  PflogComponent(Filter& filter, linux::PflogWriterOptions opts) : filter_(filter), writer_(std::move(opts)) {
+    filter_.SetPflog(&writer_);
+  }
+  ~PflogComponent() override { filter_.SetPflog(nullptr); }
+  std::string name() const override { return "pflog"; }
+  std::vector<int> fds() const override { return {}; }
+  // A write error is logged once, not once per batch.
+  void Step() override {
+    std::string e = writer_.stats().last_error;
+    if (e != logged_error_ && !e.empty()) Log(LOG_ERR, "pflog: " + e);
+    logged_error_ = std::move(e);
+  }
+  bool Command(const std::vector<std::string>& args, int, std::string& out) override {
+    if (args.size() == 1 && args[0] == "file") {
+      out = writer_.options().path + "\n";
+      return true;
+    }
+    if (!args.empty()) {
+      out = "hapfctl: pflog " + args[0] + ": unknown command (file)";
+      return false;
+    }
+    const linux::PflogWriterStats st = writer_.stats();
+    out = "file " + writer_.options().path + " (" + std::to_string(st.file_bytes) + " of " +
+          std::to_string(writer_.options().max_size) + " bytes, keep " + std::to_string(writer_.options().keep) +
+          ")\n  records written " + std::to_string(st.records_written) + ", dropped " +
+          std::to_string(st.records_dropped) + ", rotations " + std::to_string(st.rotations) + ", write errors " +
+          std::to_string(st.write_errors) + "\n";
+    if (!st.last_error.empty()) out += "  last error: " + st.last_error + "\n";
+    return true;
+  }
+  void Shutdown() override {}
+  void Reopen() { writer_.Reopen(); }
+  nlohmann::json Status() override {
+    const linux::PflogWriterStats st = writer_.stats();
+    return {{"file", writer_.options().path},
+            {"records_written_total", st.records_written},
+            {"bytes_written_total", st.bytes_written},
+            {"records_dropped_total", st.records_dropped},
+            {"writes_total", st.writes},
+            {"rotations_total", st.rotations},
+            {"write_errors_total", st.write_errors},
+            {"file_bytes", st.file_bytes},
+            {"max_size_bytes", writer_.options().max_size},
+            {"last_error", st.last_error}};
+  }
+
+ private:
+  Filter& filter_;
+  linux::PflogWriter writer_;
+  std::string logged_error_;
+};
 
 std::vector<std::string> Strings(const nlohmann::json& j, const char* key) {
   std::vector<std::string> out;
@@ -434,6 +515,7 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
       reply["out"] = out;
       return reply;
     }
+    if (name == "pflog") return fail("hapfctl: pflog is off (pflog-file off in hapfd.conf)");
     return fail("hapfctl: " + name + " is not configured (no " +
                 (name == "carp" ? std::string("hostname.carpN") : "hostname." + name + "0") + " file)");
   }
@@ -537,6 +619,12 @@ int HapfdMain(int argc, char** argv) {
     }
   }
 
+  if (!cfg.settings.pflog_file.empty()) {
+    components.push_back(std::make_unique<PflogComponent>(
+        filter, linux::PflogWriterOptions{cfg.settings.pflog_file, cfg.settings.pflog_max_size,
+                                          cfg.settings.pflog_keep}));
+  }
+
   Dispatcher dispatcher(filter, components, env);
   ObserveApi observe(filter, components, dispatcher);
   HttpServer http({cfg.settings.http_listen, cfg.settings.http_password_sha256}, std::ref(observe));
@@ -615,6 +703,10 @@ int HapfdMain(int argc, char** argv) {
       signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo == SIGHUP) {
+          // newsyslog/logrotate moved the pflog file away: the next record starts a new one.
+          for (auto& c : components) {
+            if (c->name() == "pflog") static_cast<PflogComponent&>(*c).Reopen();
+          }
           std::string text;
           std::vector<std::string> messages;
           const std::string path = dir + "/pf.conf";

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "pf/lang_printer.h"
+#include "pf/pflog_record.h"
 #include "pf/ruleset_compile.h"
 
 namespace hapf::daemon {
@@ -192,7 +193,8 @@ bool MulticastDestination(std::span<const uint8_t> l3) {
 
 }  // namespace
 
-linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies) {
+linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies,
+                                    std::vector<uint8_t>* log) {
   linux::Decision d;
   bool rewritten = false;
   // pfsync defer: the packet that creates a state waits for the peer's ack.
@@ -204,6 +206,8 @@ linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vec
     eng::Verdict v = engine_.Test(dir, InterfaceFor(iface), packet.l3, now);
     if (defer && !hold) hold = sync_->DisarmDeferral();
     rewritten |= v.rewritten;
+    // The packet as it leaves this test (translated when a rule rewrote it).
+    if (v.log && log != nullptr) eng::AppendPflogRecord(*log, now, v.pflog, packet.l3);
     if (v.action != eng::Action::kPass) {
       d.verdict = linux::Verdict::kDrop;
       if (!v.reply.empty()) replies.push_back(std::move(v.reply));
@@ -238,11 +242,19 @@ void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linu
   }
   const int64_t now = WallNowNs();
   std::vector<std::vector<uint8_t>> replies;  // empty unless block return answered
+  // The batch's pflog records, kept per worker thread so that its capacity is reused.
+  thread_local std::vector<uint8_t> log;
+  log.clear();
+  linux::PflogWriter* pflog = nullptr;
   {
     std::lock_guard lock(mu_);
-    for (size_t i = 0; i < packets.size(); ++i) decisions[i] = JudgeLocked(*packets[i], now, replies);
+    pflog = pflog_;
+    for (size_t i = 0; i < packets.size(); ++i)
+      decisions[i] = JudgeLocked(*packets[i], now, replies, pflog != nullptr ? &log : nullptr);
     if (sync_ != nullptr) sync_->BatchDone();
   }
+  // One write for the whole batch, outside the packet lock (the writer has its own).
+  if (!log.empty()) pflog->Append(log);
   // Replies leave outside the lock: a send may block briefly.
   if (replies_ != nullptr) {
     for (const std::vector<uint8_t>& r : replies) replies_->Send(r);

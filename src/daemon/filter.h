@@ -18,6 +18,7 @@
 
 #include "linux/nfq_dataplane.h"
 #include "linux/nfq_reply_sender.h"
+#include "linux/pflog_writer.h"
 #include "pf/ast.h"
 #include "pf/engine.h"
 
@@ -83,6 +84,11 @@ class Filter : public linux::PacketHandler {
     std::lock_guard lock(mu_);
     sync_ = hook;
   }
+  // Where packets of `log` rules go (null: nowhere). Set before the data plane starts.
+  void SetPflog(linux::PflogWriter* pflog) {
+    std::lock_guard lock(mu_);
+    pflog_ = pflog;
+  }
   void SetKeeper(linux::PacketKeeper* keeper) {
     std::lock_guard lock(mu_);
     keeper_ = keeper;
@@ -143,8 +149,10 @@ class Filter : public linux::PacketHandler {
  private:
   pf::engine::InterfaceId InterfaceFor(const linux::IfaceEntry* e);  // requires mu_
   // The engine's verdict for one packet (both directions it stands for);
-  // a block-return reply is appended to `replies`. Requires mu_.
-  linux::Decision JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies);
+  // a block-return reply is appended to `replies`, pflog records of `log`
+  // rules to `log` when not null. Requires mu_.
+  linux::Decision JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies,
+                              std::vector<uint8_t>* log);
   // Compiles source_ with the anchors loaded by name filled in; requires mu_.
   std::vector<std::string> CompileLocked();
   // The rules anchor `name` holds now (loaded or inline), or null.
@@ -154,6 +162,7 @@ class Filter : public linux::PacketHandler {
   SyncHook* sync_ = nullptr;
   bool once_layout_ = false;
   linux::PacketKeeper* keeper_ = nullptr;
+  linux::PflogWriter* pflog_ = nullptr;
   std::mutex mu_;
   pf::engine::Engine engine_;
   pf::Ruleset source_;  // the loaded ruleset as written, for -sr

@@ -84,11 +84,17 @@ void PfsyncStatusTracker::Observe(linux::PfsyncNode& node, int64_t now_ns) {
 json PfsyncStatusTracker::Status(linux::PfsyncNode& n) const {
   const pfsync::EngineStats st = n.Stats();
   json in = json::object(), out = json::object(), errors = json::object();
+  json bytes_in = json::object(), bytes_out = json::object();
   for (int a = 0; a < pfsync::kActionCount; ++a) {
     const std::string name(pfsync::ActionName(static_cast<uint8_t>(a)));
     if (st.items_in[a] != 0 || st.items_out[a] != 0) {
       in[name] = st.items_in[a];
       out[name] = st.items_out[a];
+      // Item bytes: every item of an action has its fixed wire size (subheaders and
+      // the pfsync header are per packet, not per action).
+      const uint64_t size = pfsync::ReceiverItemSize(static_cast<pfsync::Action>(a));
+      bytes_in[name] = st.items_in[a] * size;
+      bytes_out[name] = st.items_out[a] * size;
     }
   }
   for (int e = 0; e < pfsync::kDecodeErrorCount; ++e)
@@ -109,6 +115,7 @@ json PfsyncStatusTracker::Status(linux::PfsyncNode& n) const {
   const pfsync::BulkRequestState bs = n.engine().bulk_state();
   json j = {{"ipackets", st.ipackets},       {"opackets", st.opackets},
             {"items_in", in},                {"items_out", out},
+            {"bytes_in", bytes_in},          {"bytes_out", bytes_out},
             {"errors", errors},              {"bulk_requests", st.bulk_requests},
             {"bulk_sends", st.bulk_sends},   {"bulk_state", BulkStateName(bs)},
             {"bulk_done", bs == pfsync::BulkRequestState::kDone},
@@ -198,6 +205,12 @@ json ObserveApi::Action(const std::string& action) {
     if (!r.value("ok", false)) return {{"ok", false}, {"error", r.value("err", "")}};
     maintenance_ = on;
     Log(LOG_NOTICE, on ? "status page: maintenance mode on (carp demoted)" : "status page: maintenance mode off");
+    return {{"ok", true}};
+  }
+  if (action == "pfsync-bulk") {
+    json r = dispatcher_.Handle({{"cmd", "component"}, {"name", "pfsync"}, {"args", {"bulk"}}});
+    if (!r.value("ok", false)) return {{"ok", false}, {"error", r.value("err", "")}};
+    Log(LOG_NOTICE, "status page: pfsync full update requested from the peer");
     return {{"ok", true}};
   }
   if (action == "reload") {

@@ -124,6 +124,10 @@ void Carp(Writer& w, const json& c) {
 void Pfsync(Writer& w, const json& p) {
   Map(w, p, "items_in", "hapf_pfsync_received_messages_total", "action", "counter", "pfsync messages received per action.");
   Map(w, p, "items_out", "hapf_pfsync_sent_messages_total", "action", "counter", "pfsync messages sent per action.");
+  Map(w, p, "bytes_in", "hapf_pfsync_received_bytes_total", "action", "counter",
+      "pfsync item bytes received per action (items times the action's wire size).");
+  Map(w, p, "bytes_out", "hapf_pfsync_sent_bytes_total", "action", "counter",
+      "pfsync item bytes sent per action (items times the action's wire size).");
   Map(w, p, "errors", "hapf_pfsync_errors_total", "reason", "counter", "pfsync packets dropped per reason.");
   Scalar(w, p, "ipackets", "hapf_pfsync_received_packets_total", "counter", "pfsync packets received.");
   Scalar(w, p, "opackets", "hapf_pfsync_sent_packets_total", "counter", "pfsync packets sent.");

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -40,14 +41,14 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 class DaemonNetns : public ::testing::Test {
  protected:
   void SetUp() override {
-    topo_ = std::make_unique<Topology>(UniquePrefix("hd"));
+    topo_ = std::make_unique<Topology>(UniquePrefix(Tag()));
     ASSERT_TRUE(topo_->ok()) << topo_->error();
     dir_ = "/tmp/" + topo_->Ns("run");
     netns::Run("rm -rf " + dir_);
     ASSERT_EQ(mkdir(dir_.c_str(), 0755), 0);
     ASSERT_EQ(mkdir((dir_ + "/etc").c_str(), 0755), 0);
     socket_ = dir_ + "/hapfd.sock";
-    Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\n");
+    Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\npflog-file " + dir_ + "/pflog.pcap\n");
     server_ = std::make_unique<Process>(
         std::vector<std::string>{"ip", "netns", "exec", topo_->Ns("srv"), "/usr/bin/python3", kProbe, "serve",
                                  "--tcp", "22,80,81,2222", "--udp", "7001", "--sink", "5001", "--seconds", "90"},
@@ -62,6 +63,7 @@ class DaemonNetns : public ::testing::Test {
     netns::Run("rm -rf " + dir_);
   }
 
+  virtual std::string Tag() const { return "hd"; }
   void Write(const std::string& name, const std::string& text) { std::ofstream(dir_ + "/" + name) << text; }
 
   void StartHapfd(const std::string& pf_conf) {
@@ -143,7 +145,8 @@ TEST_F(DaemonNetns, SeedPolicyFiltersAndKeepsOneStatePerDirection) {
 // in on its receiving and out on its sending interface in that one crossing;
 // destination rewrites are refused because routing has already happened.
 TEST_F(DaemonNetns, OnceLayoutKeepsPfSemanticsAndRefusesRdrTo) {
-  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\nqueue-layout once\n");
+  Write("etc/hapfd.conf",
+        "control-socket " + socket_ + "\nqueues 2\nqueue-layout once\npflog-file " + dir_ + "/pflog.pcap\n");
   StartHapfd(kSeedPfConf + std::string("pass out on fw1 inet proto udp nat-to 198.51.100.1\n"));
   EXPECT_TRUE(Ping("cli", kSrv4, 2));
   EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
@@ -328,7 +331,7 @@ TEST_F(DaemonNetns, ControlCommands) {
 
 TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) {
   Write("etc/hostname.carp0", "inet 198.51.100.10 255.255.255.0 198.51.100.255 vhid 5 carpdev fw1 advskew 0 pass toor\n");
-  Write("etc/hapfd.conf", "control-socket " + socket_ + "\ncarp-log 5\n");
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\ncarp-log 5\npflog-file " + dir_ + "/pflog.pcap\n");
   // pf filters CARP's advertisements like any other packet.
   StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto carp keep state (no-sync)\n"));
   std::string status;
@@ -387,6 +390,48 @@ TEST_F(DaemonNetns, PfsyncRuntimeSendsTheStatesTrafficCreates) {
   RunResult stats = Ctl("pfsync stats");
   EXPECT_FALSE(Contains(stats.output, "\t0 packets sent (IPv4)")) << stats.output;
   EXPECT_TRUE(Contains(stats.output, "packets sent (IPv4)")) << stats.output;
+}
+
+// `hapfctl pfsync bulk` (the status page's "force bulk update"): once the
+// start-up bulk update is done, the request goes out again (UPD_REQ for every
+// state) and the peer answers with a new bulk update.
+TEST_F(DaemonNetns, PfsyncBulkOnDemandAsksThePeerForEveryStateAgain) {
+  Process peer({"ip", "netns", "exec", topo_->Ns("srv"), PFSYNC_NODE_PROG, "--dev", "srv0", "--hostid", "2",
+                "--create", "3", "--seconds", "30"},
+               dir_ + "/peer.log");
+  usleep(500 * 1000);
+  Write("etc/hostname.pfsync0", "syncdev fw1\nup\n");
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"));
+  auto states = [&] {
+    const std::string ss = Ctl("-ss").output;
+    return static_cast<int>(std::count(ss.begin(), ss.end(), '\n'));
+  };
+  for (int i = 0; i < 100 && states() < 3; ++i) usleep(50 * 1000);
+  ASSERT_GE(states(), 3) << Ctl("-ss").output << ReadFile(dir_ + "/peer.log");
+
+  // Linux tcpdump does not decode pfsync: hapfctl's own decoder watches the server's side.
+  Process capture({"ip", "netns", "exec", topo_->Ns("srv"), "timeout", "8", HAPFCTL, "pfsync", "dump", "-v", "-c", "2",
+                   "-i", "srv0"},
+                  dir_ + "/bulk.cap");
+  usleep(500 * 1000);
+  RunResult bulk;
+  for (int i = 0; i < 50; ++i) {  // until the start-up bulk update has ended
+    bulk = Ctl("pfsync bulk");
+    if (bulk.status == 0 || !Contains(bulk.output, "in progress")) break;
+    usleep(100 * 1000);
+  }
+  ASSERT_EQ(bulk.status, 0) << bulk.output;
+  EXPECT_EQ(bulk.output, "pfsync: full update requested from the peer\n");
+  EXPECT_EQ(capture.Wait(8), 0);
+  const std::string cap = ReadFile(dir_ + "/bulk.cap");
+  EXPECT_TRUE(Contains(cap, "198.51.100.1 > 224.0.0.240")) << cap;
+  EXPECT_TRUE(Contains(cap, "act UPD ST REQ count 1\n\tid: 0000000000000000 creatorid: 00000000")) << cap;
+  EXPECT_TRUE(Contains(cap, "198.51.100.2 > 224.0.0.240")) << cap;
+  EXPECT_TRUE(Contains(cap, "act BULK UPD STAT count 1\n\tcreatorid: 00000002 age: 00:00:00 status: start")) << cap;
+  EXPECT_TRUE(Contains(cap, "act UPD ST count 3\n")) << cap;
+  EXPECT_TRUE(Contains(cap, "status: end")) << cap;
+  peer.Signal(SIGTERM);
+  peer.Wait(5);
 }
 
 // The SYN of a new connection as the firewall's capture saw it: when it came
@@ -468,6 +513,169 @@ TEST_F(DaemonNetns, DeferHoldsTheFirstPacketUntilThePeerAcksOrTheTimeout) {
   EXPECT_TRUE(Contains(Ctl("-ss").output, "all tcp 198.51.100.1:")) << Ctl("-ss").output;
   peer.Signal(SIGTERM);
   peer.Wait(5);
+}
+
+}  // namespace
+}  // namespace hapf::netns
+
+namespace hapf::netns {
+namespace {
+
+// The pflog file of `log` rules, read by real tcpdump and by hapfctl log.
+class PflogNetns : public DaemonNetns {
+ protected:
+  std::string Tag() const override { return "o4"; }
+  std::string Pflog() const { return dir_ + "/pflog.pcap"; }
+  // tcpdump's packet lines (stdout); its exit status must be 0.
+  std::vector<std::string> Tcpdump(const std::string& file, std::string& all) {
+    RunResult r = netns::Run("tcpdump -n -e -ttt -r " + file + " 2>" + dir_ + "/tcpdump.err");
+    all = r.output + ReadFile(dir_ + "/tcpdump.err");
+    EXPECT_EQ(r.status, 0) << all;
+    return Lines(r.output);
+  }
+  static std::vector<std::string> Lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty() && line.rfind("reading from", 0) != 0) lines.push_back(line);
+    return lines;
+  }
+  // A line without its -ttt delta (the first field), which differs between a
+  // file read alone and the same records read as one stream.
+  static std::string WithoutDelta(const std::string& line) {
+    size_t p = line.find_first_not_of(' ');
+    p = line.find(' ', p);
+    return p == std::string::npos ? line : line.substr(p);
+  }
+  // Polls `hapfctl pflog` until `records written N` shows at least `n`.
+  uint64_t WaitForRecords(uint64_t n) {
+    uint64_t have = 0;
+    for (int i = 0; i < 100; ++i) {
+      std::string out = Ctl("pflog").output;
+      size_t p = out.find("records written ");
+      have = p == std::string::npos ? 0 : std::strtoull(out.c_str() + p + 16, nullptr, 10);
+      if (have >= n) break;
+      usleep(50 * 1000);
+    }
+    return have;
+  }
+};
+
+TEST_F(PflogNetns, BlockLogAndPassLogRulesShowInTcpdumpAndHapfctlLog) {
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\npflog-file " + Pflog() +
+                              "\nhttp-listen 127.0.0.1:9137\n");
+  StartHapfd(R"(set skip on lo
+block all
+block in log on fw0 proto tcp to port 80
+pass in log on fw0 proto tcp to 198.51.100.2 port 22
+pass out on fw1 proto tcp to 198.51.100.2 port 22
+)");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 1"), "timeout");
+  ASSERT_GE(WaitForRecords(2), 2u) << Ctl("pflog").output;
+
+  // hapfctl log first: the file only grows (a retransmitted SYN to 80 may come later).
+  RunResult log = Ctl("log 2>/dev/null");
+  ASSERT_EQ(log.status, 0) << log.output;
+  std::string all;
+  std::vector<std::string> lines = Tcpdump(Pflog(), all);
+  SCOPED_TRACE(all);
+  ASSERT_GE(lines.size(), 2u);
+  // Only the state-creating SYN of the passed connection (pf's `log` without `all`).
+  int pass22 = 0, block80 = 0;
+  for (const std::string& l : lines) {
+    if (Contains(l, "rule 2/0(match): pass in on fw0: 192.0.2.2.") && Contains(l, " > 198.51.100.2.22: Flags [S]"))
+      ++pass22;
+    if (Contains(l, "rule 1/0(match): block in on fw0: 192.0.2.2.") && Contains(l, " > 198.51.100.2.80: Flags [S]"))
+      ++block80;
+  }
+  EXPECT_EQ(pass22, 1);
+  EXPECT_GE(block80, 1);
+  EXPECT_EQ(lines.size(), static_cast<size_t>(pass22 + block80));
+  EXPECT_TRUE(lines[0].rfind(" 00:00:00.000000 rule ", 0) == 0) << lines[0];  // -ttt: delta to the previous packet
+  const std::vector<std::string> via_hapfctl = Lines(log.output);
+  ASSERT_GE(via_hapfctl.size(), 2u) << log.output;
+  ASSERT_LE(via_hapfctl.size(), lines.size());
+  for (size_t i = 0; i < via_hapfctl.size(); ++i) EXPECT_EQ(via_hapfctl[i], lines[i]);
+
+  RunResult st = Ctl("pflog");
+  EXPECT_TRUE(Contains(st.output, "file " + Pflog())) << st.output;
+  EXPECT_TRUE(Contains(st.output, ", dropped 0,")) << st.output;
+  // The counters reach /metrics (the component's numeric Status() fields).
+  const uint64_t written = WaitForRecords(0);
+  RunResult metrics = topo_->Exec("fw", "curl -s http://127.0.0.1:9137/metrics");
+  EXPECT_TRUE(Contains(metrics.output, "# TYPE hapf_pflog_records_written_total counter\n")) << metrics.output;
+  EXPECT_TRUE(Contains(metrics.output, "hapf_pflog_records_written_total " + std::to_string(written) + "\n") ||
+              Contains(metrics.output, "hapf_pflog_records_written_total " + std::to_string(written + 1) + "\n"))
+      << written << "\n" << metrics.output;
+  EXPECT_TRUE(Contains(metrics.output, "hapf_pflog_records_dropped_total 0\n")) << metrics.output;
+
+  // Moved away (logrotate) and SIGHUP: the next logged packet starts a new file.
+  ASSERT_EQ(rename(Pflog().c_str(), (dir_ + "/moved.pcap").c_str()), 0);
+  fw_->Signal(SIGHUP);
+  usleep(300 * 1000);
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 80 --timeout 1"), "timeout");
+  ASSERT_GE(WaitForRecords(written + 1), written + 1);
+  lines = Tcpdump(Pflog(), all);
+  ASSERT_GE(lines.size(), 1u) << all;
+  EXPECT_TRUE(Contains(lines[0], "rule 1/0(match): block in on fw0: 192.0.2.2.")) << all;
+}
+
+TEST_F(PflogNetns, RotationKeepsEveryFileReadableAndHapfctlLogFollowsAcrossIt) {
+  // 16 + 100 + 78 bytes per record: ten fit into 2048 with the 24-byte pcap header.
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 2\npflog-file " + Pflog() +
+                              "\npflog-max-size 2048\npflog-keep 2\n");
+  StartHapfd(R"(set skip on lo
+block all
+block in log on fw0 proto udp to port 9
+)");
+  Process follow({HAPFCTL, "--socket=" + socket_, "log", "-f"}, dir_ + "/follow.out");
+  constexpr int kSent = 35;
+  RunResult send = topo_->Exec(
+      "cli", "bash -c 'for i in $(seq " + std::to_string(kSent) +
+                 "); do printf %050d 0 > /dev/udp/198.51.100.2/9; sleep 0.01; done'");
+  ASSERT_EQ(send.status, 0) << send.output;
+  ASSERT_EQ(WaitForRecords(kSent), static_cast<uint64_t>(kSent)) << Ctl("pflog").output;
+
+  // 35 records: 1-10 rotated out of keep 2, 11-20 in .1, 21-30 in .0, 31-35 in the file.
+  RunResult st = Ctl("pflog");
+  EXPECT_TRUE(Contains(st.output, "rotations 3,")) << st.output;
+  struct stat sb;
+  EXPECT_NE(stat((Pflog() + ".2").c_str(), &sb), 0);
+  std::vector<std::string> stream;
+  const std::vector<std::pair<std::string, size_t>> files = {{Pflog() + ".1", 10}, {Pflog() + ".0", 10}, {Pflog(), 5}};
+  for (const auto& [file, count] : files) {
+    SCOPED_TRACE(file);
+    ASSERT_EQ(stat(file.c_str(), &sb), 0);
+    EXPECT_LE(sb.st_size, 2048);
+    std::string all;
+    std::vector<std::string> lines = Tcpdump(file, all);
+    EXPECT_EQ(lines.size(), count) << all;
+    for (const std::string& l : lines) {
+      EXPECT_TRUE(Contains(l, "rule 1/0(match): block in on fw0: 192.0.2.2.")) << l;
+      EXPECT_TRUE(Contains(l, " > 198.51.100.2.9: UDP, length 50")) << l;
+      stream.push_back(WithoutDelta(l));
+    }
+  }
+
+  // hapfctl log -a: the three files as one capture, oldest first.
+  RunResult all_files = Ctl("log -a");
+  ASSERT_EQ(all_files.status, 0) << all_files.output;
+  std::vector<std::string> joined = Lines(all_files.output);
+  ASSERT_EQ(joined.size(), stream.size()) << all_files.output;
+  for (size_t i = 0; i < stream.size(); ++i) EXPECT_EQ(WithoutDelta(joined[i]), stream[i]);
+
+  // hapfctl log -f started before the first record: it saw all 35, in order, across three rotations.
+  std::vector<std::string> followed;
+  for (int i = 0; i < 50; ++i) {
+    followed = Lines(ReadFile(dir_ + "/follow.out"));
+    if (followed.size() >= static_cast<size_t>(kSent)) break;
+    usleep(100 * 1000);
+  }
+  follow.Signal(SIGTERM);
+  follow.Wait(5);
+  ASSERT_EQ(followed.size(), static_cast<size_t>(kSent)) << ReadFile(dir_ + "/follow.out");
+  for (size_t i = 0; i < stream.size(); ++i) EXPECT_EQ(WithoutDelta(followed[kSent - stream.size() + i]), stream[i]);
 }
 
 }  // namespace

@@ -19,5 +19,13 @@ COMP_WORDS=(hapfctl carp ""); COMP_CWORD=2; _hapfctl
 [ "${COMPREPLY[*]}" = "demote" ] || { echo "completion after carp: ${COMPREPLY[*]}"; fail=1; }
 COMP_WORDS=(hapfctl -s st); COMP_CWORD=2; _hapfctl
 [ "${COMPREPLY[*]}" = "states" ] || { echo "completion after -s st: ${COMPREPLY[*]}"; fail=1; }
+COMP_WORDS=(hapfctl lo); COMP_CWORD=1; _hapfctl
+[ "${COMPREPLY[*]}" = "log" ] || { echo "completion of lo: ${COMPREPLY[*]}"; fail=1; }
+COMP_WORDS=(hapfctl log -); COMP_CWORD=2; _hapfctl
+[ "${COMPREPLY[*]}" = "-a -f" ] || { echo "completion after log: ${COMPREPLY[*]}"; fail=1; }
+grep -q "hapfctl log" <<<"$(groff -mandoc -Tutf8 "$src/man/hapfctl.8" 2>/dev/null | sed 's/.\x08//g')" \
+  || { echo "hapfctl.8 does not document hapfctl log"; fail=1; }
+grep -q "pflog-max-size" <<<"$(groff -mandoc -Tutf8 "$src/man/hapf.conf.5" 2>/dev/null | sed 's/.\x08//g')" \
+  || { echo "hapf.conf.5 does not document pflog-max-size"; fail=1; }
 [ $fail = 0 ] && echo "man pages and completion ok"
 exit $fail

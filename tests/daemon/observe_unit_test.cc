@@ -74,8 +74,10 @@ TEST(ObserveMetrics, FakeSnapshotRendersEveryFamily) {
           {"group_demote", {{"carp", 128}}}}},
         {"pfsync",
          {{"items_in", {{"INS", 4}}}, {"items_out", {{"INS", 6}, {"UPD_C", 9}}}, {"errors", {{"badauth", 2}}},
+          {"bytes_in", {{"INS", 4 * 264}}}, {"bytes_out", {{"INS", 6 * 264}, {"UPD_C", 9 * 84}}},
           {"bulk_state", "done"}, {"bulk_duration_seconds", 0.25}}},
-        {"sync", {{"generation", 7}, {"pushes_total", 3}, {"peer", "fw2"}}}}}};
+        {"sync", {{"generation", 7}, {"pushes_total", 3}, {"peer", "fw2"}}},
+        {"pflog", {{"file", "/var/log/hapf/pflog.pcap"}, {"records_written_total", 12}, {"file_bytes", 2048}}}}}};
   auto m = ParseExposition(RenderMetrics(snap));
   EXPECT_EQ(m["hapf_pf_states"], 3);
   EXPECT_EQ(m["hapf_pf_state_inserts_total"], 10);
@@ -88,12 +90,17 @@ TEST(ObserveMetrics, FakeSnapshotRendersEveryFamily) {
   EXPECT_EQ(m["hapf_carp_group_demote{group=\"carp\"}"], 128);
   EXPECT_EQ(m["hapf_pfsync_sent_messages_total{action=\"UPD_C\"}"], 9);
   EXPECT_EQ(m["hapf_pfsync_errors_total{reason=\"badauth\"}"], 2);
+  EXPECT_EQ(m["hapf_pfsync_received_bytes_total{action=\"INS\"}"], 4 * 264);
+  EXPECT_EQ(m["hapf_pfsync_sent_bytes_total{action=\"UPD_C\"}"], 9 * 84);
   EXPECT_EQ(m["hapf_pfsync_bulk_state{state=\"done\"}"], 1);
   EXPECT_EQ(m["hapf_pfsync_bulk_duration_seconds"], 0.25);
   // Any other component's numbers, generically (the config-sync generation).
   EXPECT_EQ(m["hapf_sync_generation"], 7);
   EXPECT_EQ(m["hapf_sync_pushes_total"], 3);
   EXPECT_EQ(m.count("hapf_sync_peer"), 0u);
+  EXPECT_EQ(m["hapf_pflog_records_written_total"], 12);
+  EXPECT_EQ(m["hapf_pflog_file_bytes"], 2048);
+  EXPECT_EQ(m.count("hapf_pflog_file"), 0u);
 }
 
 std::vector<uint8_t> Udp(const char* src, uint16_t sport, const char* dst, uint16_t dport) {
@@ -149,6 +156,44 @@ TEST(ObserveMetrics, RealFilterSnapshotCountsStatesAndLabels) {
   EXPECT_EQ(m["hapf_pf_packets_total{family=\"inet\",direction=\"in\",action=\"pass\"}"], 25);
   EXPECT_EQ(m["hapf_sync_generation"], 42);
   EXPECT_GT(m["hapf_process_resident_memory_bytes"], 1e6);
+}
+
+// Stands in for the pfsync runtime: records the commands the page's actions send.
+class PfsyncFake : public Component {
+ public:
+  std::string name() const override { return "pfsync"; }
+  std::vector<int> fds() const override { return {}; }
+  void Step() override {}
+  bool Command(const std::vector<std::string>& args, int, std::string& out) override {
+    commands.push_back(args);
+    out = refuse;
+    return refuse.empty();
+  }
+  void Shutdown() override {}
+  std::vector<std::vector<std::string>> commands;
+  std::string refuse;
+};
+
+TEST(ObserveApi, ForceBulkUpdateAsksThePfsyncRuntime) {
+  Filter f(nullptr);
+  std::vector<std::unique_ptr<Component>> comps;
+  pf::StaticHostEnvironment env;
+  Dispatcher d(f, comps, env);
+  ObserveApi api(f, comps, d);
+  // No pfsync: the page gets the reason.
+  json r = api("action", {{"action", "pfsync-bulk"}});
+  EXPECT_EQ(r["ok"], false);
+  EXPECT_NE(r["error"].get<std::string>().find("pfsync is not configured"), std::string::npos) << r.dump();
+  comps.push_back(std::make_unique<PfsyncFake>());
+  auto& fake = static_cast<PfsyncFake&>(*comps.back());
+  r = api("action", {{"action", "pfsync-bulk"}});
+  EXPECT_EQ(r["ok"], true) << r.dump();
+  ASSERT_EQ(fake.commands.size(), 1u);
+  EXPECT_EQ(fake.commands[0], std::vector<std::string>{"bulk"});
+  fake.refuse = "hapfctl: pfsync bulk: a bulk update is already in progress";
+  r = api("action", {{"action", "pfsync-bulk"}});
+  EXPECT_EQ(r["ok"], false);
+  EXPECT_EQ(r["error"], fake.refuse + "\n");
 }
 
 TEST(ObserveMetrics, StatesArePagedAndSearchedServerSide) {

@@ -67,6 +67,7 @@ async function refresh() {
     text($('maintenance'), s.maintenance ? 'on' : 'off');
     renderFields($('pfsync'), c.pfsync);
     renderFields($('sync'), c.sync);
+    renderFields($('pflog'), c.pflog);
     renderFields($('filter'), s.filter);
   } catch (e) { text($('message'), String(e)); }
 }
