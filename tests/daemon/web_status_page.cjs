@@ -92,6 +92,9 @@ async function login(browser, url, pw) {
     const peerB = await waitPeerState(a, 'BACKUP', 15000);
     await a.screenshot({ path: path.join(shots, '2b-a-sees-peer-backup.png'), fullPage: true });
     check("A page shows its peer's vhid 7 BACKUP", peerB === 'BACKUP', peerB);
+    const syncRow = (await a.locator('#sync-peers tr[data-peer="192.0.2.2:8737"] td').allTextContents()).join('|');
+    check('A page lists config-sync peer B connected with lag 0', syncRow.startsWith('192.0.2.2:8737|yes|0 (') &&
+          syncRow.includes('|0|'), syncRow);
 
     const beforeA = await carpMetrics(urlA), beforeB = await carpMetrics(urlB);
     check('metrics before: A MASTER, B BACKUP', beforeA.state === 'MASTER' && beforeB.state === 'BACKUP',

@@ -9,7 +9,7 @@
 # then leaves maintenance and A preempts back; a wrong password is
 # refused. Screenshots go to SHOT_DIR (ctest: the build tree's Testing/web-shots).
 # usage: web_status_page.sh HAPFD [SHOT_DIR]; prints "CHECK name ok|FAIL" lines and
-# exits non-zero unless all eleven are ok.
+# exits non-zero unless all twelve are ok.
 set -u
 HAPFD=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -65,7 +65,7 @@ ip netns exec $W timeout 120 env NODE_PATH="$NODE_DIR/node_modules" node "$HERE/
   http://192.0.2.1:9137 http://192.0.2.2:9137 "$PW" "$SHOTS" 2>&1 | tee $T/checks.txt
 echo "screenshots: $SHOTS"; ls "$SHOTS"
 echo "--- a.log"; cat $T/a.log; echo "--- b.log"; cat $T/b.log
-# Eleven checks, all ok (a crash of the browser script prints fewer).
+# Twelve checks, all ok (a crash of the browser script prints fewer).
 ok=$(grep -c '^CHECK .* ok$' $T/checks.txt)
-echo "$ok of 11 checks ok"
-[ "$ok" -eq 11 ] && ! grep -q '^CHECK .* FAIL' $T/checks.txt
+echo "$ok of 12 checks ok"
+[ "$ok" -eq 12 ] && ! grep -q '^CHECK .* FAIL' $T/checks.txt

@@ -48,6 +48,23 @@ function renderPeers(sync) {
   }
 }
 
+// Config sync, one row per configured peer: where it is and how its last push went.
+function renderSyncPeers(sync) {
+  const body = $('sync-peers').tBodies[0];
+  body.replaceChildren();
+  if (!sync || !Array.isArray(sync.peers)) return;
+  for (const p of sync.peers) {
+    const tr = body.insertRow();
+    tr.dataset.peer = String(p.peer);
+    const gen = p.generation === undefined ? '?' : p.generation + ' (' + p.hash + ')';
+    const push = p.last_push_age_s === undefined ? '-' : p.last_push_age_s + ' s ago';
+    for (const val of [p.peer, p.connected ? 'yes' : 'no', gen, p.lag === undefined ? '?' : p.lag, push,
+                       p.result || '-']) {
+      tr.insertCell().textContent = String(val);
+    }
+  }
+}
+
 function renderFields(el, obj) {
   if (!obj) return;
   const parts = [];
@@ -67,6 +84,7 @@ async function refresh() {
     text($('maintenance'), s.maintenance ? 'on' : 'off');
     renderFields($('pfsync'), c.pfsync);
     renderFields($('sync'), c.sync);
+    renderSyncPeers(c.sync);
     renderFields($('pflog'), c.pflog);
     renderFields($('filter'), s.filter);
   } catch (e) { text($('message'), String(e)); }
