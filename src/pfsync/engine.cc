@@ -419,13 +419,24 @@ void SyncEngine::StartBulkSend(Time now) {
   }
   bulk_ = BulkSend{};
   bulk_.active = true;
-  BulkSendStep(now);
+  bulk_.next = now;
+  // The first packet (BUS START) at once, as OpenBSD; the rest as the
+  // transport asks (Tick).
+  BulkSendStep(now, 1);
 }
 
-void SyncEngine::BulkSendStep(Time now) {
+size_t SyncEngine::BulkSendStep(Time now, size_t max_packets) {
+  if (now >= bulk_.next) {
+    bulk_.budget = static_cast<size_t>(std::max(1, cfg_.bulk_packets_per_interval));
+    bulk_.next = now + cfg_.bulk_interval;
+  }
+  bulk_.stepped = now;
+  const size_t n = std::min(bulk_.budget, max_packets);
+  if (n == 0) return 0;
   // Bulk packets are built apart from the incremental queues.
   Flush(now);
-  for (int n = 0; n < std::max(1, cfg_.bulk_packets_per_interval) && bulk_.active; ++n) {
+  size_t built = 0;
+  for (; built < n && bulk_.active; ++built) {
     bool start_in_packet = false;
     if (bulk_.restart) {
       bulk_.restart = false;
@@ -438,7 +449,7 @@ void SyncEngine::BulkSendStep(Time now) {
         builder_.AddBus(WireBus{cfg_.creatorid, 0, kBusEnd});  // empty table: a lone BUS END
         SendOwnPacket(now);
         bulk_.active = false;
-        return;
+        continue;
       }
       builder_.AddBus(WireBus{cfg_.creatorid, 0, kBusStart});
       start_in_packet = true;
@@ -463,7 +474,8 @@ void SyncEngine::BulkSendStep(Time now) {
     if (done && builder_.AddBus(WireBus{cfg_.creatorid, 0, kBusEnd})) bulk_.active = false;
     SendOwnPacket(now);
   }
-  bulk_.next = now + cfg_.bulk_interval;
+  bulk_.budget -= built;
+  return built;
 }
 
 void SyncEngine::SendBulkRequest(Time now) {
@@ -561,13 +573,13 @@ void SyncEngine::Down(Time) {
   deferred_.clear();
 }
 
-void SyncEngine::Tick(Time now) {
+void SyncEngine::Tick(Time now, size_t max_bulk_packets) {
   while (!deferred_.empty() && deferred_.front().deadline <= now) {
     sink_.ReleaseDeferred(deferred_.front().handle);
     deferred_.pop_front();
   }
   if (flush_at_ && now >= *flush_at_) Flush(now);
-  if (bulk_.active && now >= bulk_.next) BulkSendStep(now);
+  if (bulk_.active && (now >= bulk_.next || bulk_.budget > 0)) BulkSendStep(now, max_bulk_packets);
   if (req_timer_armed_ && now >= req_timer_) {
     switch (req_state_) {
       case BulkRequestState::kStart: EndRequest("pfsync done"); break;  // no link came up
@@ -596,7 +608,7 @@ std::optional<Time> SyncEngine::NextDeadline() const {
     if (!t || x < *t) t = x;
   };
   if (flush_at_) consider(*flush_at_);
-  if (bulk_.active) consider(bulk_.next);
+  if (bulk_.active) consider(bulk_.budget > 0 ? bulk_.stepped : bulk_.next);
   if (req_timer_armed_) consider(req_timer_);
   if (!deferred_.empty()) consider(deferred_.front().deadline);
   return t;
