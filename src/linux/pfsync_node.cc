@@ -149,8 +149,9 @@ int PfsyncNode::NextTimeoutMs() const {
   if (queued() > 0) return 1;  // retry the socket soon, whatever the engine's timers say
   const auto next = sync_->NextDeadline();
   if (!next) return -1;
-  const int64_t ms = sim::ToMillis(*next - Now());
-  return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60000));
+  // Rounded up, not up by a whole millisecond: a 10 ms bulk interval stays 10 ms.
+  const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Now()).count();
+  return static_cast<int>(std::clamp<int64_t>((ns + 999999) / 1000000, 0, 60000));
 }
 
 void PfsyncNode::Step(int max_wait_ms) {

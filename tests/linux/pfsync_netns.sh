@@ -18,48 +18,11 @@ A=${ID}a B=${ID}b
 WORK=$(mktemp -d)
 PIDS=()
 
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.2
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for n in $A $B; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$WORK"
-}
+NODE_ARGS="--seconds 40"
+# shellcheck source=tests/linux/pfsync_netns_lib.sh
+. "$(dirname "$0")/pfsync_netns_lib.sh"
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL: $*"
-  for f in "$WORK"/*.log "$WORK"/*.status; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-  exit 1
-}
-
-setup() {
-  ip netns add $A || fail "netns add"
-  ip netns add $B || fail "netns add"
-  ip -n $A link add em2 type veth peer name em2 netns $B || fail "veth"
-  ip -n $A addr add 192.0.2.1/30 dev em2
-  ip -n $B addr add 192.0.2.2/30 dev em2
-  for n in $A $B; do ip -n $n link set lo up; ip -n $n link set em2 up; done
-  sleep 0.2
-}
-
-# start NS NAME ARGS...: runs the program in NS, status in $WORK/NAME.status.
-start() {
-  local ns=$1 name=$2
-  shift 2
-  ip netns exec "$ns" "$PROG" --dev em2 --status "$WORK/$name.status" --seconds 40 "$@" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  eval "PID_$name=$!"
-}
-stop() {
-  local pid
-  eval "pid=\$PID_$1"
-  kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null
-}
-field() { awk -v k="$2" '$1 == k { print $2; exit }' "$WORK/$1.status" 2>/dev/null; }
-counter() { grep -m1 -- "$2" "$WORK/$1.status" 2>/dev/null | awk '{ print $1 }'; }
 # wait_for NAME KEY VALUE SECONDS
 wait_for() {
   for _ in $(seq $(( $4 * 10 ))); do [ "$(field "$1" "$2")" = "$3" ] && return 0; sleep 0.1; done

@@ -2,10 +2,11 @@
 // (`pass` keeping state) and a PfsyncNode on --dev. With --create N it feeds N
 // TCP SYNs (198.51.100.7:20000+i -> 203.0.113.10:80) to its own engine at
 // start, and --create-later N more after --later-ms (past 60 000 states the
-// source address walks 198.51.100.1-.254). Every 100 ms it writes --status FILE
+// source address walks the other hosts of 198.51.100.1-.254). Every 100 ms it writes --status FILE
 // (atomically): its state count, bulk state, demotion, the milliseconds from
 // pfsync up to BUS END (bulk_ms) and from the --create-later storm to an empty
-// send queue (storm_ms), the sorted state list (up to 100 000 states) and the
+// send queue (storm_ms), the monotonic times of the storm's start and of
+// reaching --expect states, the sorted state list (up to 20 000 states) and the
 // netstat counters. --limit raises the state limit (adaptive timeouts off),
 // --sndbuf shrinks the socket's send buffer, --bulk-pps sets the bulk pacing
 // (packets per second, sent every 10 ms). Exits on SIGTERM or --seconds.
@@ -48,10 +49,13 @@ const char* BulkName(hapf::pfsync::BulkRequestState s) {
 }
 
 int64_t g_bulk_ms = -1, g_storm_ms = -1;
+// CLOCK_MONOTONIC milliseconds (one clock for both namespaces): the storm's
+// start, and when the state count first reached --expect.
+int64_t g_storm_start_ms = -1, g_expect_ms = -1;
 
 void WriteStatus(const std::string& path, hapf::pf::engine::Engine& e, hapf::linux::PfsyncNode& node) {
   std::vector<std::string> lines;
-  if (e.states().size() <= 100000) e.states().ForEach([&](uint32_t, const hapf::pf::engine::State& s) {
+  if (e.states().size() <= 20000) e.states().ForEach([&](uint32_t, const hapf::pf::engine::State& s) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "state %08x %016llx %u %u", s.creatorid, static_cast<unsigned long long>(s.id),
                   s.key[0].port[0], s.key[0].port[1]);
@@ -67,6 +71,8 @@ void WriteStatus(const std::string& path, hapf::pf::engine::Engine& e, hapf::lin
     f << "bulk_ms " << g_bulk_ms << "\n";
     f << "storm_ms " << g_storm_ms << "\n";
     f << "queued " << node.queued() << "\n";
+    f << "storm_start_mono_ms " << g_storm_start_ms << "\n";
+    f << "expect_mono_ms " << g_expect_ms << "\n";
     for (const auto& l : lines) f << l << "\n";
     f << node.IfconfigText() << node.NetstatText();
   }
@@ -79,6 +85,7 @@ int main(int argc, char** argv) {
   std::string dev, status, ifconfig;
   int create = 0, create_later = 0, later_ms = 0, seconds = 20, sndbuf = 0, bulk_pps = 0;
   uint32_t limit = 0;
+  size_t expect = 0;
   uint32_t hostid = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -91,6 +98,7 @@ int main(int argc, char** argv) {
     else if (k == "--seconds") seconds = std::stoi(v);
     else if (k == "--limit") limit = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--sndbuf") sndbuf = std::stoi(v);
+    else if (k == "--expect") expect = std::stoul(v);
     else if (k == "--bulk-pps") bulk_pps = std::stoi(v);
     else if (k == "--ifconfig") ifconfig = v;  // extra ifconfig words, e.g. "syncpeer 192.0.2.2 syncauth k"
     else {
@@ -132,11 +140,13 @@ int main(int argc, char** argv) {
     auto feed = [&](int from, int n) {
       for (int i = from; i < from + n; ++i) {
         // 198.51.100.7 for the first 60 000 (the replicate scenario's lists), then .1-.254.
-        const int host = i < 60000 ? 7 : 1 + (i / 60000 - 1) % 254;
+        int host = i < 60000 ? 7 : 1 + (i / 60000 - 1) % 253;
+        if (i >= 60000 && host >= 7) ++host;
         const std::string src = "198.51.100." + std::to_string(host);
         auto p = hapf::pf::engine::testing::Tcp(src.c_str(), "203.0.113.10", static_cast<uint16_t>(2000 + i % 60000),
                                                  80, hapf::pf::engine::kSyn, 0x10000000, 0);
         engine.Test(hapf::pf::engine::Direction::kIn, ifp, p, MonoNs());
+        if (i % 64 == 63) node.Flush();  // as hapfd does after each packet batch
       }
       node.Flush();
     };
@@ -150,12 +160,14 @@ int main(int argc, char** argv) {
       const int64_t now = MonoNs();
       if (!later_done && now - start >= int64_t{later_ms} * 1000000) {
         storm_start = MonoNs();
+        g_storm_start_ms = storm_start / 1000000;
         feed(create, create_later);
         later_done = true;
       }
       if (g_bulk_ms < 0 && node.engine().bulk_state() == hapf::pfsync::BulkRequestState::kDone)
         g_bulk_ms = (now - up) / 1000000;
       if (storm_start >= 0 && g_storm_ms < 0 && node.queued() == 0) g_storm_ms = (now - storm_start) / 1000000;
+      if (expect > 0 && g_expect_ms < 0 && engine.states().size() >= expect) g_expect_ms = now / 1000000;
       if (!status.empty() && now >= next_status) {
         WriteStatus(status, engine, node);
         next_status = now + 100000000;
