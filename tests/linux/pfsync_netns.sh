@@ -5,6 +5,8 @@
 #   replicate: states created on A appear on B (list equal); B restarted gets
 #              A's table by bulk update; the captured sync traffic decodes with
 #              the oracle without errors.
+#   storm:     an insert storm larger than the sender's socket buffer (a
+#              throttled link) arrives whole: refused packets are re-sent.
 #   forged:    with syncpeer + syncauth, a wrong-TTL packet, a packet from a
 #              non-peer and an unauthenticated CLR are dropped and counted, and
 #              B's replicated table survives them.
@@ -119,8 +121,36 @@ forged() {
   echo "PASS forged"
 }
 
+# An insert storm larger than A's socket send buffer: A's link is throttled
+# (tbf, 50 Mbit/s, a queue big enough never to drop) and its send buffer is
+# 512 KiB, so sendmmsg refuses packets (EAGAIN) while the ~6 MB of INS packets
+# drain. They wait in PfsyncNode's queue and go when the socket has room: B
+# ends up with every state, A counts postponed sends and no drop or error.
+storm() {
+  setup
+  tc -n $A qdisc add dev em2 root tbf rate 50mbit burst 32kb limit 64mb || fail "tc tbf"
+  start $A a --hostid 0x11 --sndbuf 262144 --create-later 20000 --later-ms 3000
+  sleep 0.3
+  start $B b --hostid 0x22
+  wait_for b bulk done 3  # A's empty table: the states below come as INS, not by bulk
+  [ "$(field a storm_start_mono_ms)" = -1 ] || fail "the storm began before B was in sync"
+  wait_for b states 20000 30
+  local postponed drops errors
+  sleep 0.3
+  postponed=$(counter a 'postponed: socket buffer full')
+  drops=$(counter a 'dropped: send queue full')
+  errors=$(counter a 'send error')
+  [ "${postponed:-0}" -ge 1 ] || fail "the socket never refused a packet: the storm did not overflow the send buffer"
+  [ "${drops:-x}" = 0 ] || fail "$drops packets dropped from the send queue"
+  [ "${errors:-x}" = 0 ] || fail "$errors send errors"
+  [ "$(field a storm_ms)" -ge 0 ] || fail "A's send queue never drained"
+  echo "20000 states across a full send buffer: $postponed sends postponed, A's queue drained after $(field a storm_ms) ms"
+  echo "PASS storm"
+}
+
 case $SCENARIO in
   replicate) replicate ;;
   forged) forged ;;
+  storm) storm ;;
   *) fail "unknown scenario $SCENARIO" ;;
 esac
