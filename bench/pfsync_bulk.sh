@@ -57,6 +57,7 @@ sleep 0.3
 start $A a --hostid 0x11 --create "$STATES"
 wait_until a states "-ge $STATES" 120
 wait_until a bulk_ms "-ge 0" 30
+wait_until a bulk_sending "-eq 0" 60  # B's retried request may have been answered with A's table
 stop b
 rm -f "$WORK/b.status"
 t0=$(date +%s%N)

@@ -53,8 +53,8 @@ PfsyncSocket::PfsyncSocket(const std::string& syncdev, std::optional<net::IpAddr
     }
     // Both buffers are forced past net.core.[rw]mem_max (hapfd has CAP_NET_ADMIN). A bulk transfer arrives
     // at the sender's pace whatever the receiver does, and nothing repairs a packet the receive buffer drops:
-    // 32 MiB (about 28 000 full packets of truesize, a second of the default pace) ride out a receiver the
-    // scheduler holds off (bench/README.md: 4 MiB lost 2 % of a 1 000 000-state bulk on a busy host). The
+    // 32 MiB (about 28 000 full packets of truesize, half a second of the default pace) ride out a receiver
+    // the scheduler holds off (bench/README.md: 4 MiB lost 2 % of a 1 000 000-state bulk on a busy host). The
     // memory is only used while packets wait. With the default 208 KiB send buffer a busy firewall's sendmmsg
     // failed (each packet stays charged to the socket while NFQUEUE holds it for pf); what the send buffer
     // still refuses waits in PfsyncNode's queue.

@@ -71,6 +71,7 @@ void WriteStatus(const std::string& path, hapf::pf::engine::Engine& e, hapf::lin
     f << "bulk_ms " << g_bulk_ms << "\n";
     f << "storm_ms " << g_storm_ms << "\n";
     f << "queued " << node.queued() << "\n";
+    f << "bulk_sending " << (node.engine().bulk_sending() ? 1 : 0) << "\n";
     f << "storm_start_mono_ms " << g_storm_start_ms << "\n";
     f << "expect_mono_ms " << g_expect_ms << "\n";
     for (const auto& l : lines) f << l << "\n";
