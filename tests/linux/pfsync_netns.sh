@@ -145,6 +145,25 @@ storm() {
   [ "${errors:-x}" = 0 ] || fail "$errors send errors"
   [ "$(field a storm_ms)" -ge 0 ] || fail "A's send queue never drained"
   echo "20000 states across a full send buffer: $postponed sends postponed, A's queue drained after $(field a storm_ms) ms"
+
+  # The same with a send queue of 64 packets: what exceeds it is lost, and counted as such.
+  stop a
+  stop b
+  rm -f "$WORK"/*.status
+  start $A a --hostid 0x11 --sndbuf 262144 --max-queued 64 --create-later 20000 --later-ms 2500
+  sleep 0.3
+  start $B b --hostid 0x22
+  wait_for b bulk done 3
+  for _ in $(seq 100); do [ "$(field a storm_ms)" -ge 0 ] 2>/dev/null && break; sleep 0.1; done
+  sleep 1.5  # the last INS packets (flush delay 1 s)
+  drops=$(counter a 'dropped: send queue full')
+  errors=$(counter a 'send error')
+  local held
+  held=$(field b states)
+  [ "${drops:-0}" -ge 1 ] || fail "a 64-packet queue dropped nothing"
+  [ "${errors:-x}" = 0 ] || fail "$errors send errors"
+  [ "${held:-20000}" -lt 20000 ] || fail "B holds all states although A dropped $drops packets"
+  echo "64-packet send queue: $drops packets dropped and counted, B holds $held"
   echo "PASS storm"
 }
 

@@ -8,7 +8,8 @@
 // send queue (storm_ms), the monotonic times of the storm's start and of
 // reaching --expect states, the sorted state list (up to 20 000 states) and the
 // netstat counters. --limit raises the state limit (adaptive timeouts off),
-// --sndbuf shrinks the socket's send buffer, --bulk-pps sets the bulk pacing
+// --sndbuf shrinks the socket's send buffer, --max-queued bounds the send
+// queue, --bulk-pps sets the bulk pacing
 // (packets per second, sent every 10 ms). Exits on SIGTERM or --seconds.
 #include <signal.h>
 #include <sys/socket.h>
@@ -86,7 +87,7 @@ int main(int argc, char** argv) {
   std::string dev, status, ifconfig;
   int create = 0, create_later = 0, later_ms = 0, seconds = 20, sndbuf = 0, bulk_pps = 0;
   uint32_t limit = 0;
-  size_t expect = 0;
+  size_t expect = 0, max_queued = 0;
   uint32_t hostid = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
     else if (k == "--limit") limit = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--sndbuf") sndbuf = std::stoi(v);
     else if (k == "--expect") expect = std::stoul(v);
+    else if (k == "--max-queued") max_queued = std::stoul(v);
     else if (k == "--bulk-pps") bulk_pps = std::stoi(v);
     else if (k == "--ifconfig") ifconfig = v;  // extra ifconfig words, e.g. "syncpeer 192.0.2.2 syncauth k"
     else {
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   no.log = [](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); };
+  if (max_queued > 0) no.max_queued_packets = max_queued;
   if (bulk_pps > 0) {
     no.bulk_interval = std::chrono::milliseconds(10);
     no.bulk_packets_per_interval = std::max(1, bulk_pps / 100);
