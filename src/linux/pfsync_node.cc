@@ -105,6 +105,7 @@ void PfsyncNode::SendPending() {
     if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EINTR) {
       // The socket (or the device queue) is full: the rest waits for room.
       ++oretries_;
+      wait_writable_ = err != ENOBUFS;  // POLLOUT says nothing about a full device queue
       return;
     }
     ++oerrors_;  // this packet cannot go (e.g. EMSGSIZE, ENETDOWN): skip it
@@ -157,8 +158,9 @@ int PfsyncNode::NextTimeoutMs() const {
 void PfsyncNode::Step(int max_wait_ms) {
   int wait = NextTimeoutMs();
   if (max_wait_ms >= 0 && (wait < 0 || wait > max_wait_ms)) wait = max_wait_ms;
-  pollfd pfd{socket_->fd(), static_cast<short>(POLLIN | (queued() > 0 ? POLLOUT : 0)), 0};
-  if (poll(&pfd, 1, wait) > 0 && (pfd.revents & POLLIN)) HandleReadable();
+  pollfd pfd{socket_->fd(), static_cast<short>(POLLIN | (queued() > 0 && wait_writable_ ? POLLOUT : 0)), 0};
+  // POLLERR: ICMP errors wait in the error queue (HandleReadable drains them).
+  if (poll(&pfd, 1, wait) > 0 && (pfd.revents & (POLLIN | POLLERR))) HandleReadable();
   Tick();
 }
 

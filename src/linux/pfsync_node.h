@@ -124,6 +124,7 @@ class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateOb
   // wait for the socket. Buffers are reused: no allocation once warmed up.
   std::vector<std::vector<uint8_t>> pending_;
   size_t pending_head_ = 0, pending_used_ = 0;
+  bool wait_writable_ = false;  // the last refusal was EAGAIN: POLLOUT ends it (ENOBUFS: the 1 ms timer)
   PfsyncSocket::Drops drops_;
   uint64_t oerrors_ = 0, oretries_ = 0, oqdrops_ = 0;
   int demotion_ = 0;

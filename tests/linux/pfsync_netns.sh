@@ -5,8 +5,9 @@
 #   replicate: states created on A appear on B (list equal); B restarted gets
 #              A's table by bulk update; the captured sync traffic decodes with
 #              the oracle without errors.
-#   storm:     an insert storm larger than the sender's socket buffer (a
-#              throttled link) arrives whole: refused packets are re-sent.
+#   storm:     insert storms larger than the sender's socket buffer or its
+#              device queue (a throttled link) arrive whole: refused packets
+#              are re-sent; a too small send queue drops, and counts it.
 #   forged:    with syncpeer + syncauth, a wrong-TTL packet, a packet from a
 #              non-peer and an unauthenticated CLR are dropped and counted, and
 #              B's replicated table survives them.
@@ -121,47 +122,51 @@ forged() {
   echo "PASS forged"
 }
 
-# An insert storm larger than A's socket send buffer: A's link is throttled
-# (tbf, 50 Mbit/s, a queue big enough never to drop) and its send buffer is
-# 512 KiB, so sendmmsg refuses packets (EAGAIN) while the ~6 MB of INS packets
-# drain. They wait in PfsyncNode's queue and go when the socket has room: B
-# ends up with every state, A counts postponed sends and no drop or error.
-storm() {
-  setup
-  tc -n $A qdisc add dev em2 root tbf rate 50mbit burst 32kb limit 64mb || fail "tc tbf"
-  start $A a --hostid 0x11 --sndbuf 262144 --create-later 20000 --later-ms 3000
+# Insert storms of 20 000 states (~6 MB of INS packets, created at once) over
+# a link throttled to 50 Mbit/s (tbf). The packets that do not fit wait in
+# PfsyncNode's queue and go when the socket takes them again, and B ends up
+# with every state; only a packet beyond the queue's bound is lost, and counted.
+# storm_run QDISC_LIMIT NODE_ARGS...: one storm from a fresh pair.
+storm_run() {
+  local limit=$1
+  shift
+  [ -n "${PID_a:-}" ] && stop a
+  [ -n "${PID_b:-}" ] && stop b
+  rm -f "$WORK"/*.status
+  tc -n $A qdisc replace dev em2 root tbf rate 50mbit burst 32kb limit "$limit" || fail "tc tbf"
+  start $A a --hostid 0x11 --create-later 20000 --later-ms 2500 "$@"
   sleep 0.3
   start $B b --hostid 0x22
   wait_for b bulk done 3  # A's empty table: the states below come as INS, not by bulk
   [ "$(field a storm_start_mono_ms)" = -1 ] || fail "the storm began before B was in sync"
-  wait_for b states 20000 30
-  local postponed drops errors
-  sleep 0.3
+  for _ in $(seq 150); do [ "$(field a storm_ms)" -ge 0 ] 2>/dev/null && break; sleep 0.1; done
+  [ "$(field a storm_ms)" -ge 0 ] || fail "A's send queue never drained"
+  for _ in $(seq 30); do [ "$(field b states)" = 20000 ] && break; sleep 0.1; done  # the flush delay (1 s)
   postponed=$(counter a 'postponed: socket buffer full')
   drops=$(counter a 'dropped: send queue full')
   errors=$(counter a 'send error')
-  [ "${postponed:-0}" -ge 1 ] || fail "the socket never refused a packet: the storm did not overflow the send buffer"
-  [ "${drops:-x}" = 0 ] || fail "$drops packets dropped from the send queue"
-  [ "${errors:-x}" = 0 ] || fail "$errors send errors"
-  [ "$(field a storm_ms)" -ge 0 ] || fail "A's send queue never drained"
-  echo "20000 states across a full send buffer: $postponed sends postponed, A's queue drained after $(field a storm_ms) ms"
-
-  # The same with a send queue of 64 packets: what exceeds it is lost, and counted as such.
-  stop a
-  stop b
-  rm -f "$WORK"/*.status
-  start $A a --hostid 0x11 --sndbuf 262144 --max-queued 64 --create-later 20000 --later-ms 2500
-  sleep 0.3
-  start $B b --hostid 0x22
-  wait_for b bulk done 3
-  for _ in $(seq 100); do [ "$(field a storm_ms)" -ge 0 ] 2>/dev/null && break; sleep 0.1; done
-  sleep 1.5  # the last INS packets (flush delay 1 s)
-  drops=$(counter a 'dropped: send queue full')
-  errors=$(counter a 'send error')
-  local held
   held=$(field b states)
-  [ "${drops:-0}" -ge 1 ] || fail "a 64-packet queue dropped nothing"
   [ "${errors:-x}" = 0 ] || fail "$errors send errors"
+}
+
+storm() {
+  local postponed drops errors held
+  setup
+  # A 512 KiB send buffer and a queue that never drops: sendmmsg says EAGAIN.
+  storm_run 64mb --sndbuf 262144
+  [ "${postponed:-0}" -ge 1 ] || fail "the socket never refused a packet: the storm did not fill the send buffer"
+  [ "${drops:-x}" = 0 ] || fail "$drops packets dropped from the send queue"
+  [ "$held" = 20000 ] || fail "B holds $held of 20000 states (full send buffer)"
+  echo "full send buffer: $postponed sends postponed, A's queue drained after $(field a storm_ms) ms, B holds all"
+  # A 200 KB device queue that drops: sendmmsg says ENOBUFS (IP_RECVERR; without it the drops were silent).
+  storm_run 200kb
+  [ "${postponed:-0}" -ge 1 ] || fail "the device queue never refused a packet"
+  [ "${drops:-x}" = 0 ] || fail "$drops packets dropped from the send queue"
+  [ "$held" = 20000 ] || fail "B holds $held of 20000 states (full device queue)"
+  echo "full device queue: $postponed sends postponed, A's queue drained after $(field a storm_ms) ms, B holds all"
+  # A send queue of 64 packets: what exceeds it is lost, and counted as such.
+  storm_run 64mb --sndbuf 262144 --max-queued 64
+  [ "${drops:-0}" -ge 1 ] || fail "a 64-packet queue dropped nothing"
   [ "${held:-20000}" -lt 20000 ] || fail "B holds all states although A dropped $drops packets"
   echo "64-packet send queue: $drops packets dropped and counted, B holds $held"
   echo "PASS storm"
