@@ -318,9 +318,9 @@ void SyncEngine::ApplyState(const WireState& s, bool insert, Time now) {
   } else {
     r = store_.Insert(s, now);
   }
-  if (r == InsertResult::kIdInUse && !insert) {
-    // An UPD of a state we have (one hash lookup instead of a lookup before
-    // every import of a bulk transfer).
+  if (r == InsertResult::kIdInUse && !insert && store_.Lookup(id, now, nullptr)) {
+    // An UPD of a state we have: asked after the insert, so that importing a
+    // bulk transfer costs one lookup per state, not two.
     Merge(id, s.src, s.dst, s.timeout, now);
     return;
   }
