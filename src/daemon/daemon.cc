@@ -180,8 +180,8 @@ class PfsyncComponent : public Component {
   std::optional<std::string> Reconfigure(const pfsync::PfsyncConfig& cfg) {
     return filter_.WithEngine([&](pf::engine::Engine&) { return node_->Reconfigure(cfg); });
   }
-  // The timer fd wakes the loop for the bulk pacing (one packet per bulk interval), the update flush and
-  // the bulk request's retries: the 100 ms tick alone paced a 2 000-state bulk over 40 s.
+  // The timer fd wakes the loop for the bulk pacing (a budget of packets per bulk interval, built one sendmmsg
+  // batch at a time), the update flush, the bulk request's retries and packets waiting for room in the socket.
   std::vector<int> fds() const override { return {node_->fd(), hook_->timer_fd()}; }
   void Step() override {
     filter_.WithEngine([&](pf::engine::Engine&) {

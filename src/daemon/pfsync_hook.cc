@@ -57,7 +57,8 @@ void PfsyncPacketHook::BatchDone() {
   // The INS of a deferred state was flushed by the sync engine at once; what
   // the batch queued leaves now rather than at the next main-loop step.
   node_.Flush();
-  if (deferred_in_batch_) {
+  // Packets the full socket refused are retried from the timer.
+  if (deferred_in_batch_ || node_.queued() > 0) {
     deferred_in_batch_ = false;
     ArmTimer(node_.NextTimeoutMs());
   }

@@ -1,5 +1,6 @@
 #include "linux/pfsync_node.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <time.h>
 
@@ -24,6 +25,8 @@ PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options)
   cfg.creatorid = filter.options().hostid;
   cfg.mtu = opts_.mtu;
   pfsync::ApplyToEngine(opts_.config, cfg);
+  if (opts_.bulk_interval > pfsync::Duration{0}) cfg.bulk_interval = opts_.bulk_interval;
+  if (opts_.bulk_packets_per_interval > 0) cfg.bulk_packets_per_interval = opts_.bulk_packets_per_interval;
   store_ = std::make_unique<pfsync::PfStateStore>(filter, opts_.pf_offset_ns);
   sync_ = std::make_unique<pfsync::SyncEngine>(cfg, *store_, static_cast<pfsync::EngineSink&>(*this));
   store_->AttachSync(sync_.get());
@@ -69,8 +72,20 @@ PfsyncNode::~PfsyncNode() {
 }
 
 void PfsyncNode::Send(std::span<const uint8_t> pfsync) {
-  // Buffers are reused across steps: no allocation once warmed up.
-  if (pending_used_ == pending_.size()) pending_.emplace_back();
+  if (queued() >= opts_.max_queued_packets) {
+    ++oqdrops_;
+    return;
+  }
+  if (pending_used_ == pending_.size()) {
+    if (pending_head_ > 0) {
+      // Move the waiting packets to the front (swapping keeps the buffers).
+      for (size_t i = pending_head_; i < pending_used_; ++i) std::swap(pending_[i - pending_head_], pending_[i]);
+      pending_used_ -= pending_head_;
+      pending_head_ = 0;
+    } else {
+      pending_.emplace_back();
+    }
+  }
   pending_[pending_used_++].assign(pfsync.begin(), pfsync.end());
 }
 
@@ -99,18 +114,35 @@ void PfsyncNode::ReleaseDeferred(uint64_t handle) {
 }
 
 void PfsyncNode::SendPending() {
-  if (pending_used_ == 0) return;
   std::array<std::span<const uint8_t>, PfsyncSocket::kBatch> spans;
-  size_t done = 0;
-  while (done < pending_used_) {
-    const size_t n = std::min(spans.size(), pending_used_ - done);
-    for (size_t i = 0; i < n; ++i) spans[i] = pending_[done + i];
+  while (pending_head_ < pending_used_) {
+    const size_t n = std::min(spans.size(), pending_used_ - pending_head_);
+    for (size_t i = 0; i < n; ++i) spans[i] = pending_[pending_head_ + i];
     int err = 0;
     const size_t sent = socket_->SendBatch(std::span(spans.data(), n), &err);
-    oerrors_ += n - sent;
-    done += n;
+    pending_head_ += sent;
+    if (sent == n) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EINTR) {
+      // The socket (or the device queue) is full: the rest waits for room.
+      ++oretries_;
+      wait_writable_ = err != ENOBUFS;  // POLLOUT says nothing about a full device queue
+      return;
+    }
+    ++oerrors_;  // this packet cannot go (e.g. EMSGSIZE, ENETDOWN): skip it
+    ++pending_head_;
   }
-  pending_used_ = 0;
+  pending_head_ = pending_used_ = 0;
+}
+
+void PfsyncNode::RunTimers(sim::Time now) {
+  SendPending();  // what waited for room goes first
+  // Bounded: the pacing budget ends a bulk step long before this does.
+  for (int round = 0; round < 256; ++round) {
+    const uint64_t built = sync_->stats().opackets;
+    sync_->Tick(now, queued() == 0 ? PfsyncSocket::kBatch : 0);
+    SendPending();
+    if (queued() > 0 || !sync_->bulk_sending() || sync_->stats().opackets == built) break;
+  }
 }
 
 void PfsyncNode::HandleReadable() {
@@ -129,24 +161,26 @@ void PfsyncNode::HandleReadable() {
 void PfsyncNode::Tick() {
   const sim::Time now = Now();
   store_->SetNow(now);
-  sync_->Tick(now);
-  SendPending();
+  RunTimers(now);
 }
 
 void PfsyncNode::Flush() { SendPending(); }
 
 int PfsyncNode::NextTimeoutMs() const {
+  if (queued() > 0) return 1;  // retry the socket soon, whatever the engine's timers say
   const auto next = sync_->NextDeadline();
   if (!next) return -1;
-  const int64_t ms = sim::ToMillis(*next - Now());
-  return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60000));
+  // Rounded up, not up by a whole millisecond: a 10 ms bulk interval stays 10 ms.
+  const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Now()).count();
+  return static_cast<int>(std::clamp<int64_t>((ns + 999999) / 1000000, 0, 60000));
 }
 
 void PfsyncNode::Step(int max_wait_ms) {
   int wait = NextTimeoutMs();
   if (max_wait_ms >= 0 && (wait < 0 || wait > max_wait_ms)) wait = max_wait_ms;
-  pollfd pfd{socket_->fd(), POLLIN, 0};
-  if (poll(&pfd, 1, wait) > 0 && (pfd.revents & POLLIN)) HandleReadable();
+  pollfd pfd{socket_->fd(), static_cast<short>(POLLIN | (queued() > 0 && wait_writable_ ? POLLOUT : 0)), 0};
+  // POLLERR: ICMP errors wait in the error queue (HandleReadable drains them).
+  if (poll(&pfd, 1, wait) > 0 && (pfd.revents & (POLLIN | POLLERR))) HandleReadable();
   Tick();
 }
 
@@ -160,6 +194,8 @@ pfsync::EngineStats PfsyncNode::Stats() const {
   s.badif += drops_.badif;
   s.hdrops += drops_.hdrops;
   s.oerrors += oerrors_;
+  s.oretries += oretries_;
+  s.oqdrops += oqdrops_;
   return s;
 }
 

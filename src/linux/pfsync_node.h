@@ -35,6 +35,13 @@ struct PfsyncNodeOptions {
   // Deferral: a held first packet may go out now.
   std::function<void(uint64_t handle)> release_deferred;
   std::function<void(const std::string& line)> log;
+  // Packets waiting for room in the socket (EAGAIN/ENOBUFS are retried, not
+  // lost); beyond this bound new packets are dropped and counted (oqdrops).
+  // 8192 full packets are 12 MB: an insert storm of ~40 000 states.
+  size_t max_queued_packets = 8192;
+  // Bulk pacing overrides (0: the engine's default, see pfsync::EngineConfig).
+  pfsync::Duration bulk_interval{0};
+  int bulk_packets_per_interval = 0;
   // False: the constructor only attaches; Start() brings pfsync up later (the
   // daemon waits until its nftables table is in place, or the bulk request's
   // answer would meet a stale table and be dropped).
@@ -58,16 +65,20 @@ class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateOb
 
   int fd() const { return socket_->fd(); }
   // Reads what is there, runs due timers and sends what they produced; waits
-  // at most `max_wait_ms` (-1: until the next timer) for the socket.
+  // at most `max_wait_ms` (-1: until the next timer) for the socket (also for
+  // POLLOUT while packets wait for room).
   void Step(int max_wait_ms);
   void Run(const std::atomic<bool>& stop);
   // For daemons with their own poll loop.
   void HandleReadable();
   void Tick();
-  // Milliseconds until the next timer, -1 when none is armed.
+  // Milliseconds until the next timer, -1 when none is armed; at most 1 while
+  // packets wait for room in the socket (the daemon's loop has no POLLOUT).
   int NextTimeoutMs() const;
   // Sends what the engine queued while the filter ran (call after a packet batch).
   void Flush();
+  // Packets waiting for room in the socket.
+  size_t queued() const { return pending_used_ - pending_head_; }
 
   // Deferral (`defer`): before the filter tests a packet, ArmDeferral(handle)
   // names it as the packet to hold should the test create a state; after the
@@ -100,6 +111,9 @@ class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateOb
   void Demote(int delta, std::string_view reason) override;
   void ReleaseDeferred(uint64_t handle) override;
   void SendPending();
+  // Runs the engine's timers; a bulk transfer is built one sendmmsg batch at
+  // a time while the socket takes them and the engine's pacing allows.
+  void RunTimers(sim::Time now);
   // The filter's observer: the store's, with the armed packet handed to the
   // sync engine as the new state's deferred packet.
   void StateCreated(uint32_t idx, const pf::engine::State& s, pf::engine::TimeNs now) override;
@@ -112,11 +126,13 @@ class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateOb
   std::unique_ptr<PfsyncSocket> socket_;
   std::unique_ptr<pfsync::PfStateStore> store_;
   std::unique_ptr<pfsync::SyncEngine> sync_;
-  // Packets the engine produced during one step, sent in one sendmmsg.
+  // Packets the engine produced, in order: [pending_head_, pending_used_)
+  // wait for the socket. Buffers are reused: no allocation once warmed up.
   std::vector<std::vector<uint8_t>> pending_;
-  size_t pending_used_ = 0;
+  size_t pending_head_ = 0, pending_used_ = 0;
+  bool wait_writable_ = false;  // the last refusal was EAGAIN: POLLOUT ends it (ENOBUFS: the 1 ms timer)
   PfsyncSocket::Drops drops_;
-  uint64_t oerrors_ = 0;
+  uint64_t oerrors_ = 0, oretries_ = 0, oqdrops_ = 0;
   int demotion_ = 0;
   pf::engine::Engine& filter_;
   bool armed_ = false, armed_used_ = false;

@@ -61,6 +61,7 @@ class PfsyncSocket {
 
  private:
   size_t ReadBatch();
+  void DrainErrors();  // ICMP errors about our packets (IP_RECVERR queues them): read and dropped
   bool Accept(size_t i, Drops& drops, Received& out) const;
 
   int fd_ = -1;

@@ -117,6 +117,8 @@ std::string FormatStats(const EngineStats& s, bool all) {
   line("\t", 0, "packet", " sent (IPv6)");
   line("\t\t", 0, "send failed due to mbuf memory error", "", false);
   line("\t\t", s.oerrors, "send error", "", false);
+  line("\t\t", s.oretries, "send", " postponed: socket buffer full");
+  line("\t\t", s.oqdrops, "packet", " dropped: send queue full");
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <memory>
@@ -432,6 +433,63 @@ TEST_F(DaemonNetns, PfsyncBulkOnDemandAsksThePeerForEveryStateAgain) {
   EXPECT_TRUE(Contains(cap, "status: end")) << cap;
   peer.Signal(SIGTERM);
   peer.Wait(5);
+}
+
+// A bulk update both ways between hapfd and a peer (pfsync_node_prog) at the
+// default pace: hapfd imports the peer's 20 000 states when it comes up, and
+// sends them back when the peer restarts empty and asks. hapfd paced its bulk
+// at one packet per main-loop step before (about 50 states/s: 400 s here).
+TEST_F(DaemonNetns, PfsyncBulkUpdateBothWaysAtTheDefaultPace) {
+  const std::string status = dir_ + "/peer.status";
+  auto peer_field = [&](const std::string& key) {
+    std::istringstream in(ReadFile(status));
+    std::string k;
+    long long v = -1;
+    while (in >> k) {
+      if (k == key) {
+        in >> v;
+        return v;
+      }
+      in.ignore(1 << 20, '\n');
+    }
+    return -1LL;
+  };
+  auto start_peer = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"ip", "netns", "exec", topo_->Ns("srv"), PFSYNC_NODE_PROG, "--dev", "srv0",
+                                     "--hostid", "2", "--seconds", "60", "--status", status};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<Process>(args, dir_ + "/peer.log");
+  };
+  auto peer = start_peer({"--create", "20000"});
+  for (int i = 0; i < 100 && peer_field("states") != 20000; ++i) usleep(100 * 1000);
+  ASSERT_EQ(peer_field("states"), 20000) << ReadFile(dir_ + "/peer.log");
+
+  Write("etc/hostname.pfsync0", "syncdev fw1\nup\n");
+  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto pfsync keep state (no-sync)\n"));
+  // Its own pfsync traffic adds a (no-sync) state or two.
+  auto entries = [&] {
+    const std::string si = Ctl("-si").output;
+    const size_t at = si.find("current entries");
+    return at == std::string::npos ? -1LL : std::atoll(si.c_str() + at + 15);
+  };
+  for (int i = 0; i < 100 && entries() < 20000; ++i) usleep(100 * 1000);
+  EXPECT_GE(entries(), 20000) << Ctl("-si").output << Ctl("pfsync -vv").output;
+
+  // The peer restarts empty and asks hapfd for the table.
+  peer->Signal(SIGTERM);
+  peer->Wait(5);
+  std::remove(status.c_str());
+  peer = start_peer({});
+  for (int i = 0; i < 100 && peer_field("bulk_ms") < 0; ++i) usleep(100 * 1000);
+  const long long bulk_ms = peer_field("bulk_ms");
+  EXPECT_GE(bulk_ms, 0) << ReadFile(status) << Ctl("pfsync -vv").output;
+  usleep(300 * 1000);
+  EXPECT_EQ(peer_field("states"), 20000) << Ctl("pfsync -vv").output;
+  RunResult stats = Ctl("pfsync stats");
+  EXPECT_TRUE(Contains(stats.output, "\t0 send error\n")) << stats.output;
+  std::printf("[ measure ] hapfd's bulk of 20000 states: %lld ms from the peer's request to BUS END\n", bulk_ms);
+  peer->Signal(SIGTERM);
+  peer->Wait(5);
 }
 
 // The SYN of a new connection as the firewall's capture saw it: when it came

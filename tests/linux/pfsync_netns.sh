@@ -5,6 +5,9 @@
 #   replicate: states created on A appear on B (list equal); B restarted gets
 #              A's table by bulk update; the captured sync traffic decodes with
 #              the oracle without errors.
+#   storm:     insert storms larger than the sender's socket buffer or its
+#              device queue (a throttled link) arrive whole: refused packets
+#              are re-sent; a too small send queue drops, and counts it.
 #   forged:    with syncpeer + syncauth, a wrong-TTL packet, a packet from a
 #              non-peer and an unauthenticated CLR are dropped and counted, and
 #              B's replicated table survives them.
@@ -18,48 +21,11 @@ A=${ID}a B=${ID}b
 WORK=$(mktemp -d)
 PIDS=()
 
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.2
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for n in $A $B; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$WORK"
-}
+NODE_ARGS="--seconds 40"
+# shellcheck source=tests/linux/pfsync_netns_lib.sh
+. "$(dirname "$0")/pfsync_netns_lib.sh"
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL: $*"
-  for f in "$WORK"/*.log "$WORK"/*.status; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-  exit 1
-}
-
-setup() {
-  ip netns add $A || fail "netns add"
-  ip netns add $B || fail "netns add"
-  ip -n $A link add em2 type veth peer name em2 netns $B || fail "veth"
-  ip -n $A addr add 192.0.2.1/30 dev em2
-  ip -n $B addr add 192.0.2.2/30 dev em2
-  for n in $A $B; do ip -n $n link set lo up; ip -n $n link set em2 up; done
-  sleep 0.2
-}
-
-# start NS NAME ARGS...: runs the program in NS, status in $WORK/NAME.status.
-start() {
-  local ns=$1 name=$2
-  shift 2
-  ip netns exec "$ns" "$PROG" --dev em2 --status "$WORK/$name.status" --seconds 40 "$@" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  eval "PID_$name=$!"
-}
-stop() {
-  local pid
-  eval "pid=\$PID_$1"
-  kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null
-}
-field() { awk -v k="$2" '$1 == k { print $2; exit }' "$WORK/$1.status" 2>/dev/null; }
-counter() { grep -m1 -- "$2" "$WORK/$1.status" 2>/dev/null | awk '{ print $1 }'; }
 # wait_for NAME KEY VALUE SECONDS
 wait_for() {
   for _ in $(seq $(( $4 * 10 ))); do [ "$(field "$1" "$2")" = "$3" ] && return 0; sleep 0.1; done
@@ -156,8 +122,59 @@ forged() {
   echo "PASS forged"
 }
 
+# Insert storms of 20 000 states (~6 MB of INS packets, created at once) over
+# a link throttled to 50 Mbit/s (tbf). The packets that do not fit wait in
+# PfsyncNode's queue and go when the socket takes them again, and B ends up
+# with every state; only a packet beyond the queue's bound is lost, and counted.
+# storm_run QDISC_LIMIT NODE_ARGS...: one storm from a fresh pair.
+storm_run() {
+  local limit=$1
+  shift
+  [ -n "${PID_a:-}" ] && stop a
+  [ -n "${PID_b:-}" ] && stop b
+  rm -f "$WORK"/*.status
+  tc -n $A qdisc replace dev em2 root tbf rate 50mbit burst 32kb limit "$limit" || fail "tc tbf"
+  start $A a --hostid 0x11 --create-later 20000 --later-ms 2500 "$@"
+  sleep 0.3
+  start $B b --hostid 0x22
+  wait_for b bulk done 3  # A's empty table: the states below come as INS, not by bulk
+  [ "$(field a storm_start_mono_ms)" = -1 ] || fail "the storm began before B was in sync"
+  for _ in $(seq 150); do [ "$(field a storm_ms)" -ge 0 ] 2>/dev/null && break; sleep 0.1; done
+  [ "$(field a storm_ms)" -ge 0 ] || fail "A's send queue never drained"
+  for _ in $(seq 30); do [ "$(field b states)" = 20000 ] && break; sleep 0.1; done  # the flush delay (1 s)
+  postponed=$(counter a 'postponed: socket buffer full')
+  drops=$(counter a 'dropped: send queue full')
+  errors=$(counter a 'send error')
+  held=$(field b states)
+  [ "${errors:-x}" = 0 ] || fail "$errors send errors"
+}
+
+storm() {
+  local postponed drops errors held
+  setup
+  # A 512 KiB send buffer and a queue that never drops: sendmmsg says EAGAIN.
+  storm_run 64mb --sndbuf 262144
+  [ "${postponed:-0}" -ge 1 ] || fail "the socket never refused a packet: the storm did not fill the send buffer"
+  [ "${drops:-x}" = 0 ] || fail "$drops packets dropped from the send queue"
+  [ "$held" = 20000 ] || fail "B holds $held of 20000 states (full send buffer)"
+  echo "full send buffer: $postponed sends postponed, A's queue drained after $(field a storm_ms) ms, B holds all"
+  # A 200 KB device queue that drops: sendmmsg says ENOBUFS (IP_RECVERR; without it the drops were silent).
+  storm_run 200kb
+  [ "${postponed:-0}" -ge 1 ] || fail "the device queue never refused a packet"
+  [ "${drops:-x}" = 0 ] || fail "$drops packets dropped from the send queue"
+  [ "$held" = 20000 ] || fail "B holds $held of 20000 states (full device queue)"
+  echo "full device queue: $postponed sends postponed, A's queue drained after $(field a storm_ms) ms, B holds all"
+  # A send queue of 64 packets: what exceeds it is lost, and counted as such.
+  storm_run 64mb --sndbuf 262144 --max-queued 64
+  [ "${drops:-0}" -ge 1 ] || fail "a 64-packet queue dropped nothing"
+  [ "${held:-20000}" -lt 20000 ] || fail "B holds all states although A dropped $drops packets"
+  echo "64-packet send queue: $drops packets dropped and counted, B holds $held"
+  echo "PASS storm"
+}
+
 case $SCENARIO in
   replicate) replicate ;;
   forged) forged ;;
+  storm) storm ;;
   *) fail "unknown scenario $SCENARIO" ;;
 esac

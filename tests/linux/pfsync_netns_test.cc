@@ -23,6 +23,6 @@ TEST_P(PfsyncNetnsTest, Scenario) {
   std::printf("%s", out.c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Linux, PfsyncNetnsTest, ::testing::Values("replicate", "forged"));
+INSTANTIATE_TEST_SUITE_P(Linux, PfsyncNetnsTest, ::testing::Values("replicate", "forged", "storm"));
 
 }  // namespace

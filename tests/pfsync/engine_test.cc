@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <set>
 
 #include "pfsync/pcap.h"
 #include "pfsync/test_support.h"
@@ -223,6 +224,8 @@ TEST_F(PfsyncEngine, BulkTransferMatchesTheVectorsAtMtu1500And588) {
   sink.sent.clear();
   EngineConfig c = Config();
   c.mtu = 588;
+  c.bulk_interval = 20ms;  // OpenBSD's pacing, as in the capture
+  c.bulk_packets_per_interval = 1;
   SyncEngine e(c, store, sink);
   e.Receive(VectorBody("pfsync_bulk_request"), t0);
   ASSERT_EQ(sink.sent.size(), 1u);
@@ -233,6 +236,61 @@ TEST_F(PfsyncEngine, BulkTransferMatchesTheVectorsAtMtu1500And588) {
   // 20 ms later the states are 20 ms older: still 5 s of age at one-second resolution.
   EXPECT_EQ(sink.sent[1], VectorBody("pfsync_bulk_transfer", 1));
   EXPECT_FALSE(e.NextDeadline());
+}
+
+// The transport says how many packets it can take now (one sendmmsg batch);
+// the pacing budget says how many it may take per interval. The bulk goes on
+// where it stopped, with full packets, BUS START first and BUS END last.
+TEST_F(PfsyncEngine, BulkTransferBuildsWhatTheTransportTakesWithinThePacingBudget) {
+  constexpr uint32_t kStates = 1000;  // 200 full packets at MTU 1500
+  for (uint32_t n = 1; n <= kStates; ++n) {
+    WireState st = VectorState(1);
+    st.id = n;
+    st.key[0].port[0] = st.key[1].port[0] = static_cast<uint16_t>(1000 + n);
+    ASSERT_EQ(store.Insert(st, t0), InsertResult::kInserted);
+  }
+  EngineConfig c = Config();
+  c.bulk_interval = 10ms;
+  c.bulk_packets_per_interval = 64;
+  SyncEngine e(c, store, sink);
+  e.Receive(VectorBody("pfsync_bulk_request"), t0);
+  ASSERT_EQ(sink.sent.size(), 1u);  // BUS START and the first states at once
+  EXPECT_EQ(e.NextDeadline(), t0);  // budget left: due now
+  e.Tick(t0, 0);                    // a full socket: nothing built
+  EXPECT_EQ(sink.sent.size(), 1u);
+  e.Tick(t0, 32);
+  EXPECT_EQ(sink.sent.size(), 33u);
+  e.Tick(t0 + 1ms, 32);  // the budget of this interval is spent after 31 more
+  EXPECT_EQ(sink.sent.size(), 64u);
+  EXPECT_EQ(e.NextDeadline(), t0 + 10ms);
+  e.Tick(t0 + 5ms, 32);
+  EXPECT_EQ(sink.sent.size(), 64u);
+  Time now = t0 + 10ms;
+  for (int wakeups = 0; e.bulk_sending() && wakeups < 100; ++wakeups) {
+    now = std::max(now, *e.NextDeadline());
+    e.Tick(now, 32);
+  }
+  EXPECT_FALSE(e.bulk_sending());
+  EXPECT_LE(now, t0 + 40ms);  // 201 packets, 64 per 10 ms
+  ASSERT_EQ(sink.sent.size(), 201u);
+  std::set<uint64_t> ids;
+  for (size_t i = 0; i < sink.sent.size(); ++i) {
+    auto d = Decode(sink.sent[i]);
+    if (i + 1 < sink.sent.size()) {
+      EXPECT_EQ(d.states.size(), 5u) << i;  // full packets
+    }
+    for (const auto& st : d.states) ids.insert(st.id);
+    if (i == 0) {
+      ASSERT_EQ(d.bus.size(), 1u);
+      EXPECT_EQ(d.bus[0].status, kBusStart);
+    } else if (i + 1 == sink.sent.size()) {
+      ASSERT_EQ(d.bus.size(), 1u);
+      EXPECT_EQ(d.bus[0].status, kBusEnd);
+    } else {
+      EXPECT_TRUE(d.bus.empty()) << i;
+    }
+  }
+  EXPECT_EQ(ids.size(), kStates);
 }
 
 TEST_F(PfsyncEngine, BulkTransferLeavesOutNoSyncStates) {
