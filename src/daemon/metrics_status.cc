@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "daemon/daemon.h"
+#include "linux/carp_node.h"
 #include "linux/pfsync_node.h"
 #include "pfsync/wire.h"
 
@@ -110,6 +111,7 @@ json PfsyncStatusTracker::Status(linux::PfsyncNode& n) const {
   errors["badif"] = st.badif;
   errors["badttl"] = st.badttl;
   errors["oerrors"] = st.oerrors;
+  errors["oqdrops"] = st.oqdrops;
   errors["unrepresentable"] = n.store().unrepresentable();
   errors["id_collisions"] = n.store().id_collisions();
   const pfsync::BulkRequestState bs = n.engine().bulk_state();
@@ -122,6 +124,15 @@ json PfsyncStatusTracker::Status(linux::PfsyncNode& n) const {
             {"bulk_sending", n.engine().bulk_sending()},
             {"demotion", n.demotion()}};
   if (start_ns_ && done_ns_) j["bulk_duration_seconds"] = static_cast<double>(*done_ns_ - *start_ns_) / 1e9;
+  // Sync lag: from a local state change to the packet that carried it.
+  auto seconds = [](sim::Duration d) { return static_cast<double>(d.count()) / 1e9; };
+  j["sends_postponed"] = st.oretries;
+  j["flushes"] = st.flushes;
+  j["sync_lag_last_seconds"] = seconds(st.lag_last);
+  j["sync_lag_max_seconds"] = seconds(st.lag_max);
+  if (st.flushes) j["sync_lag_avg_seconds"] = seconds(st.lag_sum) / static_cast<double>(st.flushes);
+  // How long ago the peer was last heard from (nothing received: absent).
+  if (st.last_heard) j["peer_last_heard_seconds"] = seconds(linux::MonotonicNow() - *st.last_heard);
   return j;
 }
 

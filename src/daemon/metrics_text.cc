@@ -137,6 +137,15 @@ void Pfsync(Writer& w, const json& p) {
   Scalar(w, p, "bulk_duration_seconds", "hapf_pfsync_bulk_duration_seconds", "gauge",
          "Time from this node's bulk request to its completion.");
   Scalar(w, p, "demotion", "hapf_pfsync_carp_demotion", "gauge", "CARP demotion pfsync currently applies.");
+  Scalar(w, p, "sends_postponed", "hapf_pfsync_sends_postponed_total", "counter",
+         "Times the socket refused packets for now (they stay queued and go later).");
+  Scalar(w, p, "flushes", "hapf_pfsync_flushes_total", "counter", "Packets of queued state changes sent.");
+  Scalar(w, p, "sync_lag_last_seconds", "hapf_pfsync_sync_lag_seconds", "gauge",
+         "Sync lag of the last flush: from the oldest state change it carried to its send.");
+  Scalar(w, p, "sync_lag_max_seconds", "hapf_pfsync_sync_lag_max_seconds", "gauge", "Largest sync lag seen.");
+  Scalar(w, p, "sync_lag_avg_seconds", "hapf_pfsync_sync_lag_avg_seconds", "gauge", "Mean sync lag per flush.");
+  Scalar(w, p, "peer_last_heard_seconds", "hapf_pfsync_peer_last_heard_seconds", "gauge",
+         "Seconds since the last well-formed pfsync packet from a peer.");
   if (p.is_object() && p.contains("bulk_state") && p["bulk_state"].is_string()) {
     w.Family("hapf_pfsync_bulk_state", "gauge", "1 for the bulk-update requester state.");
     for (const char* s : {"none", "start", "sent", "bulk", "done"})

@@ -110,11 +110,21 @@ void SyncEngine::Enqueue(const StateId& id, Meta& m, Queue q, Time now) {
   live.ticket = next_ticket_++;
   queues_[static_cast<int>(q)].push_back(QueueEntry{id, live.ticket});
   ++queued_[static_cast<int>(q)];
-  if (!flush_at_) flush_at_ = now + cfg_.flush_delay;
+  if (!flush_at_) {
+    flush_at_ = now + cfg_.flush_delay;
+    first_queued_ = now;
+  }
 }
 
 void SyncEngine::Flush(Time now) {
   flush_now_ = false;
+  if (flush_at_) {
+    const Duration lag = now - first_queued_;
+    ++stats_.flushes;
+    stats_.lag_last = lag;
+    stats_.lag_sum += lag;
+    stats_.lag_max = std::max(stats_.lag_max, lag);
+  }
   flush_at_.reset();
   builder_.Reset();
   WireState s;
@@ -274,6 +284,7 @@ void SyncEngine::Receive(std::span<const uint8_t> pfsync, Time now) {
     }
     return;
   }
+  stats_.last_heard = now;
   std::vector<StateId> requests;
   for (const Region& r : rx_.regions) {
     if (r.action < kActionCount) stats_.items_in[r.action] += r.count;

@@ -87,6 +87,12 @@ struct EngineStats {
   std::array<uint64_t, kActionCount> items_out{};
   std::array<uint64_t, kDecodeErrorCount> rejected{};
   uint64_t bulk_sends = 0, bulk_requests = 0;
+  // Sync lag: from the first local change queued to the flush that sent it
+  // (bounded by flush_delay unless a packet fills first), per flush.
+  uint64_t flushes = 0;
+  Duration lag_last{}, lag_max{}, lag_sum{};
+  // The last well-formed (and, with syncauth, authentic) packet from the peer.
+  std::optional<Time> last_heard;
 };
 
 // §9.1 requester states.
@@ -183,6 +189,7 @@ class SyncEngine {
   std::array<size_t, kQueues> queued_{};  // live entries per queue
   uint32_t next_ticket_ = 1;
   std::optional<Time> flush_at_;
+  Time first_queued_{};  // when the oldest item of the packet being built was queued
   bool flush_now_ = false;
 
   // Receive scratch (kept to reuse capacity).

@@ -75,7 +75,9 @@ TEST(ObserveMetrics, FakeSnapshotRendersEveryFamily) {
         {"pfsync",
          {{"items_in", {{"INS", 4}}}, {"items_out", {{"INS", 6}, {"UPD_C", 9}}}, {"errors", {{"badauth", 2}}},
           {"bytes_in", {{"INS", 4 * 264}}}, {"bytes_out", {{"INS", 6 * 264}, {"UPD_C", 9 * 84}}},
-          {"bulk_state", "done"}, {"bulk_duration_seconds", 0.25}}},
+          {"bulk_state", "done"}, {"bulk_duration_seconds", 0.25}, {"sync_lag_last_seconds", 0.5},
+          {"sync_lag_max_seconds", 1.0}, {"sync_lag_avg_seconds", 0.75}, {"flushes", 8}, {"sends_postponed", 2},
+          {"peer_last_heard_seconds", 0.125}}},
         {"sync", {{"generation", 7}, {"pushes_total", 3}, {"peer", "fw2"}}},
         {"pflog", {{"file", "/var/log/hapf/pflog.pcap"}, {"records_written_total", 12}, {"file_bytes", 2048}}}}}};
   auto m = ParseExposition(RenderMetrics(snap));
@@ -94,6 +96,12 @@ TEST(ObserveMetrics, FakeSnapshotRendersEveryFamily) {
   EXPECT_EQ(m["hapf_pfsync_sent_bytes_total{action=\"UPD_C\"}"], 9 * 84);
   EXPECT_EQ(m["hapf_pfsync_bulk_state{state=\"done\"}"], 1);
   EXPECT_EQ(m["hapf_pfsync_bulk_duration_seconds"], 0.25);
+  EXPECT_EQ(m["hapf_pfsync_sync_lag_seconds"], 0.5);
+  EXPECT_EQ(m["hapf_pfsync_sync_lag_max_seconds"], 1.0);
+  EXPECT_EQ(m["hapf_pfsync_sync_lag_avg_seconds"], 0.75);
+  EXPECT_EQ(m["hapf_pfsync_flushes_total"], 8);
+  EXPECT_EQ(m["hapf_pfsync_sends_postponed_total"], 2);
+  EXPECT_EQ(m["hapf_pfsync_peer_last_heard_seconds"], 0.125);
   // Any other component's numbers, generically (the config-sync generation).
   EXPECT_EQ(m["hapf_sync_generation"], 7);
   EXPECT_EQ(m["hapf_sync_pushes_total"], 3);

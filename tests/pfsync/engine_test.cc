@@ -598,6 +598,32 @@ TEST_F(PfsyncEngine, AuthenticatedModeRejectsPlainForgedAndReplayedPackets) {
   EXPECT_EQ(cstore.Size(), 0u);
 }
 
+// Sync lag per flush: from the oldest queued change to the send; last_heard
+// only for packets that decode.
+TEST_F(PfsyncEngine, SyncLagAndLastHeard) {
+  SyncEngine a(Config(), store, sink);
+  AddVectorStates({7, 8});
+  a.StateInserted(StateId{VectorId(7), kCreator}, t0);
+  a.StateInserted(StateId{VectorId(8), kCreator}, t0 + 200ms);
+  a.Flush(t0 + 300ms);
+  EXPECT_EQ(a.stats().flushes, 1u);
+  EXPECT_EQ(a.stats().lag_last, 300ms);
+  a.StateUpdated(StateId{VectorId(7), kCreator}, t0 + 1s);
+  while (auto d = a.NextDeadline()) a.Tick(*d);  // the flush timer: flush_delay later
+  EXPECT_EQ(a.stats().flushes, 2u);
+  EXPECT_EQ(a.stats().lag_last, Config().flush_delay);
+  EXPECT_EQ(a.stats().lag_max, std::max<Duration>(300ms, Config().flush_delay));
+  EXPECT_EQ(a.stats().lag_sum, 300ms + Config().flush_delay);
+
+  EXPECT_FALSE(a.stats().last_heard);
+  std::vector<uint8_t> junk = {1, 2, 3};
+  a.Receive(junk, t0 + 2s);
+  EXPECT_FALSE(a.stats().last_heard);
+  a.Receive(VectorBody("pfsync_ins_tcp"), t0 + 3s);
+  ASSERT_TRUE(a.stats().last_heard);
+  EXPECT_EQ(*a.stats().last_heard, t0 + 3s);
+}
+
 // `ifconfig pfsync0 syncauth KEY` on a running interface (a configuration
 // sync push): what was queued leaves under the old key, the next packet under
 // the new one; plain again with an empty key.
