@@ -23,27 +23,19 @@ async function peerState(page) {
   return (await cell.first().textContent()).trim();
 }
 
-async function waitPeerState(page, want, ms) {
+// Polls `read(page)` until it gives `want` or `ms` pass; the last value read.
+async function waitFor(read, page, want, ms) {
   const end = Date.now() + ms;
   let got = '';
   while (Date.now() < end) {
-    got = await peerState(page);
+    got = await read(page);
     if (got === want) return got;
     await sleep(200);
   }
   return got;
 }
-
-async function waitState(page, want, ms) {
-  const end = Date.now() + ms;
-  let got = '';
-  while (Date.now() < end) {
-    got = await carpState(page);
-    if (got === want) return got;
-    await sleep(200);
-  }
-  return got;
-}
+const waitState = (page, want, ms) => waitFor(carpState, page, want, ms);
+const waitPeerState = (page, want, ms) => waitFor(peerState, page, want, ms);
 
 // hapf_carp_state and hapf_carp_transitions_total of vhid 7 from /metrics (no login needed).
 async function carpMetrics(url) {
