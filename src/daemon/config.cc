@@ -72,6 +72,8 @@ Settings ParseSettings(const std::string& file, const std::string& text, std::ve
       s.skip.push_back(value);
     } else if (key == "sync-auth") {
       s.sync_auth = value;
+    } else if (key == "pfsync-bulk-pace") {
+      if (auto n = number(1, 10000)) s.pfsync_bulk_pace = static_cast<int>(*n);
     } else if (key == "sync-peer" || key == "sync-listen") {
       if (!linux::ParseSyncEndpoint(value, 8737)) fail(key + " needs ADDR or ADDR:PORT");
       else if (key == "sync-peer") s.sync_peers.push_back(value);

@@ -27,6 +27,7 @@ struct Settings {
   bool queue_once = false;      // queue-layout once|split (once: no rdr-to allowed)
   std::vector<std::string> skip = {"lo"};  // interfaces never queued besides `set skip on`
   std::string sync_auth;        // sync-auth KEY (pfsync's syncauth)
+  int pfsync_bulk_pace = 0;     // pfsync-bulk-pace N: bulk packets per 10 ms (0: the engine's default, 500)
   // Configuration sync (docs/config-sync.md): on when sync-peer is given.
   std::vector<std::string> sync_peers;  // sync-peer ADDR[:PORT] (repeatable)
   std::string sync_listen;              // sync-listen ADDR[:PORT]: this node's sync address

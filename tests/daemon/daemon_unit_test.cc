@@ -101,6 +101,17 @@ TEST(DaemonConfig, CollectsEveryError) {
   std::system(("rm -rf " + dir).c_str());
 }
 
+TEST(DaemonConfig, PfsyncBulkPace) {
+  std::vector<std::string> errors;
+  Settings s = ParseSettings("hapfd.conf", "pfsync-bulk-pace 50\n", errors);
+  EXPECT_TRUE(errors.empty()) << testing::PrintToString(errors);
+  EXPECT_EQ(s.pfsync_bulk_pace, 50);
+  EXPECT_EQ(ParseSettings("hapfd.conf", "\n", errors).pfsync_bulk_pace, 0);  // the engine's default
+  ParseSettings("hapfd.conf", "pfsync-bulk-pace 0\n", errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "hapfd.conf:1: pfsync-bulk-pace must be a number from 1 to 10000");
+}
+
 TEST(DaemonControl, FramesRoundTripAndRejectOversize) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
