@@ -60,7 +60,9 @@ class SyncComponent : public Component, public sync::Host {
   void Demote(int delta, std::string_view reason) override {
     if (opts_.demote) opts_.demote(delta, reason);
   }
-  uint64_t PublishDir();
+  // Applies this node's own HA files, then publishes DIR; what the local apply
+  // refused or leaves for a restart goes to `messages`.
+  uint64_t PublishDir(std::vector<std::string>* messages = nullptr);
   // Runs reload_ha, logging its messages and adding them to `messages`.
   void ApplyHa(std::vector<std::string>& messages);
 
