@@ -147,22 +147,76 @@ void Engine::ComputeSkipSteps(std::vector<Rule>& rules) {
 }
 
 void Engine::LoadRuleset(Ruleset main, std::vector<Ruleset> anchors) {
-  // States keep counting against no rule once their rule is gone (pf keeps the
-  // old rule alive instead; the difference is only in per-rule counters).
-  states_.ForEach([](uint32_t, State& s) { s.rule_ref = kNoRule; });
+  CollectRetired();
+  auto old = std::make_unique<RetiredRules>();
+  old->main = std::move(main_);  // moving the vectors keeps the rules' addresses (by_ref_ stays valid)
+  old->anchors = std::move(anchors_);
+  auto count = [&](const Rule& r) { old->refs += uint64_t{r.states_cur} + r.src_nodes; };
+  for (const Rule& r : old->main.rules) count(r);
+  for (const Ruleset& rs : old->anchors)
+    for (const Rule& r : rs.rules) count(r);
+  if (old->refs) {
+    retired_.emplace(generation_, std::move(old));
+  } else {
+    FreeRefs(*old);
+  }
   main_ = std::move(main);
   anchors_ = std::move(anchors);
+  ++generation_;
   Renumber();
 }
 
+void Engine::FreeRefs(RetiredRules& old) {
+  auto free_ref = [&](const Rule& r) {
+    if (r.ref < by_ref_.size() && by_ref_[r.ref] == &r) {
+      by_ref_[r.ref] = nullptr;
+      free_refs_.push_back(r.ref);
+    }
+  };
+  for (const Rule& r : old.main.rules) free_ref(r);
+  for (const Ruleset& rs : old.anchors)
+    for (const Rule& r : rs.rules) free_ref(r);
+}
+
+void Engine::ReleaseRule(const Rule& r) {
+  if (r.generation == generation_) return;
+  auto it = retired_.find(r.generation);
+  if (it != retired_.end() && it->second->refs && --it->second->refs == 0) retired_unreferenced_ = true;
+}
+
+void Engine::CollectRetired() {
+  if (!retired_unreferenced_) return;
+  retired_unreferenced_ = false;
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    if (it->second->refs == 0) {
+      FreeRefs(*it->second);
+      retired_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void Engine::Renumber() {
-  by_ref_.clear();
+  // Refs of live retired rules stay taken; the new rules get the lowest free
+  // ones (0..n-1 when nothing was retired).
+  std::sort(free_refs_.begin(), free_refs_.end(), std::greater<>());
+  auto assign = [&](Rule& r) {
+    r.generation = generation_;
+    if (!free_refs_.empty()) {
+      r.ref = free_refs_.back();
+      free_refs_.pop_back();
+      by_ref_[r.ref] = &r;
+    } else {
+      r.ref = static_cast<uint32_t>(by_ref_.size());
+      by_ref_.push_back(&r);
+    }
+  };
   for (uint32_t i = 0; i < main_.rules.size(); ++i) {
     Rule& r = main_.rules[i];
     r.nr = i;
     r.anchor_nr = kNoRule;
-    r.ref = static_cast<uint32_t>(by_ref_.size());
-    by_ref_.push_back(&r);
+    assign(r);
   }
   for (size_t a = 0; a < anchors_.size(); ++a) {
     uint32_t anchor_nr = kNoRule;
@@ -176,8 +230,7 @@ void Engine::Renumber() {
       Rule& r = anchors_[a].rules[i];
       r.nr = i;
       r.anchor_nr = anchor_nr;
-      r.ref = static_cast<uint32_t>(by_ref_.size());
-      by_ref_.push_back(&r);
+      assign(r);
     }
   }
   ComputeSkipSteps(main_.rules);
@@ -697,7 +750,10 @@ void Engine::RemoveState(uint32_t idx, bool notify) {
   State& s = states_.at(idx);
   if (!s.live) return;
   if (notify && observer_) observer_->StateRemoving(idx, s);
-  if (Rule* r = RuleByRef(s.rule_ref); r && r->states_cur) r->states_cur--;
+  if (Rule* r = RuleByRef(s.rule_ref); r && r->states_cur) {
+    r->states_cur--;
+    ReleaseRule(*r);
+  }
   if (s.src_node != kNoIndex && s.src_node < src_nodes_.size()) {
     SrcNode& n = src_nodes_[s.src_node];
     if (n.states) n.states--;
@@ -732,6 +788,7 @@ size_t Engine::Purge(TimeNs now, size_t budget) {
     if (uint64_t{n.expire} + opts_.timeouts.v[kTmSrcTrack] > now_s) continue;
     FreeSrcNode(si);
   }
+  CollectRetired();
   return removed;
 }
 
@@ -741,7 +798,10 @@ void Engine::FreeSrcNode(uint32_t si) {
   std::copy(n.addr.bytes().begin(), n.addr.bytes().end(), k.begin());
   k[16] = static_cast<uint8_t>(n.addr.family());
   src_index_.erase({n.rule_ref, k});
-  if (Rule* r = RuleByRef(n.rule_ref); r && r->src_nodes) r->src_nodes--;
+  if (Rule* r = RuleByRef(n.rule_ref); r && r->src_nodes) {
+    r->src_nodes--;
+    ReleaseRule(*r);
+  }
   n.live = false;
   src_free_.push_back(si);
   counters_.src_removals++;

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -150,7 +151,13 @@ class Engine {
   std::shared_ptr<Table> GetTable(const std::string& name);  // creates on first use
 
   // Installs a ruleset: `main` plus anchors referenced by index from rules.
+  // Rules of the replaced ruleset that states or source nodes still reference
+  // stay alive (as pf keeps them): those states keep their rule's timeouts,
+  // limits, overload table and counters, and the old rules are freed once
+  // their last state and source node are gone.
   void LoadRuleset(Ruleset main, std::vector<Ruleset> anchors = {});
+  // Replaced rulesets still kept alive by states or source nodes.
+  size_t retired_rulesets() const { return retired_.size(); }
   const Ruleset& main_ruleset() const { return main_; }
   Ruleset& anchor(size_t i) { return anchors_[i]; }
   Rule* RuleByRef(uint32_t ref);
@@ -230,6 +237,11 @@ class Engine {
     bool live = false;
   };
   struct EvalResult;
+  struct RetiredRules {
+    Ruleset main;
+    std::vector<Ruleset> anchors;
+    uint64_t refs = 0;  // states and source nodes bound to its rules
+  };
 
   uint32_t NextRandom();
   bool InterfaceInGroup(InterfaceId ifp, uint16_t group) const;
@@ -253,6 +265,18 @@ class Engine {
   void FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketInfo& p) const;
   void CountPacket(const PacketInfo& p, Direction dir, bool pass);
   void Renumber();
+  // A state or source node let go of `r` (after its counter was decremented).
+  void ReleaseRule(const Rule& r);
+  // Frees retired rulesets nothing references any more. Runs where no Rule*
+  // is held (Purge, LoadRuleset), never under a caller's feet.
+  void CollectRetired();
+  void FreeRefs(RetiredRules& old);
+  template <typename Fn>
+  void ForEachCurrentRule(Fn&& fn) const {
+    for (const Rule& r : main_.rules) fn(r);
+    for (const Ruleset& rs : anchors_)
+      for (const Rule& r : rs.rules) fn(r);
+  }
   static void ComputeSkipSteps(std::vector<Rule>& rules);
   static void BuildIndex(Ruleset& rs);
 
@@ -262,7 +286,11 @@ class Engine {
   absl::flat_hash_map<std::string, std::shared_ptr<Table>> tables_;
   Ruleset main_;
   std::vector<Ruleset> anchors_;
-  std::vector<Rule*> by_ref_;
+  std::vector<Rule*> by_ref_;      // nullptr: a free ref
+  std::vector<uint32_t> free_refs_;
+  uint32_t generation_ = 0;
+  absl::flat_hash_map<uint32_t, std::unique_ptr<RetiredRules>> retired_;  // by generation
+  bool retired_unreferenced_ = false;
   StateTable states_;
   std::vector<SrcNode> src_nodes_;
   std::vector<uint32_t> src_free_;

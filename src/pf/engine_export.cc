@@ -165,18 +165,18 @@ uint32_t Engine::Import(const StateExport& e, TimeNs now) {
 
 std::vector<std::pair<std::string, Engine::LabelCounters>> Engine::Labels() const {
   std::vector<std::pair<std::string, LabelCounters>> out;
-  for (const Rule* r : by_ref_) {
-    if (r->label.empty()) continue;
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == r->label; });
+  ForEachCurrentRule([&](const Rule& r) {
+    if (r.label.empty()) return;
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == r.label; });
     if (it == out.end()) {
-      out.emplace_back(r->label, LabelCounters{});
+      out.emplace_back(r.label, LabelCounters{});
       it = out.end() - 1;
     }
-    it->second.evaluations += r->evaluations;
-    it->second.packets += r->packets[0] + r->packets[1];
-    it->second.bytes += r->bytes[0] + r->bytes[1];
-    it->second.states += r->states_tot;
-  }
+    it->second.evaluations += r.evaluations;
+    it->second.packets += r.packets[0] + r.packets[1];
+    it->second.bytes += r.bytes[0] + r.bytes[1];
+    it->second.states += r.states_tot;
+  });
   return out;
 }
 

@@ -128,6 +128,7 @@ struct Rule {
   uint32_t nr = 0;                 // pf rule number within its ruleset
   uint32_t ref = 0;                // index in the engine's flat rule array
   uint32_t anchor_nr = kNoRule;    // number of the anchor rule this rule lives under
+  uint32_t generation = 0;         // LoadRuleset call that installed it
   std::array<uint32_t, 8> skip{};
 
   // Counters (pfctl -vsr).

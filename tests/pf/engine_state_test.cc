@@ -2,7 +2,7 @@
 // source tracking and overload tables, export/import, block return.
 #include <gtest/gtest.h>
 
-#include "engine_test_util.h"
+#include "engine_fixture.h"
 #include "pf/engine.h"
 
 namespace hapf::pf::engine {
@@ -10,23 +10,9 @@ namespace {
 
 using namespace testing;
 
-class StateTest : public ::testing::Test {
+class StateTest : public EngineFixture {
  protected:
-  void SetUp() override { ifp = e.AddInterface("em0"); }
-  void LoadPassAll(Rule r = PassRule()) {
-    Ruleset rs;
-    rs.rules.push_back(r);
-    e.LoadRuleset(rs);
-  }
-  Verdict Run(Direction d, std::vector<uint8_t>& p) { return e.Test(d, ifp, p, now); }
-  Verdict In(std::vector<uint8_t>&& p) { return Run(Direction::kIn, p); }
-  Verdict Out(std::vector<uint8_t>&& p) { return Run(Direction::kOut, p); }
-  // Purges the whole (small) table at the current time.
-  void PurgeAll() { e.Purge(now, 1 << 16); }
-
-  Engine e;
-  InterfaceId ifp = 0;
-  TimeNs now = 1000 * kSec;
+  void LoadPassAll(Rule r = PassRule()) { Load({r}); }
 };
 
 TEST_F(StateTest, UdpTimeoutsFollowSingleAndMultiple) {
@@ -161,13 +147,8 @@ TEST_F(StateTest, OverloadTableFillsAndFlushes) {
   block_bad.src = AddrSpec::OfTable(bad);
   rs.rules.push_back(block_bad);
   rs.rules.push_back(PassRule());
-  Rule ssh = PassRule();
-  ssh.proto = kProtoTcp;
-  ssh.dport = {{PortRange::Op::kEq, 22, 0}};
+  Rule ssh = OverloadRule(bad, 22, true);
   ssh.max_src_conn = 2;
-  ssh.overload = bad;
-  ssh.overload_flush = true;
-  ssh.overload_flush_global = true;
   rs.rules.push_back(ssh);
   e.LoadRuleset(rs);
   // An unrelated flow from the attacker, flushed with "flush global".
