@@ -74,6 +74,8 @@ struct Engine::EvalResult {
   uint8_t log = 0;               // the final rule's log flags
   uint8_t match_log = 0;         // log flags of match rules on the way
   bool matched = false;         // anything matched (for quick anchors)
+  uint16_t tag = 0;             // the packet's tag as the rules so far leave it
+  uint16_t set_tag = 0;         // the last `tag` of a matching rule
 };
 
 Engine::Engine(EngineOptions opts) : opts_(std::move(opts)) {
@@ -125,6 +127,20 @@ bool Engine::InterfaceInGroup(InterfaceId ifp, uint16_t group) const {
   if (ifp >= ifaces_.size()) return false;
   const auto& gs = ifaces_[ifp].groups;
   return std::find(gs.begin(), gs.end(), group) != gs.end();
+}
+
+uint16_t Engine::TagId(const std::string& name) {
+  if (auto it = tag_ids_.find(name); it != tag_ids_.end()) return it->second;
+  if (tag_names_.size() >= 0xffff) return 0;
+  tag_names_.push_back(name);
+  const uint16_t id = static_cast<uint16_t>(tag_names_.size());
+  tag_ids_.emplace(name, id);
+  return id;
+}
+
+const std::string& Engine::TagName(uint16_t id) const {
+  static const std::string kNone;
+  return id && id <= tag_names_.size() ? tag_names_[id - 1] : kNone;
 }
 
 std::shared_ptr<Table> Engine::GetTable(const std::string& name) {
@@ -277,10 +293,12 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (r.icmp_type >= 0 && (!icmp || p.icmp_type != r.icmp_type)) return false;
     if (r.icmp_code >= 0 && (!icmp || p.icmp_code != r.icmp_code)) return false;
     if (r.flagset && p.proto == kProtoTcp && (p.fragment || (p.flags & r.flagset) != r.flags)) return false;
+    if (r.match_tag && (res.tag == r.match_tag) == r.match_tag_not) return false;
     return true;
   };
   // Applies a matching rule; returns true when evaluation must stop.
   auto apply = [&](Rule& r) {
+    if (r.tag) res.tag = res.set_tag = r.tag;  // later rules' `tagged` see it (pf_match_rule)
     if (r.anchor >= 0) {
       if (depth >= kMaxAnchorDepth || static_cast<size_t>(r.anchor) >= anchors_.size()) return false;
       const bool matched_before = res.matched;
@@ -371,14 +389,14 @@ bool LooksUpOwnKey(const PacketInfo& p) { return !(p.icmp_error && p.quoted) && 
 
 }  // namespace
 
-Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now) {
+Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag) {
   if (opts_.purge_budget) Purge(now, opts_.purge_budget);
   if (ifp < ifaces_.size() && ifaces_[ifp].skip) return Verdict{};
   PacketInfo p;
   if (!ParsePacket(pkt, p)) return Malformed(counters_);
   StateKey key;
   if (LooksUpOwnKey(p)) key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
-  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), now);
+  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), pf_tag, now);
 }
 
 void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
@@ -427,20 +445,21 @@ void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> ou
       } else if (q.stage == 1) {
         out[k] = Malformed(counters_);
       } else {
-        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, now);
+        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, now);
       }
     }
   }
 }
 
 Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                           uint32_t tag, TimeNs now) {
+                           uint32_t tag, uint16_t pf_tag, TimeNs now) {
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   Verdict v;
   if (p.icmp_error && p.quoted) {
     bool found = false;
     v = TestIcmpError(dir, ifp, pkt, p, now_s, found);
     if (found) {
+      v.tag = v.state != kNoIndex && states_.at(v.state).tag ? states_.at(v.state).tag : pf_tag;
       CountPacket(p, dir, v.action == Action::kPass);
       return v;
     }
@@ -451,6 +470,7 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
       bool reevaluate = false;
       v = TestState(idx, dir, ifp, pkt, p, now_s, reevaluate);
       if (!reevaluate) {
+        v.tag = states_.valid(idx) && states_.at(idx).tag ? states_.at(idx).tag : pf_tag;
         CountPacket(p, dir, v.action == Action::kPass);
         if (observer_ && v.action == Action::kPass && states_.valid(idx)) {
           observer_->StateUpdated(idx, states_.at(idx), now);
@@ -459,7 +479,7 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
       }
     }
   }
-  v = TestRules(dir, ifp, pkt, p, now_s);
+  v = TestRules(dir, ifp, pkt, p, pf_tag, now_s);
   CountPacket(p, dir, v.action == Action::kPass);
   if (observer_ && v.new_state && states_.valid(v.state)) observer_->StateCreated(v.state, states_.at(v.state), now);
   return v;
@@ -593,10 +613,13 @@ Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t>
   return v;
 }
 
-Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s) {
+Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint16_t pf_tag,
+                          uint32_t now_s) {
   EvalResult res;
+  res.tag = pf_tag;
   MatchRuleset(main_, p, dir, ifp, res, 0, nullptr);
   Verdict v;
+  v.tag = res.tag;
   Rule* r = res.rule;
   if (r) {
     v.rule_ref = r->ref;
@@ -695,6 +718,7 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
     s.rule = r->nr;
     s.anchor = res.anchor_rule ? res.anchor_rule->nr : kNoRule;
     s.log = res.log;
+    s.tag = res.set_tag;
     if (r->no_sync) s.state_flags |= kSfNoSync;
     if (r->allow_opts) s.state_flags |= kSfAllowOpts;
     if (p.proto == kProtoTcp) {

@@ -64,6 +64,11 @@ struct Verdict {
   bool new_state = false;
   bool rewritten = false;
   bool log = false;
+  // The packet's pf tag after this pass (0 none): the rules' `tag`, or the
+  // state's, else the tag it came in with. The embedder carries it to the
+  // packet's next Test() (inbound, then outbound when forwarded), as pf's
+  // mbuf tag travels with the packet.
+  uint16_t tag = 0;
   std::array<uint8_t, kPflogHeaderLen> pflog{};  // valid when log
   std::vector<uint8_t> reply;      // RST or ICMP error to send back (block return)
 };
@@ -149,6 +154,10 @@ class Engine {
   const std::string& InterfaceName(InterfaceId ifp) const;
 
   std::shared_ptr<Table> GetTable(const std::string& name);  // creates on first use
+  // pf tag names: ids 1..65535, stable for the engine's life (states carry
+  // them across reloads); 0 when all ids are taken.
+  uint16_t TagId(const std::string& name);
+  const std::string& TagName(uint16_t id) const;
 
   // Installs a ruleset: `main` plus anchors referenced by index from rules.
   // Rules of the replaced ruleset that states or source nodes still reference
@@ -163,7 +172,9 @@ class Engine {
   Rule* RuleByRef(uint32_t ref);
 
   // The entry point. `pkt` is the L3 packet (IPv4/IPv6), rewritten in place.
-  Verdict Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now);
+  // `pf_tag` is the tag the packet already carries (Verdict::tag of its
+  // previous Test(), e.g. inbound before outbound), 0 none.
+  Verdict Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag = 0);
   // The same for a batch (what one NFQUEUE read delivers): verdict i is
   // what Test() returns for packet i, the packets taken in order (the
   // incremental purge runs once for the batch); state lookups
@@ -172,6 +183,7 @@ class Engine {
     Direction dir = Direction::kIn;
     InterfaceId ifp = 0;
     std::span<uint8_t> pkt;
+    uint16_t pf_tag = 0;
   };
   void TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now);
 
@@ -248,12 +260,13 @@ class Engine {
   bool MatchRuleset(const Ruleset& rs, const PacketInfo& p, Direction dir, InterfaceId ifp, EvalResult& res,
                     int depth, Rule* anchor_rule);
   Verdict TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                     uint32_t tag, TimeNs now);
+                     uint32_t tag, uint16_t pf_tag, TimeNs now);
   Verdict TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
                     uint32_t now_s, bool& reevaluate);
   Verdict TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s,
                         bool& found);
-  Verdict TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s);
+  Verdict TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint16_t pf_tag,
+                    uint32_t now_s);
   bool ChooseAddress(Rule& r, Pool& pool, const net::IpAddr& src, net::IpAddr& out, uint32_t now_s);
   bool AllocatePort(const StateKey& wire_template, int side, const Pool& pool, uint16_t orig_port,
                     uint16_t& out);
@@ -284,6 +297,8 @@ class Engine {
   std::vector<Interface> ifaces_;
   absl::flat_hash_map<std::string, uint16_t> groups_;
   absl::flat_hash_map<std::string, std::shared_ptr<Table>> tables_;
+  absl::flat_hash_map<std::string, uint16_t> tag_ids_;
+  std::vector<std::string> tag_names_;  // [id - 1]
   Ruleset main_;
   std::vector<Ruleset> anchors_;
   std::vector<Rule*> by_ref_;      // nullptr: a free ref

@@ -113,6 +113,9 @@ StateExport Engine::Export(uint32_t idx, TimeNs now) const {
 uint32_t Engine::Import(const StateExport& e, TimeNs now) {
   if (e.creatorid == 0 || e.timeout >= kTmCount) return kNoIndex;
   if (e.key[0].af == net::Family::kNone || e.key[1].af == net::Family::kNone) return kNoIndex;
+  for (int32_t rt : e.rtableid) {
+    if (rt < INT16_MIN || rt > INT16_MAX) return kNoIndex;  // no such routing table
+  }
   if (states_.size() >= opts_.limits.states) return kNoIndex;
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   State s;
@@ -134,7 +137,7 @@ uint32_t Engine::Import(const StateExport& e, TimeNs now) {
   for (int i = 0; i < 2; ++i) {
     s.packets[i] = e.packets[i];
     s.bytes[i] = e.bytes[i];
-    s.rtableid[i] = e.rtableid[i];
+    s.rtableid[i] = static_cast<int16_t>(e.rtableid[i]);
     s.set_prio[i] = e.set_prio[i];
   }
   s.max_mss = e.max_mss;

@@ -121,6 +121,9 @@ struct Rule {
   std::optional<Pool> nat;         // nat-to (rewrites the source)
   std::optional<Pool> rdr;         // rdr-to (rewrites the destination)
   std::string label;
+  uint16_t tag = 0;                // tag NAME: the engine's tag id (Engine::TagId); 0 none
+  uint16_t match_tag = 0;          // tagged NAME; 0 none
+  bool match_tag_not = false;      // ! tagged NAME
   int anchor = -1;                 // index of the anchored ruleset this rule evaluates
   std::string anchor_name;
 

@@ -30,7 +30,9 @@ class CompileTest : public ::testing::Test {
     e.AddToGroup(em0, "carp");
     return CompileAndLoad(parsed.ruleset, e);
   }
-  Verdict Run(Direction d, InterfaceId i, std::vector<uint8_t> p) { return e.Test(d, i, p, now); }
+  Verdict Run(Direction d, InterfaceId i, std::vector<uint8_t> p, uint16_t tag = 0) {
+    return e.Test(d, i, p, now, tag);
+  }
 
   Engine e;
   InterfaceId em0 = 0, em1 = 0, em2 = 0;
@@ -122,6 +124,70 @@ block in proto udp tos 0x10
   // The pass with "user" never matches; the block with "tos" blocks all udp.
   EXPECT_EQ(Run(Direction::kIn, em0, Tcp("198.51.100.1", "192.0.2.1", 1, 22, kSyn, 1, 0)).action, Action::kBlock);
   EXPECT_EQ(Run(Direction::kIn, em0, Udp("198.51.100.1", "192.0.2.1", 1, 53)).rule_nr, 3u);
+}
+
+TEST_F(CompileTest, TagOnInboundPassOutOnlyTagged) {
+  CompileResult r = Load(R"(
+block all
+pass in on em0 proto tcp to port 80 tag WEB
+pass out on em1 tagged WEB
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  const uint16_t web = e.TagId("WEB");
+  // A forwarded SYN: in on em0 tags it, out on em1 passes only with the tag.
+  Verdict in = Run(Direction::kIn, em0, Tcp("198.51.100.9", "192.0.2.10", 40000, 80, kSyn, 1, 0));
+  ASSERT_EQ(in.action, Action::kPass);
+  EXPECT_EQ(in.tag, web);
+  EXPECT_EQ(e.states().at(in.state).tag, web);
+  EXPECT_EQ(Run(Direction::kOut, em1, Tcp("198.51.100.9", "192.0.2.10", 40001, 80, kSyn, 1, 0)).action,
+            Action::kBlock);  // untagged
+  Verdict out = Run(Direction::kOut, em1, Tcp("198.51.100.9", "192.0.2.10", 40000, 80, kSyn, 1, 0), in.tag);
+  ASSERT_EQ(out.action, Action::kPass);
+  EXPECT_EQ(out.rule_nr, 2u);
+  // The reply comes back through both states.
+  EXPECT_EQ(Run(Direction::kIn, em1, Tcp("192.0.2.10", "198.51.100.9", 80, 40000, kSyn | kAck, 7, 2)).action,
+            Action::kPass);
+  EXPECT_EQ(Run(Direction::kOut, em0, Tcp("192.0.2.10", "198.51.100.9", 80, 40000, kSyn | kAck, 7, 2)).action,
+            Action::kPass);
+  // Later packets of the flow arrive untagged and leave the inbound state
+  // with its tag.
+  in = Run(Direction::kIn, em0, Tcp("198.51.100.9", "192.0.2.10", 40000, 80, kAck, 2, 8));
+  EXPECT_EQ(in.action, Action::kPass);
+  EXPECT_FALSE(in.new_state);
+  EXPECT_EQ(in.tag, web);
+  // An unrelated inbound flow is not tagged and cannot leave.
+  in = Run(Direction::kIn, em0, Tcp("198.51.100.9", "192.0.2.10", 40002, 443, kSyn, 1, 0));
+  EXPECT_EQ(in.action, Action::kBlock);
+  EXPECT_EQ(in.tag, 0);
+}
+
+TEST_F(CompileTest, MatchRuleTagsAndNegatedTagged) {
+  CompileResult r = Load(R"(
+block all
+match in on em0 proto udp to port 53 tag DNS
+pass in on em0 proto udp tagged DNS
+pass out on em1 proto udp
+block out on em1 proto udp ! tagged DNS
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  const uint16_t dns = e.TagId("DNS");
+  // The match rule's tag is visible to the later rules of the same pass and
+  // is carried by the state of the pass rule.
+  Verdict in = Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1000, 53));
+  ASSERT_EQ(in.action, Action::kPass);
+  EXPECT_EQ(in.rule_nr, 2u);
+  EXPECT_EQ(in.tag, dns);
+  EXPECT_EQ(e.states().at(in.state).tag, dns);
+  EXPECT_EQ(Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1000, 123)).action, Action::kBlock);
+  EXPECT_EQ(Run(Direction::kOut, em1, Udp("198.51.100.9", "192.0.2.53", 1000, 53), dns).action, Action::kPass);
+  Verdict out = Run(Direction::kOut, em1, Udp("198.51.100.9", "192.0.2.53", 1001, 53));
+  EXPECT_EQ(out.action, Action::kBlock);
+  EXPECT_EQ(out.rule_nr, 4u);
+  // A tag the packet already carries is kept when no rule sets one.
+  out = Run(Direction::kOut, em1, Udp("198.51.100.9", "192.0.2.53", 1002, 53), dns);
+  EXPECT_EQ(out.action, Action::kPass);
+  EXPECT_EQ(out.tag, dns);
+  EXPECT_EQ(e.states().at(out.state).tag, 0);
 }
 
 TEST(EngineCompile, RangeToPrefixes) {
