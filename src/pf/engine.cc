@@ -294,6 +294,7 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (r.icmp_code >= 0 && (!icmp || p.icmp_code != r.icmp_code)) return false;
     if (r.flagset && p.proto == kProtoTcp && (p.fragment || (p.flags & r.flagset) != r.flags)) return false;
     if (r.match_tag && (res.tag == r.match_tag) == r.match_tag_not) return false;
+    if (r.expired) return false;
     return true;
   };
   // Applies a matching rule; returns true when evaluation must stop.
@@ -312,6 +313,7 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (r.nat) res.nat = &r;
     if (r.rdr) res.rdr = &r;
     if (r.action == Action::kMatch) {
+      if (r.once) r.expired = true;
       res.match_log |= r.log;
       return false;
     }
@@ -622,6 +624,9 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
   v.tag = res.tag;
   Rule* r = res.rule;
   if (r) {
+    // pf.conf(5) `once`: the first packet the rule decides expires it (pf
+    // marks it PFRULE_EXPIRED and skips it; its states live on).
+    if (r->once) r->expired = true;
     v.rule_ref = r->ref;
     v.rule_nr = res.anchor_rule ? res.anchor_rule->nr : r->nr;
     v.subrule_nr = res.anchor_rule ? r->nr : kNoRule;

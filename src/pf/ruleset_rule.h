@@ -124,6 +124,7 @@ struct Rule {
   uint16_t tag = 0;                // tag NAME: the engine's tag id (Engine::TagId); 0 none
   uint16_t match_tag = 0;          // tagged NAME; 0 none
   bool match_tag_not = false;      // ! tagged NAME
+  bool once = false;               // one-shot: expires on its first match
   int anchor = -1;                 // index of the anchored ruleset this rule evaluates
   std::string anchor_name;
 
@@ -133,6 +134,8 @@ struct Rule {
   uint32_t anchor_nr = kNoRule;    // number of the anchor rule this rule lives under
   uint32_t generation = 0;         // LoadRuleset call that installed it
   std::array<uint32_t, 8> skip{};
+
+  bool expired = false;            // a `once` rule that matched: skipped from then on
 
   // Counters (pfctl -vsr).
   uint64_t evaluations = 0;

@@ -190,6 +190,61 @@ block out on em1 proto udp ! tagged DNS
   EXPECT_EQ(e.states().at(out.state).tag, 0);
 }
 
+TEST_F(CompileTest, OnceRulesExpireOnTheirFirstMatch) {
+  CompileResult r = Load(R"(
+block all
+match in proto udp tag FIRST once
+pass in proto udp
+pass in proto tcp to port 22 once
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  Verdict v = Run(Direction::kIn, em0, Tcp("198.51.100.9", "192.0.2.10", 40000, 22, kSyn, 1, 0));
+  ASSERT_EQ(v.action, Action::kPass);
+  EXPECT_EQ(v.rule_nr, 3u);
+  EXPECT_TRUE(e.main_ruleset().rules[3].expired);
+  // The state it created lives on.
+  EXPECT_EQ(Run(Direction::kOut, em0, Tcp("192.0.2.10", "198.51.100.9", 22, 40000, kSyn | kAck, 7, 2)).action,
+            Action::kPass);
+  EXPECT_EQ(Run(Direction::kIn, em0, Tcp("198.51.100.9", "192.0.2.10", 40000, 22, kAck, 2, 8)).action,
+            Action::kPass);
+  // A second connection finds the rule expired.
+  v = Run(Direction::kIn, em0, Tcp("198.51.100.9", "192.0.2.10", 40001, 22, kSyn, 1, 0));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.rule_nr, 0u);
+  // A match rule with once applies to one packet only.
+  v = Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1000, 53));
+  EXPECT_EQ(v.tag, e.TagId("FIRST"));
+  v = Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1001, 53));
+  EXPECT_EQ(v.action, Action::kPass);
+  EXPECT_EQ(v.tag, 0);
+  // A reload brings fresh rules.
+  Load("pass in proto tcp to port 22 once\n");
+  EXPECT_FALSE(e.main_ruleset().rules[0].expired);
+}
+
+TEST_F(CompileTest, StateDefaultsApplyToRulesWithoutTheirOwnOptions) {
+  CompileResult r = Load(R"(
+set state-defaults max 1
+block all
+pass in proto udp to port 53
+pass in proto udp to port 123 keep state (max 2)
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  EXPECT_EQ(Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1000, 53)).action, Action::kPass);
+  Verdict v = Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1001, 53));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.reason, kResStateLimit);
+  EXPECT_EQ(Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1000, 123)).action, Action::kPass);
+  EXPECT_EQ(Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1001, 123)).action, Action::kPass);
+  EXPECT_EQ(Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", 1002, 123)).reason, kResStateLimit);
+  // pfctl's adaptive thresholds for max < 10 are 0: the global ones apply
+  // and the rule's states live their full udp.first.
+  EXPECT_EQ(e.main_ruleset().rules[2].timeouts.v[kTmAdaptiveEnd], 0u);
+  now += 59 * kSec;
+  e.Purge(now, 100);
+  EXPECT_EQ(e.states().size(), 3u);
+}
+
 TEST(EngineCompile, RangeToPrefixes) {
   auto v = RangeToPrefixes(A("10.0.0.1"), A("10.0.0.9"));
   std::vector<std::string> s;
