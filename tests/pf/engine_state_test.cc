@@ -174,6 +174,83 @@ TEST_F(StateTest, OverloadTableFillsAndFlushes) {
   EXPECT_EQ(v.rule_nr, 0u);
 }
 
+TEST_F(StateTest, MaxSrcConnRateOverloadsAndFlushesGlobally) {
+  auto bad = e.GetTable("flooders");
+  Rule block_bad = BlockRule();
+  block_bad.quick = true;
+  block_bad.src = AddrSpec::OfTable(bad);
+  Rule ssh = OverloadRule(bad, 22, true);
+  ssh.max_src_conn_rate = 2;
+  ssh.max_src_conn_rate_seconds = 10;
+  Load({block_bad, PassRule(), ssh});
+  auto connect = [&](const char* src, uint16_t sport) {
+    In(Tcp(src, "192.0.2.1", sport, 22, kSyn, 100, 0));
+    Out(Tcp("192.0.2.1", src, 22, sport, kSyn | kAck, 900, 101));
+    return In(Tcp(src, "192.0.2.1", sport, 22, kAck, 101, 901));
+  };
+  // Two connections per 10 s are fine, spread out as well as at once.
+  EXPECT_EQ(connect("198.51.100.66", 1001).action, Action::kPass);
+  EXPECT_EQ(connect("198.51.100.66", 1002).action, Action::kPass);
+  now += 11 * kSec;
+  EXPECT_EQ(connect("198.51.100.66", 1003).action, Action::kPass);
+  EXPECT_EQ(connect("198.51.100.67", 1001).action, Action::kPass);  // another source
+  In(Udp("198.51.100.66", "192.0.2.1", 9, 9));  // unrelated, under another rule
+  const size_t before = e.states().size();
+  ASSERT_EQ(before, 5u);
+  // The 2nd in this window is fine, the 3rd overloads.
+  EXPECT_EQ(connect("198.51.100.66", 1004).action, Action::kPass);
+  Verdict v = connect("198.51.100.66", 1005);
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.reason, kResSrcLimit);
+  EXPECT_TRUE(bad->Matches(A("198.51.100.66")));
+  EXPECT_FALSE(bad->Matches(A("198.51.100.67")));
+  EXPECT_EQ(e.counters().limits[kLcMaxSrcConnRate], 1u);
+  EXPECT_EQ(e.counters().limits[kLcMaxSrcConn], 0u);
+  EXPECT_EQ(e.counters().limits[kLcOverloadTable], 1u);
+  EXPECT_EQ(e.counters().limits[kLcOverloadFlush], 1u);
+  // flush global: every state of the source went, the other source's stays.
+  EXPECT_EQ(e.states().size(), 1u);
+  e.states().ForEach([&](uint32_t, State& s) { EXPECT_EQ(s.key[kWire].Addr(0), A("198.51.100.67")); });
+  v = In(Tcp("198.51.100.66", "192.0.2.1", 1006, 22, kSyn, 100, 0));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.rule_nr, 0u);
+}
+
+TEST_F(StateTest, PerRuleAdaptiveTimeoutsCountTheRulesStatesOnly) {
+  Rule scaled = PassRule();
+  scaled.proto = kProtoUdp;
+  scaled.dport = {{PortRange::Op::kEq, 53, 0}};
+  scaled.timeouts.v[kTmAdaptiveStart] = 2;
+  scaled.timeouts.v[kTmAdaptiveEnd] = 6;
+  Load({PassRule(), scaled});
+  // Many states of another rule do not scale this rule's timeouts.
+  for (int i = 0; i < 20; ++i) In(Udp("198.51.100.1", "192.0.2.1", static_cast<uint16_t>(100 + i), 123));
+  const uint32_t first = In(Udp("198.51.100.1", "192.0.2.1", 1000, 53)).state;
+  ASSERT_NE(first, kNoIndex);
+  EXPECT_EQ(e.ExpiresAt(e.states().at(first)), e.states().at(first).expire + 60u);  // 1 state: below start
+  for (int i = 1; i < 4; ++i) In(Udp("198.51.100.1", "192.0.2.1", static_cast<uint16_t>(1000 + i), 53));
+  // 4 states of the rule: 60 * (6 - 4) / (6 - 2) = 30 s.
+  EXPECT_EQ(e.ExpiresAt(e.states().at(first)), e.states().at(first).expire + 30u);
+  // After 31 s the purge takes one of them; with 3 left the timeout is
+  // 45 s and the rest live on (pf re-evaluates per state, as here). The other
+  // rule's states keep the global 60 s (24 states, far below 60000).
+  now += 31 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 23u);
+  const Rule& r = e.main_ruleset().rules[1];
+  EXPECT_EQ(r.states_cur, 3u);
+  // At adaptive.end the timeout is 0 (pf_state_expires): the purge removes
+  // states until the count is below the end again.
+  uint32_t last = kNoIndex;
+  for (int i = 0; i < 3; ++i) last = In(Udp("198.51.100.1", "192.0.2.1", static_cast<uint16_t>(2000 + i), 53)).state;
+  ASSERT_EQ(r.states_cur, 6u);
+  ASSERT_NE(last, kNoIndex);
+  EXPECT_EQ(e.ExpiresAt(e.states().at(last)), 0u);
+  PurgeAll();
+  EXPECT_LT(r.states_cur, 6u);
+  EXPECT_EQ(e.states().size(), 20u + r.states_cur);
+}
+
 TEST_F(StateTest, ExportImportRoundTripsEveryField) {
   Rule r = PassRule();
   r.if_bound = true;
