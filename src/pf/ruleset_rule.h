@@ -84,6 +84,10 @@ struct Pool {
   // Run-time cursor of round-robin.
   uint32_t rr_index = 0;
   net::IpAddr rr_addr;
+  // Run-time: the table's normal entries, re-read only when the table changed
+  // (so a new translated connection does not copy the table).
+  std::vector<net::Prefix> table_addrs;
+  uint64_t table_version = UINT64_MAX;
 };
 
 // kDefault follows `set block-policy`.

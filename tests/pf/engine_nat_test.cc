@@ -358,6 +358,36 @@ TEST_F(NatTest, LeastStatesPicksTheAddressWithFewestStates) {
   EXPECT_EQ(flow("10.0.0.8", 7001), A("203.0.113.2"));  // .1 has 2, .2 and .3 have 1
 }
 
+TEST_F(NatTest, TablePoolFollowsTableChanges) {
+  auto t = e.GetTable("natpool");
+  t->Add(P("203.0.113.1"));
+  t->Add(P("203.0.113.0/24"), true);  // negated entries are not pool addresses
+  t->Add(P("2001:db8::1"));           // nor are the other family's
+  Pool pool;
+  pool.table = t;
+  pool.type = PoolType::kRoundRobin;
+  Load(pool);
+  auto flow = [&](uint16_t sport) {
+    auto p = Udp("10.0.0.5", "198.51.100.53", sport, 53);
+    EXPECT_EQ(Out(p).action, Action::kPass);
+    return Info(p).src;
+  };
+  EXPECT_EQ(flow(1000), A("203.0.113.1"));
+  EXPECT_EQ(flow(1001), A("203.0.113.1"));
+  t->Clear();
+  t->Add(P("203.0.113.2"));
+  EXPECT_EQ(flow(1002), A("203.0.113.2"));
+  t->Add(P("203.0.113.3"));
+  EXPECT_EQ(flow(1003), A("203.0.113.2"));  // round-robin over both from the cursor
+  EXPECT_EQ(flow(1004), A("203.0.113.3"));
+  EXPECT_EQ(flow(1006), A("203.0.113.2"));
+  t->Clear();
+  auto p = Udp("10.0.0.5", "198.51.100.53", 1005, 53);
+  Verdict v = Out(p);
+  EXPECT_EQ(v.action, Action::kBlock);  // an empty pool cannot translate
+  EXPECT_EQ(v.reason, kResTranslate);
+}
+
 TEST_F(NatTest, OnePortPoolIsExhaustedByOneFlowPerDestination) {
   Pool pool = Addrs({"203.0.113.1"});
   pool.port_lo = pool.port_hi = 61000;
