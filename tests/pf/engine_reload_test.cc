@@ -126,10 +126,20 @@ TEST_F(ReloadTest, ManyReloadsUnderALongLivedStateKeepOneRetiredRuleset) {
   a.proto = kProtoUdp;
   a.timeouts.v[kTmUdpFirst] = 5;
   Load({a});
-  ASSERT_NE(In(Udp("198.51.100.1", "192.0.2.1", 5, 53)).state, kNoIndex);
+  const uint32_t st = In(Udp("198.51.100.1", "192.0.2.1", 5, 53)).state;
+  ASSERT_NE(st, kNoIndex);
+  ASSERT_NE(In(Udp("198.51.100.2", "192.0.2.1", 5, 53)).state, kNoIndex);
+  Rule* old = e.RuleByRef(e.states().at(st).rule_ref);
+  ASSERT_NE(old, nullptr);
   for (int i = 0; i < 10; ++i) Load({PassRule(), PassRule()});
   // Only the first ruleset is referenced; the others were freed at once.
   EXPECT_EQ(e.retired_rulesets(), 1u);
+  // Killing one of its states decrements the old rule, which stays.
+  EXPECT_EQ(e.KillStates(net::Prefix::Host(A("198.51.100.2")), nullptr), 1u);
+  PurgeAll();
+  EXPECT_EQ(old->states_cur, 1u);
+  EXPECT_EQ(e.retired_rulesets(), 1u);
+  for (const Rule& r : e.main_ruleset().rules) EXPECT_EQ(r.states_cur, 0u);
   now += 6 * kSec;
   PurgeAll();
   EXPECT_EQ(e.states().size(), 0u);
