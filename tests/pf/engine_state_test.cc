@@ -299,6 +299,9 @@ TEST_F(StateTest, ExportImportRoundTripsEveryField) {
   StateExport z = x;
   z.creatorid = 0;
   EXPECT_EQ(Engine().Import(z, now), kNoIndex);
+  StateExport big = x;
+  big.rtableid[0] = 1 << 20;  // no such routing table (pf's ids are 0..255)
+  EXPECT_EQ(Engine().Import(big, now), kNoIndex);
 }
 
 TEST_F(StateTest, ImportedStatePassesTrafficOnTheOtherNode) {
