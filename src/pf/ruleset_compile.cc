@@ -173,6 +173,7 @@ struct Compiler {
     if (a.return_icmp6) r.return_icmp6_code = *a.return_icmp6;
     r.label = a.label;
     r.once = a.once;
+    r.probability = a.probability;
     if (!a.tag.empty()) r.tag = e.TagId(a.tag);
     if (!a.tagged.empty()) {
       r.match_tag = e.TagId(a.tagged);
@@ -224,7 +225,6 @@ struct Compiler {
     unsupported(a.tos.has_value(), "tos");
     unsupported(a.prio.has_value(), "prio");
     unsupported(a.received_on.has_value(), "received-on");
-    unsupported(a.probability != 0, "probability");
     unsupported(a.fragment, "fragment");
     unsupported(a.max_pkt_rate_packets.has_value(), "max-pkt-rate");
     if (a.route_kind != ast::RouteKind::kNone) Warn(a.line, "route-to/reply-to/dup-to");

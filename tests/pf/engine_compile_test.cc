@@ -222,6 +222,31 @@ pass in proto tcp to port 22 once
   EXPECT_FALSE(e.main_ruleset().rules[0].expired);
 }
 
+TEST_F(CompileTest, ProbabilityDrawsFromTheInjectedRng) {
+  CompileResult r = Load(R"(
+block all
+pass in proto udp probability 25%
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  // 25% is 1073741824 of 2^32 - 1; a draw of x becomes x % (2^32 - 2) + 1.
+  std::vector<uint32_t> draws = {0, 1073741822, 1073741823, 0xfffffff0u};
+  size_t next = 0;
+  e.options().random = [&] { return draws[next++ % draws.size()]; };
+  std::vector<Action> got;
+  for (uint16_t port = 1000; port < 1004; ++port)
+    got.push_back(Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", port, 53)).action);
+  EXPECT_EQ(got, (std::vector<Action>{Action::kPass, Action::kPass, Action::kBlock, Action::kBlock}));
+  EXPECT_EQ(next, 4u);  // one draw per evaluation of the rule
+  // Over many draws of a real generator the share is about 25%.
+  uint32_t x = 1;
+  e.options().random = [&] { return x = x * 1664525u + 1013904223u; };
+  int passed = 0;
+  for (uint16_t port = 2000; port < 6000; ++port)
+    passed += Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", port, 53)).action == Action::kPass;
+  EXPECT_GT(passed, 800);
+  EXPECT_LT(passed, 1200);
+}
+
 TEST_F(CompileTest, StateDefaultsApplyToRulesWithoutTheirOwnOptions) {
   CompileResult r = Load(R"(
 set state-defaults max 1
