@@ -295,6 +295,7 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (r.flagset && p.proto == kProtoTcp && (p.fragment || (p.flags & r.flagset) != r.flags)) return false;
     if (r.match_tag && (res.tag == r.match_tag) == r.match_tag_not) return false;
     if (r.expired) return false;
+    if (r.tos && (p.tos & 0xfc) != r.tos) return false;
     // pf draws arc4random_uniform(UINT_MAX - 1) + 1 per evaluation.
     if (r.probability && r.probability <= NextRandom() % (UINT32_MAX - 1) + 1) return false;
     return true;

@@ -174,6 +174,12 @@ struct Compiler {
     r.label = a.label;
     r.once = a.once;
     r.probability = a.probability;
+    if (a.tos) {
+      r.tos = *a.tos;
+      // pf compares against the packet's DSCP with the ECN bits cleared: a
+      // rule with ECN bits can never match (tos 0 is no condition, as in pf).
+      if (r.tos & 0x03) r.src = AddrSpec::OfTable(std::make_shared<Table>(), false);
+    }
     if (!a.tag.empty()) r.tag = e.TagId(a.tag);
     if (!a.tagged.empty()) {
       r.match_tag = e.TagId(a.tagged);
@@ -222,7 +228,6 @@ struct Compiler {
     };
     unsupported(a.uid.op != ast::RangeOp::kNone, "user");
     unsupported(a.gid.op != ast::RangeOp::kNone, "group");
-    unsupported(a.tos.has_value(), "tos");
     unsupported(a.prio.has_value(), "prio");
     unsupported(a.received_on.has_value(), "received-on");
     unsupported(a.fragment, "fragment");

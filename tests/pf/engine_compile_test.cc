@@ -117,11 +117,11 @@ TEST_F(CompileTest, UnsupportedConditionsFailClosed) {
 block
 pass in proto tcp user 1000
 pass in proto udp
-block in proto udp tos 0x10
+block in proto udp prio 3
 )");
   ASSERT_EQ(r.warnings.size(), 2u);
   EXPECT_NE(r.warnings[0].find("user"), std::string::npos);
-  // The pass with "user" never matches; the block with "tos" blocks all udp.
+  // The pass with "user" never matches; the block with "prio" blocks all udp.
   EXPECT_EQ(Run(Direction::kIn, em0, Tcp("198.51.100.1", "192.0.2.1", 1, 22, kSyn, 1, 0)).action, Action::kBlock);
   EXPECT_EQ(Run(Direction::kIn, em0, Udp("198.51.100.1", "192.0.2.1", 1, 53)).rule_nr, 3u);
 }
@@ -245,6 +245,41 @@ pass in proto udp probability 25%
     passed += Run(Direction::kIn, em0, Udp("198.51.100.9", "192.0.2.53", port, 53)).action == Action::kPass;
   EXPECT_GT(passed, 800);
   EXPECT_LT(passed, 1200);
+}
+
+TEST_F(CompileTest, TosMatchesTheDscpByteWithoutEcn) {
+  CompileResult r = Load(R"(
+block all
+pass in proto udp tos 0x10
+pass in proto udp tos 0x11
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  auto with_tos = [](std::vector<uint8_t> p, uint8_t tos) {
+    if ((p[0] >> 4) == 4) {
+      p[1] = tos;
+      p[10] = p[11] = 0;
+      const uint16_t c = net::Checksum(std::span<const uint8_t>(p.data(), 20));
+      p[10] = static_cast<uint8_t>(c >> 8);
+      p[11] = static_cast<uint8_t>(c);
+    } else {
+      p[0] = static_cast<uint8_t>(0x60 | tos >> 4);
+      p[1] = static_cast<uint8_t>((p[1] & 0x0f) | tos << 4);
+    }
+    return p;
+  };
+  auto run = [&](const char* src, const char* dst, uint16_t port, uint8_t tos) {
+    auto p = with_tos(Udp(src, dst, port, 53), tos);
+    EXPECT_EQ(ChecksumError(p), "");
+    return Run(Direction::kIn, em0, p).action;
+  };
+  EXPECT_EQ(run("198.51.100.9", "192.0.2.53", 1000, 0x10), Action::kPass);
+  EXPECT_EQ(run("198.51.100.9", "192.0.2.53", 1001, 0x12), Action::kPass);  // ECT(0): ECN ignored
+  EXPECT_EQ(run("198.51.100.9", "192.0.2.53", 1002, 0x11), Action::kPass);  // CE on 0x10, not "tos 0x11"
+  EXPECT_EQ(run("198.51.100.9", "192.0.2.53", 1003, 0x00), Action::kBlock);
+  EXPECT_EQ(run("198.51.100.9", "192.0.2.53", 1004, 0xb8), Action::kBlock);  // EF
+  EXPECT_EQ(run("2001:db8::9", "2001:db8::53", 1005, 0x10), Action::kPass);  // IPv6 traffic class
+  EXPECT_EQ(run("2001:db8::9", "2001:db8::53", 1006, 0x20), Action::kBlock);
+  EXPECT_EQ(e.main_ruleset().rules[2].packets[0], 0u);  // "tos 0x11" never matches
 }
 
 TEST_F(CompileTest, StateDefaultsApplyToRulesWithoutTheirOwnOptions) {
