@@ -76,6 +76,7 @@ struct Engine::EvalResult {
   bool matched = false;         // anything matched (for quick anchors)
   uint16_t tag = 0;             // the packet's tag as the rules so far leave it
   uint16_t set_tag = 0;         // the last `tag` of a matching rule
+  InterfaceId rcvif = 0;        // the interface the packet came in on; 0 local
 };
 
 Engine::Engine(EngineOptions opts) : opts_(std::move(opts)) {
@@ -296,6 +297,9 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (r.match_tag && (res.tag == r.match_tag) == r.match_tag_not) return false;
     if (r.expired) return false;
     if (r.tos && (p.tos & 0xfc) != r.tos) return false;
+    // pf_match_rcvif() == rcvifnot: a packet without a receiving interface
+    // (locally generated) matches no `received-on X`, so `! received-on X`.
+    if (r.rcv_group && (res.rcvif != 0 && InterfaceInGroup(res.rcvif, r.rcv_group)) == r.rcv_negate) return false;
     // pf draws arc4random_uniform(UINT_MAX - 1) + 1 per evaluation.
     if (r.probability && r.probability <= NextRandom() % (UINT32_MAX - 1) + 1) return false;
     return true;
@@ -394,14 +398,15 @@ bool LooksUpOwnKey(const PacketInfo& p) { return !(p.icmp_error && p.quoted) && 
 
 }  // namespace
 
-Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag) {
+Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
+                     InterfaceId rcvif) {
   if (opts_.purge_budget) Purge(now, opts_.purge_budget);
   if (ifp < ifaces_.size() && ifaces_[ifp].skip) return Verdict{};
   PacketInfo p;
   if (!ParsePacket(pkt, p)) return Malformed(counters_);
   StateKey key;
   if (LooksUpOwnKey(p)) key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
-  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), pf_tag, now);
+  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), pf_tag, rcvif, now);
 }
 
 void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
@@ -450,14 +455,14 @@ void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> ou
       } else if (q.stage == 1) {
         out[k] = Malformed(counters_);
       } else {
-        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, now);
+        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, b.rcvif, now);
       }
     }
   }
 }
 
 Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                           uint32_t tag, uint16_t pf_tag, TimeNs now) {
+                           uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now) {
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   Verdict v;
   if (p.icmp_error && p.quoted) {
@@ -484,7 +489,7 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
       }
     }
   }
-  v = TestRules(dir, ifp, pkt, p, pf_tag, now_s);
+  v = TestRules(dir, ifp, pkt, p, pf_tag, rcvif, now_s);
   CountPacket(p, dir, v.action == Action::kPass);
   if (observer_ && v.new_state && states_.valid(v.state)) observer_->StateCreated(v.state, states_.at(v.state), now);
   return v;
@@ -619,9 +624,10 @@ Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t>
 }
 
 Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint16_t pf_tag,
-                          uint32_t now_s) {
+                          InterfaceId rcvif, uint32_t now_s) {
   EvalResult res;
   res.tag = pf_tag;
+  res.rcvif = dir == Direction::kIn ? ifp : rcvif;
   MatchRuleset(main_, p, dir, ifp, res, 0, nullptr);
   Verdict v;
   v.tag = res.tag;

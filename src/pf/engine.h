@@ -173,8 +173,12 @@ class Engine {
 
   // The entry point. `pkt` is the L3 packet (IPv4/IPv6), rewritten in place.
   // `pf_tag` is the tag the packet already carries (Verdict::tag of its
-  // previous Test(), e.g. inbound before outbound), 0 none.
-  Verdict Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag = 0);
+  // previous Test(), e.g. inbound before outbound), 0 none. `rcvif` is the
+  // interface an outbound packet was received on when it is forwarded (pf's
+  // m_pkthdr.ph_ifidx, for `received-on`); 0 for inbound packets (their own
+  // interface) and locally generated ones.
+  Verdict Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag = 0,
+               InterfaceId rcvif = 0);
   // The same for a batch (what one NFQUEUE read delivers): verdict i is
   // what Test() returns for packet i, the packets taken in order (the
   // incremental purge runs once for the batch); state lookups
@@ -184,6 +188,7 @@ class Engine {
     InterfaceId ifp = 0;
     std::span<uint8_t> pkt;
     uint16_t pf_tag = 0;
+    InterfaceId rcvif = 0;
   };
   void TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now);
 
@@ -260,13 +265,13 @@ class Engine {
   bool MatchRuleset(const Ruleset& rs, const PacketInfo& p, Direction dir, InterfaceId ifp, EvalResult& res,
                     int depth, Rule* anchor_rule);
   Verdict TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                     uint32_t tag, uint16_t pf_tag, TimeNs now);
+                     uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now);
   Verdict TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
                     uint32_t now_s, bool& reevaluate);
   Verdict TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s,
                         bool& found);
   Verdict TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint16_t pf_tag,
-                    uint32_t now_s);
+                    InterfaceId rcvif, uint32_t now_s);
   bool ChooseAddress(Rule& r, Pool& pool, const net::IpAddr& src, net::IpAddr& out, uint32_t now_s);
   bool AllocatePort(const StateKey& wire_template, int side, const Pool& pool, uint16_t orig_port,
                     uint16_t& out);

@@ -174,6 +174,10 @@ struct Compiler {
     r.label = a.label;
     r.once = a.once;
     r.probability = a.probability;
+    if (a.received_on) {
+      r.rcv_group = e.GroupId(*a.received_on);
+      r.rcv_negate = a.received_on_negated;
+    }
     if (a.tos) {
       r.tos = *a.tos;
       // pf compares against the packet's DSCP with the ECN bits cleared: a
@@ -229,7 +233,6 @@ struct Compiler {
     unsupported(a.uid.op != ast::RangeOp::kNone, "user");
     unsupported(a.gid.op != ast::RangeOp::kNone, "group");
     unsupported(a.prio.has_value(), "prio");
-    unsupported(a.received_on.has_value(), "received-on");
     unsupported(a.fragment, "fragment");
     unsupported(a.max_pkt_rate_packets.has_value(), "max-pkt-rate");
     if (a.route_kind != ast::RouteKind::kNone) Warn(a.line, "route-to/reply-to/dup-to");

@@ -129,6 +129,8 @@ struct Rule {
   uint16_t match_tag = 0;          // tagged NAME; 0 none
   bool match_tag_not = false;      // ! tagged NAME
   bool once = false;               // one-shot: expires on its first match
+  uint16_t rcv_group = 0;          // received-on: interface group id; 0 none
+  bool rcv_negate = false;         // received-on ! ifname
   uint8_t tos = 0;                 // tos N: the DSCP byte (ECN bits ignored, as pf_setup_pdesc); 0 any
   uint32_t probability = 0;        // probability N%: matches when a random 1..2^32-2 is below; 0 always
   int anchor = -1;                 // index of the anchored ruleset this rule evaluates

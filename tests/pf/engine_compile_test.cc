@@ -30,8 +30,8 @@ class CompileTest : public ::testing::Test {
     e.AddToGroup(em0, "carp");
     return CompileAndLoad(parsed.ruleset, e);
   }
-  Verdict Run(Direction d, InterfaceId i, std::vector<uint8_t> p, uint16_t tag = 0) {
-    return e.Test(d, i, p, now, tag);
+  Verdict Run(Direction d, InterfaceId i, std::vector<uint8_t> p, uint16_t tag = 0, InterfaceId rcvif = 0) {
+    return e.Test(d, i, p, now, tag, rcvif);
   }
 
   Engine e;
@@ -280,6 +280,31 @@ pass in proto udp tos 0x11
   EXPECT_EQ(run("2001:db8::9", "2001:db8::53", 1005, 0x10), Action::kPass);  // IPv6 traffic class
   EXPECT_EQ(run("2001:db8::9", "2001:db8::53", 1006, 0x20), Action::kBlock);
   EXPECT_EQ(e.main_ruleset().rules[2].packets[0], 0u);  // "tos 0x11" never matches
+}
+
+TEST_F(CompileTest, ReceivedOnMatchesTheInterfaceAForwardedPacketCameIn) {
+  CompileResult r = Load(R"(
+block all
+pass in all no state
+pass out on em1 proto udp received-on em0 no state
+pass out on em1 proto tcp ! received-on em0 no state
+pass in on em2 proto icmp received-on em2 no state
+)");
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  auto udp = [] { return Udp("198.51.100.9", "192.0.2.53", 1000, 53); };
+  auto tcp = [] { return Tcp("198.51.100.9", "192.0.2.53", 1000, 80, kSyn, 1, 0); };
+  EXPECT_EQ(Run(Direction::kOut, em1, udp(), 0, em0).action, Action::kPass);
+  EXPECT_EQ(Run(Direction::kOut, em1, udp(), 0, em2).action, Action::kBlock);
+  EXPECT_EQ(Run(Direction::kOut, em1, udp()).action, Action::kBlock);  // locally generated
+  EXPECT_EQ(Run(Direction::kOut, em1, tcp(), 0, em2).action, Action::kPass);
+  EXPECT_EQ(Run(Direction::kOut, em1, tcp(), 0, em0).action, Action::kBlock);
+  // No receiving interface matches no interface, so "! received-on" holds.
+  EXPECT_EQ(Run(Direction::kOut, em1, tcp()).action, Action::kPass);
+  // Inbound packets were received on their own interface.
+  Verdict v = Run(Direction::kIn, em2, IcmpEcho("198.51.100.9", "192.0.2.53", 7));
+  EXPECT_EQ(v.rule_nr, 4u);
+  v = Run(Direction::kIn, em0, IcmpEcho("198.51.100.9", "192.0.2.53", 8));
+  EXPECT_EQ(v.rule_nr, 1u);
 }
 
 TEST_F(CompileTest, StateDefaultsApplyToRulesWithoutTheirOwnOptions) {
