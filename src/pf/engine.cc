@@ -173,6 +173,14 @@ void Engine::LoadRuleset(Ruleset main, std::vector<Ruleset> anchors) {
   for (const Ruleset& rs : old->anchors)
     for (const Rule& r : rs.rules) count(r);
   if (old->refs) {
+    // Never evaluated again: drop the destination indexes, keep the rules.
+    auto drop_index = [](Ruleset& rs) {
+      rs.indexed = false;
+      rs.by_dst = {};
+      rs.generic = {};
+    };
+    drop_index(old->main);
+    for (Ruleset& rs : old->anchors) drop_index(rs);
     retired_.emplace(generation_, std::move(old));
   } else {
     FreeRefs(*old);

@@ -146,5 +146,29 @@ TEST_F(ReloadTest, ManyReloadsUnderALongLivedStateKeepOneRetiredRuleset) {
   EXPECT_EQ(e.retired_rulesets(), 0u);
 }
 
+TEST_F(ReloadTest, IndexedRulesetRetiredUnderAState) {
+  std::vector<Rule> rules;
+  for (int i = 0; i < 40; ++i) {  // large enough for the destination index
+    Rule r = PassRule();
+    r.proto = kProtoUdp;
+    r.dst = AddrSpec::Of(net::Prefix::Host(A(("192.0.2." + std::to_string(i + 1)).c_str())));
+    r.timeouts.v[kTmUdpFirst] = static_cast<uint32_t>(100 + i);
+    rules.push_back(r);
+  }
+  Load(rules);
+  ASSERT_TRUE(e.main_ruleset().indexed);
+  const uint32_t st = In(Udp("198.51.100.1", "192.0.2.7", 5, 53)).state;
+  ASSERT_NE(st, kNoIndex);
+  Load(rules);  // the same text again: new rules, the old ones retired
+  EXPECT_EQ(e.retired_rulesets(), 1u);
+  EXPECT_EQ(e.ExpiresAt(e.states().at(st)), e.states().at(st).expire + 106u);
+  // The new index answers for new flows; the old state still passes.
+  EXPECT_EQ(In(Udp("198.51.100.1", "192.0.2.8", 5, 53)).rule_nr, 7u);
+  EXPECT_EQ(In(Udp("198.51.100.1", "192.0.2.7", 5, 53)).state, st);
+  now += 107 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.retired_rulesets(), 0u);
+}
+
 }  // namespace
 }  // namespace hapf::pf::engine
