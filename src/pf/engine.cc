@@ -74,6 +74,9 @@ struct Engine::EvalResult {
   uint8_t log = 0;               // the final rule's log flags
   uint8_t match_log = 0;         // log flags of match rules on the way
   bool matched = false;         // anything matched (for quick anchors)
+  uint16_t tag = 0;             // the packet's tag as the rules so far leave it
+  uint16_t set_tag = 0;         // the last `tag` of a matching rule
+  InterfaceId rcvif = 0;        // the interface the packet came in on; 0 local
 };
 
 Engine::Engine(EngineOptions opts) : opts_(std::move(opts)) {
@@ -127,6 +130,20 @@ bool Engine::InterfaceInGroup(InterfaceId ifp, uint16_t group) const {
   return std::find(gs.begin(), gs.end(), group) != gs.end();
 }
 
+uint16_t Engine::TagId(const std::string& name) {
+  if (auto it = tag_ids_.find(name); it != tag_ids_.end()) return it->second;
+  if (tag_names_.size() >= 0xffff) return 0;
+  tag_names_.push_back(name);
+  const uint16_t id = static_cast<uint16_t>(tag_names_.size());
+  tag_ids_.emplace(name, id);
+  return id;
+}
+
+const std::string& Engine::TagName(uint16_t id) const {
+  static const std::string kNone;
+  return id && id <= tag_names_.size() ? tag_names_[id - 1] : kNone;
+}
+
 std::shared_ptr<Table> Engine::GetTable(const std::string& name) {
   auto& t = tables_[name];
   if (!t) t = std::make_shared<Table>(name);
@@ -147,22 +164,84 @@ void Engine::ComputeSkipSteps(std::vector<Rule>& rules) {
 }
 
 void Engine::LoadRuleset(Ruleset main, std::vector<Ruleset> anchors) {
-  // States keep counting against no rule once their rule is gone (pf keeps the
-  // old rule alive instead; the difference is only in per-rule counters).
-  states_.ForEach([](uint32_t, State& s) { s.rule_ref = kNoRule; });
+  CollectRetired();
+  auto old = std::make_unique<RetiredRules>();
+  old->main = std::move(main_);  // moving the vectors keeps the rules' addresses (by_ref_ stays valid)
+  old->anchors = std::move(anchors_);
+  auto count = [&](const Rule& r) { old->refs += uint64_t{r.states_cur} + r.src_nodes; };
+  for (const Rule& r : old->main.rules) count(r);
+  for (const Ruleset& rs : old->anchors)
+    for (const Rule& r : rs.rules) count(r);
+  if (old->refs) {
+    // Never evaluated again: drop the destination indexes, keep the rules.
+    auto drop_index = [](Ruleset& rs) {
+      rs.indexed = false;
+      rs.by_dst = {};
+      rs.generic = {};
+    };
+    drop_index(old->main);
+    for (Ruleset& rs : old->anchors) drop_index(rs);
+    retired_.emplace(generation_, std::move(old));
+  } else {
+    FreeRefs(*old);
+  }
   main_ = std::move(main);
   anchors_ = std::move(anchors);
+  ++generation_;
   Renumber();
 }
 
+void Engine::FreeRefs(RetiredRules& old) {
+  auto free_ref = [&](const Rule& r) {
+    if (r.ref < by_ref_.size() && by_ref_[r.ref] == &r) {
+      by_ref_[r.ref] = nullptr;
+      free_refs_.push_back(r.ref);
+    }
+  };
+  for (const Rule& r : old.main.rules) free_ref(r);
+  for (const Ruleset& rs : old.anchors)
+    for (const Rule& r : rs.rules) free_ref(r);
+}
+
+void Engine::ReleaseRule(const Rule& r) {
+  if (r.generation == generation_) return;
+  auto it = retired_.find(r.generation);
+  if (it != retired_.end() && it->second->refs && --it->second->refs == 0) retired_unreferenced_ = true;
+}
+
+void Engine::CollectRetired() {
+  if (!retired_unreferenced_) return;
+  retired_unreferenced_ = false;
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    if (it->second->refs == 0) {
+      FreeRefs(*it->second);
+      retired_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void Engine::Renumber() {
-  by_ref_.clear();
+  // Refs of live retired rules stay taken; the new rules get the lowest free
+  // ones (0..n-1 when nothing was retired).
+  std::sort(free_refs_.begin(), free_refs_.end(), std::greater<>());
+  auto assign = [&](Rule& r) {
+    r.generation = generation_;
+    if (!free_refs_.empty()) {
+      r.ref = free_refs_.back();
+      free_refs_.pop_back();
+      by_ref_[r.ref] = &r;
+    } else {
+      r.ref = static_cast<uint32_t>(by_ref_.size());
+      by_ref_.push_back(&r);
+    }
+  };
   for (uint32_t i = 0; i < main_.rules.size(); ++i) {
     Rule& r = main_.rules[i];
     r.nr = i;
     r.anchor_nr = kNoRule;
-    r.ref = static_cast<uint32_t>(by_ref_.size());
-    by_ref_.push_back(&r);
+    assign(r);
   }
   for (size_t a = 0; a < anchors_.size(); ++a) {
     uint32_t anchor_nr = kNoRule;
@@ -176,8 +255,7 @@ void Engine::Renumber() {
       Rule& r = anchors_[a].rules[i];
       r.nr = i;
       r.anchor_nr = anchor_nr;
-      r.ref = static_cast<uint32_t>(by_ref_.size());
-      by_ref_.push_back(&r);
+      assign(r);
     }
   }
   ComputeSkipSteps(main_.rules);
@@ -224,10 +302,19 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (r.icmp_type >= 0 && (!icmp || p.icmp_type != r.icmp_type)) return false;
     if (r.icmp_code >= 0 && (!icmp || p.icmp_code != r.icmp_code)) return false;
     if (r.flagset && p.proto == kProtoTcp && (p.fragment || (p.flags & r.flagset) != r.flags)) return false;
+    if (r.match_tag && (res.tag == r.match_tag) == r.match_tag_not) return false;
+    if (r.expired) return false;
+    if (r.tos && (p.tos & 0xfc) != r.tos) return false;
+    // pf_match_rcvif() == rcvifnot: a packet without a receiving interface
+    // (locally generated) matches no `received-on X`, so `! received-on X`.
+    if (r.rcv_group && (res.rcvif != 0 && InterfaceInGroup(res.rcvif, r.rcv_group)) == r.rcv_negate) return false;
+    // pf draws arc4random_uniform(UINT_MAX - 1) + 1 per evaluation.
+    if (r.probability && r.probability <= NextRandom() % (UINT32_MAX - 1) + 1) return false;
     return true;
   };
   // Applies a matching rule; returns true when evaluation must stop.
   auto apply = [&](Rule& r) {
+    if (r.tag) res.tag = res.set_tag = r.tag;  // later rules' `tagged` see it (pf_match_rule)
     if (r.anchor >= 0) {
       if (depth >= kMaxAnchorDepth || static_cast<size_t>(r.anchor) >= anchors_.size()) return false;
       const bool matched_before = res.matched;
@@ -241,6 +328,7 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
     if (r.nat) res.nat = &r;
     if (r.rdr) res.rdr = &r;
     if (r.action == Action::kMatch) {
+      if (r.once) r.expired = true;
       res.match_log |= r.log;
       return false;
     }
@@ -318,14 +406,15 @@ bool LooksUpOwnKey(const PacketInfo& p) { return !(p.icmp_error && p.quoted) && 
 
 }  // namespace
 
-Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now) {
+Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
+                     InterfaceId rcvif) {
   if (opts_.purge_budget) Purge(now, opts_.purge_budget);
   if (ifp < ifaces_.size() && ifaces_[ifp].skip) return Verdict{};
   PacketInfo p;
   if (!ParsePacket(pkt, p)) return Malformed(counters_);
   StateKey key;
   if (LooksUpOwnKey(p)) key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
-  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), now);
+  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), pf_tag, rcvif, now);
 }
 
 void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
@@ -374,20 +463,21 @@ void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> ou
       } else if (q.stage == 1) {
         out[k] = Malformed(counters_);
       } else {
-        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, now);
+        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, b.rcvif, now);
       }
     }
   }
 }
 
 Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                           uint32_t tag, TimeNs now) {
+                           uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now) {
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   Verdict v;
   if (p.icmp_error && p.quoted) {
     bool found = false;
     v = TestIcmpError(dir, ifp, pkt, p, now_s, found);
     if (found) {
+      v.tag = v.state != kNoIndex && states_.at(v.state).tag ? states_.at(v.state).tag : pf_tag;
       CountPacket(p, dir, v.action == Action::kPass);
       return v;
     }
@@ -398,6 +488,7 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
       bool reevaluate = false;
       v = TestState(idx, dir, ifp, pkt, p, now_s, reevaluate);
       if (!reevaluate) {
+        v.tag = states_.valid(idx) && states_.at(idx).tag ? states_.at(idx).tag : pf_tag;
         CountPacket(p, dir, v.action == Action::kPass);
         if (observer_ && v.action == Action::kPass && states_.valid(idx)) {
           observer_->StateUpdated(idx, states_.at(idx), now);
@@ -406,7 +497,7 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
       }
     }
   }
-  v = TestRules(dir, ifp, pkt, p, now_s);
+  v = TestRules(dir, ifp, pkt, p, pf_tag, rcvif, now_s);
   CountPacket(p, dir, v.action == Action::kPass);
   if (observer_ && v.new_state && states_.valid(v.state)) observer_->StateCreated(v.state, states_.at(v.state), now);
   return v;
@@ -540,12 +631,19 @@ Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t>
   return v;
 }
 
-Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s) {
+Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint16_t pf_tag,
+                          InterfaceId rcvif, uint32_t now_s) {
   EvalResult res;
+  res.tag = pf_tag;
+  res.rcvif = dir == Direction::kIn ? ifp : rcvif;
   MatchRuleset(main_, p, dir, ifp, res, 0, nullptr);
   Verdict v;
+  v.tag = res.tag;
   Rule* r = res.rule;
   if (r) {
+    // pf.conf(5) `once`: the first packet the rule decides expires it (pf
+    // marks it PFRULE_EXPIRED and skips it; its states live on).
+    if (r->once) r->expired = true;
     v.rule_ref = r->ref;
     v.rule_nr = res.anchor_rule ? res.anchor_rule->nr : r->nr;
     v.subrule_nr = res.anchor_rule ? r->nr : kNoRule;
@@ -642,6 +740,7 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
     s.rule = r->nr;
     s.anchor = res.anchor_rule ? res.anchor_rule->nr : kNoRule;
     s.log = res.log;
+    s.tag = res.set_tag;
     if (r->no_sync) s.state_flags |= kSfNoSync;
     if (r->allow_opts) s.state_flags |= kSfAllowOpts;
     if (p.proto == kProtoTcp) {
@@ -697,7 +796,10 @@ void Engine::RemoveState(uint32_t idx, bool notify) {
   State& s = states_.at(idx);
   if (!s.live) return;
   if (notify && observer_) observer_->StateRemoving(idx, s);
-  if (Rule* r = RuleByRef(s.rule_ref); r && r->states_cur) r->states_cur--;
+  if (Rule* r = RuleByRef(s.rule_ref); r && r->states_cur) {
+    r->states_cur--;
+    ReleaseRule(*r);
+  }
   if (s.src_node != kNoIndex && s.src_node < src_nodes_.size()) {
     SrcNode& n = src_nodes_[s.src_node];
     if (n.states) n.states--;
@@ -732,6 +834,7 @@ size_t Engine::Purge(TimeNs now, size_t budget) {
     if (uint64_t{n.expire} + opts_.timeouts.v[kTmSrcTrack] > now_s) continue;
     FreeSrcNode(si);
   }
+  CollectRetired();
   return removed;
 }
 
@@ -741,7 +844,10 @@ void Engine::FreeSrcNode(uint32_t si) {
   std::copy(n.addr.bytes().begin(), n.addr.bytes().end(), k.begin());
   k[16] = static_cast<uint8_t>(n.addr.family());
   src_index_.erase({n.rule_ref, k});
-  if (Rule* r = RuleByRef(n.rule_ref); r && r->src_nodes) r->src_nodes--;
+  if (Rule* r = RuleByRef(n.rule_ref); r && r->src_nodes) {
+    r->src_nodes--;
+    ReleaseRule(*r);
+  }
   n.live = false;
   src_free_.push_back(si);
   counters_.src_removals++;

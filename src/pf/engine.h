@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -63,6 +64,11 @@ struct Verdict {
   bool new_state = false;
   bool rewritten = false;
   bool log = false;
+  // The packet's pf tag after this pass (0 none): the rules' `tag`, or the
+  // state's, else the tag it came in with. The embedder carries it to the
+  // packet's next Test() (inbound, then outbound when forwarded), as pf's
+  // mbuf tag travels with the packet.
+  uint16_t tag = 0;
   std::array<uint8_t, kPflogHeaderLen> pflog{};  // valid when log
   std::vector<uint8_t> reply;      // RST or ICMP error to send back (block return)
 };
@@ -148,15 +154,31 @@ class Engine {
   const std::string& InterfaceName(InterfaceId ifp) const;
 
   std::shared_ptr<Table> GetTable(const std::string& name);  // creates on first use
+  // pf tag names: ids 1..65535, stable for the engine's life (states carry
+  // them across reloads); 0 when all ids are taken.
+  uint16_t TagId(const std::string& name);
+  const std::string& TagName(uint16_t id) const;
 
   // Installs a ruleset: `main` plus anchors referenced by index from rules.
+  // Rules of the replaced ruleset that states or source nodes still reference
+  // stay alive (as pf keeps them): those states keep their rule's timeouts,
+  // limits, overload table and counters, and the old rules are freed once
+  // their last state and source node are gone.
   void LoadRuleset(Ruleset main, std::vector<Ruleset> anchors = {});
+  // Replaced rulesets still kept alive by states or source nodes.
+  size_t retired_rulesets() const { return retired_.size(); }
   const Ruleset& main_ruleset() const { return main_; }
   Ruleset& anchor(size_t i) { return anchors_[i]; }
   Rule* RuleByRef(uint32_t ref);
 
   // The entry point. `pkt` is the L3 packet (IPv4/IPv6), rewritten in place.
-  Verdict Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now);
+  // `pf_tag` is the tag the packet already carries (Verdict::tag of its
+  // previous Test(), e.g. inbound before outbound), 0 none. `rcvif` is the
+  // interface an outbound packet was received on when it is forwarded (pf's
+  // m_pkthdr.ph_ifidx, for `received-on`); 0 for inbound packets (their own
+  // interface) and locally generated ones.
+  Verdict Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag = 0,
+               InterfaceId rcvif = 0);
   // The same for a batch (what one NFQUEUE read delivers): verdict i is
   // what Test() returns for packet i, the packets taken in order (the
   // incremental purge runs once for the batch); state lookups
@@ -165,6 +187,8 @@ class Engine {
     Direction dir = Direction::kIn;
     InterfaceId ifp = 0;
     std::span<uint8_t> pkt;
+    uint16_t pf_tag = 0;
+    InterfaceId rcvif = 0;
   };
   void TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now);
 
@@ -230,18 +254,24 @@ class Engine {
     bool live = false;
   };
   struct EvalResult;
+  struct RetiredRules {
+    Ruleset main;
+    std::vector<Ruleset> anchors;
+    uint64_t refs = 0;  // states and source nodes bound to its rules
+  };
 
   uint32_t NextRandom();
   bool InterfaceInGroup(InterfaceId ifp, uint16_t group) const;
   bool MatchRuleset(const Ruleset& rs, const PacketInfo& p, Direction dir, InterfaceId ifp, EvalResult& res,
                     int depth, Rule* anchor_rule);
   Verdict TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                     uint32_t tag, TimeNs now);
+                     uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now);
   Verdict TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
                     uint32_t now_s, bool& reevaluate);
   Verdict TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s,
                         bool& found);
-  Verdict TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s);
+  Verdict TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint16_t pf_tag,
+                    InterfaceId rcvif, uint32_t now_s);
   bool ChooseAddress(Rule& r, Pool& pool, const net::IpAddr& src, net::IpAddr& out, uint32_t now_s);
   bool AllocatePort(const StateKey& wire_template, int side, const Pool& pool, uint16_t orig_port,
                     uint16_t& out);
@@ -253,6 +283,18 @@ class Engine {
   void FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketInfo& p) const;
   void CountPacket(const PacketInfo& p, Direction dir, bool pass);
   void Renumber();
+  // A state or source node let go of `r` (after its counter was decremented).
+  void ReleaseRule(const Rule& r);
+  // Frees retired rulesets nothing references any more. Runs where no Rule*
+  // is held (Purge, LoadRuleset), never under a caller's feet.
+  void CollectRetired();
+  void FreeRefs(RetiredRules& old);
+  template <typename Fn>
+  void ForEachCurrentRule(Fn&& fn) const {
+    for (const Rule& r : main_.rules) fn(r);
+    for (const Ruleset& rs : anchors_)
+      for (const Rule& r : rs.rules) fn(r);
+  }
   static void ComputeSkipSteps(std::vector<Rule>& rules);
   static void BuildIndex(Ruleset& rs);
 
@@ -260,9 +302,15 @@ class Engine {
   std::vector<Interface> ifaces_;
   absl::flat_hash_map<std::string, uint16_t> groups_;
   absl::flat_hash_map<std::string, std::shared_ptr<Table>> tables_;
+  absl::flat_hash_map<std::string, uint16_t> tag_ids_;
+  std::vector<std::string> tag_names_;  // [id - 1]
   Ruleset main_;
   std::vector<Ruleset> anchors_;
-  std::vector<Rule*> by_ref_;
+  std::vector<Rule*> by_ref_;      // nullptr: a free ref
+  std::vector<uint32_t> free_refs_;
+  uint32_t generation_ = 0;
+  absl::flat_hash_map<uint32_t, std::unique_ptr<RetiredRules>> retired_;  // by generation
+  bool retired_unreferenced_ = false;
   StateTable states_;
   std::vector<SrcNode> src_nodes_;
   std::vector<uint32_t> src_free_;

@@ -113,6 +113,9 @@ StateExport Engine::Export(uint32_t idx, TimeNs now) const {
 uint32_t Engine::Import(const StateExport& e, TimeNs now) {
   if (e.creatorid == 0 || e.timeout >= kTmCount) return kNoIndex;
   if (e.key[0].af == net::Family::kNone || e.key[1].af == net::Family::kNone) return kNoIndex;
+  for (int32_t rt : e.rtableid) {
+    if (rt < INT16_MIN || rt > INT16_MAX) return kNoIndex;  // no such routing table
+  }
   if (states_.size() >= opts_.limits.states) return kNoIndex;
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   State s;
@@ -134,7 +137,7 @@ uint32_t Engine::Import(const StateExport& e, TimeNs now) {
   for (int i = 0; i < 2; ++i) {
     s.packets[i] = e.packets[i];
     s.bytes[i] = e.bytes[i];
-    s.rtableid[i] = e.rtableid[i];
+    s.rtableid[i] = static_cast<int16_t>(e.rtableid[i]);
     s.set_prio[i] = e.set_prio[i];
   }
   s.max_mss = e.max_mss;
@@ -165,18 +168,18 @@ uint32_t Engine::Import(const StateExport& e, TimeNs now) {
 
 std::vector<std::pair<std::string, Engine::LabelCounters>> Engine::Labels() const {
   std::vector<std::pair<std::string, LabelCounters>> out;
-  for (const Rule* r : by_ref_) {
-    if (r->label.empty()) continue;
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == r->label; });
+  ForEachCurrentRule([&](const Rule& r) {
+    if (r.label.empty()) return;
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == r.label; });
     if (it == out.end()) {
-      out.emplace_back(r->label, LabelCounters{});
+      out.emplace_back(r.label, LabelCounters{});
       it = out.end() - 1;
     }
-    it->second.evaluations += r->evaluations;
-    it->second.packets += r->packets[0] + r->packets[1];
-    it->second.bytes += r->bytes[0] + r->bytes[1];
-    it->second.states += r->states_tot;
-  }
+    it->second.evaluations += r.evaluations;
+    it->second.packets += r.packets[0] + r.packets[1];
+    it->second.bytes += r.bytes[0] + r.bytes[1];
+    it->second.states += r.states_tot;
+  });
   return out;
 }
 

@@ -1190,8 +1190,10 @@ void Parser::StateOpts(StateOptions& st, bool bare) {
       return t.kind == TimeoutKind::kAdaptiveStart || t.kind == TimeoutKind::kAdaptiveEnd;
     });
     if (!has) {
-      st.timeouts.push_back({TimeoutKind::kAdaptiveStart, static_cast<uint32_t>(*st.max * 6ull / 10)});
-      st.timeouts.push_back({TimeoutKind::kAdaptiveEnd, static_cast<uint32_t>(*st.max * 12ull / 10)});
+      // pfctl's rounding: (max / 10) * 6, so a max below 10 leaves the rule
+      // on the global thresholds instead of expiring its states at max.
+      st.timeouts.push_back({TimeoutKind::kAdaptiveStart, *st.max / 10 * 6});
+      st.timeouts.push_back({TimeoutKind::kAdaptiveEnd, *st.max / 10 * 12});
     }
   }
 }

@@ -41,20 +41,29 @@ net::IpAddr AddrFromHash(const net::Prefix& prefix, uint32_t hash) {
 }  // namespace
 
 bool Engine::ChooseAddress(Rule& r, Pool& pool, const net::IpAddr& src, net::IpAddr& out, uint32_t now_s) {
-  std::vector<net::Prefix> from_table;
   const std::vector<net::Prefix>* addrs = &pool.addrs;
   if (pool.table) {
-    for (const TableEntry& e : pool.table->Entries()) {
-      if (!e.negated) from_table.push_back(e.prefix);
+    if (pool.table_version != pool.table->version()) {
+      pool.table_addrs.clear();
+      for (const TableEntry& e : pool.table->Entries()) {
+        if (!e.negated) pool.table_addrs.push_back(e.prefix);
+      }
+      pool.table_version = pool.table->version();
     }
-    addrs = &from_table;
+    addrs = &pool.table_addrs;
   }
-  // Only addresses of the packet's family qualify.
-  std::vector<const net::Prefix*> cands;
-  for (const net::Prefix& p : *addrs) {
-    if (p.addr.family() == src.family()) cands.push_back(&p);
-  }
-  if (cands.empty()) return false;
+  // Only addresses of the packet's family qualify: the candidates are the
+  // n of them, in pool order.
+  const net::Family fam = src.family();
+  uint32_t n = 0;
+  for (const net::Prefix& p : *addrs) n += p.addr.family() == fam;
+  if (n == 0) return false;
+  auto cand = [&](uint32_t k) -> const net::Prefix& {
+    for (const net::Prefix& p : *addrs) {
+      if (p.addr.family() == fam && k-- == 0) return p;
+    }
+    return addrs->front();  // not reached: k < n
+  };
 
   uint32_t sn = kNoIndex;
   if (pool.sticky) {
@@ -65,32 +74,32 @@ bool Engine::ChooseAddress(Rule& r, Pool& pool, const net::IpAddr& src, net::IpA
     }
   }
   const PoolType type = pool.type == PoolType::kNone
-                            ? (cands.size() == 1 && cands[0]->is_host() ? PoolType::kBitmask : PoolType::kRoundRobin)
+                            ? (n == 1 && cand(0).is_host() ? PoolType::kBitmask : PoolType::kRoundRobin)
                             : pool.type;
   switch (type) {
     case PoolType::kBitmask:
       // The network part from the pool, the host part from the source.
-      out = AddrInPrefix(*cands[0], src);
+      out = AddrInPrefix(cand(0), src);
       break;
     case PoolType::kRandom:
-      out = AddrFromHash(*cands[NextRandom() % cands.size()], NextRandom());
+      out = AddrFromHash(cand(NextRandom() % n), NextRandom());
       break;
     case PoolType::kSourceHash: {
       const uint32_t h = HashAddr(src, pool.hash_key);
-      out = AddrFromHash(*cands[h % cands.size()], HashAddr(src, pool.hash_key) * 2654435761u);
+      out = AddrFromHash(cand(h % n), h * 2654435761u);
       break;
     }
     case PoolType::kLeastStates: {
       // Among the pool's hosts, the one that appears in the fewest states'
       // translated keys; ties go to the first.
       std::vector<std::pair<net::IpAddr, uint32_t>> load;
-      for (const net::Prefix* p : cands) load.emplace_back(p->addr.Masked(p->len), 0);
+      for (uint32_t k = 0; k < n; ++k) load.emplace_back(cand(k).addr.Masked(cand(k).len), 0);
       states_.ForEach([&](uint32_t, State& s) {
         if (s.rule_ref != r.ref) return;
-        for (auto& [a, n] : load) {
+        for (auto& [a, count] : load) {
           if (s.key[kWire].Addr(0) == a || s.key[kWire].Addr(1) == a || s.key[kStack].Addr(0) == a ||
               s.key[kStack].Addr(1) == a)
-            ++n;
+            ++count;
         }
       });
       auto best = std::min_element(load.begin(), load.end(),
@@ -101,12 +110,12 @@ bool Engine::ChooseAddress(Rule& r, Pool& pool, const net::IpAddr& src, net::IpA
     case PoolType::kRoundRobin:
     case PoolType::kNone: {
       // Walk every address of each prefix in turn; the cursor lives in the pool.
-      pool.rr_index %= static_cast<uint32_t>(cands.size());
-      const net::Prefix& cur = *cands[pool.rr_index];
+      pool.rr_index %= n;
+      const net::Prefix& cur = cand(pool.rr_index);
       if (pool.rr_addr.empty() || !cur.Contains(pool.rr_addr)) pool.rr_addr = cur.addr.Masked(cur.len);
       out = pool.rr_addr;
       if (pool.rr_addr == cur.addr.LastInPrefix(cur.len)) {
-        pool.rr_index = (pool.rr_index + 1) % static_cast<uint32_t>(cands.size());
+        pool.rr_index = (pool.rr_index + 1) % n;
         pool.rr_addr = {};
       } else {
         pool.rr_addr = pool.rr_addr.Next();

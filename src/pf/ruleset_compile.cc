@@ -172,6 +172,27 @@ struct Compiler {
     if (a.return_icmp) r.return_icmp_code = *a.return_icmp;
     if (a.return_icmp6) r.return_icmp6_code = *a.return_icmp6;
     r.label = a.label;
+    r.once = a.once;
+    r.probability = a.probability;
+    if (a.received_on) {
+      r.rcv_group = e.GroupId(*a.received_on);
+      r.rcv_negate = a.received_on_negated;
+    }
+    if (a.tos) {
+      r.tos = *a.tos;
+      // pf compares against the packet's DSCP with the ECN bits cleared: a
+      // rule with ECN bits can never match (tos 0 is no condition, as in pf).
+      if (r.tos & 0x03) r.src = AddrSpec::OfTable(std::make_shared<Table>(), false);
+    }
+    if (!a.tag.empty()) r.tag = e.TagId(a.tag);
+    if (!a.tagged.empty()) {
+      r.match_tag = e.TagId(a.tagged);
+      r.match_tag_not = a.tagged_negated;
+    }
+    if ((!a.tag.empty() && r.tag == 0) || (!a.tagged.empty() && r.match_tag == 0)) {
+      out.warnings.push_back("line " + std::to_string(a.line) + ": too many tag names");
+      supported = false;
+    }
 
     // State options (meaningful on pass rules).
     const ast::StateOptions& so = a.state;
@@ -211,17 +232,11 @@ struct Compiler {
     };
     unsupported(a.uid.op != ast::RangeOp::kNone, "user");
     unsupported(a.gid.op != ast::RangeOp::kNone, "group");
-    unsupported(a.tos.has_value(), "tos");
-    unsupported(!a.tagged.empty(), "tagged");
     unsupported(a.prio.has_value(), "prio");
-    unsupported(a.received_on.has_value(), "received-on");
-    unsupported(a.probability != 0, "probability");
-    unsupported(a.once, "once");
     unsupported(a.fragment, "fragment");
     unsupported(a.max_pkt_rate_packets.has_value(), "max-pkt-rate");
     if (a.route_kind != ast::RouteKind::kNone) Warn(a.line, "route-to/reply-to/dup-to");
     if (a.af_to) Warn(a.line, "af-to");
-    if (!a.tag.empty()) Warn(a.line, "tag");
     if (a.scrub.given) Warn(a.line, "scrub options");
     if (a.set_prio.given || a.set_tos) Warn(a.line, "set prio/set tos");
 

@@ -84,6 +84,10 @@ struct Pool {
   // Run-time cursor of round-robin.
   uint32_t rr_index = 0;
   net::IpAddr rr_addr;
+  // Run-time: the table's normal entries, re-read only when the table changed
+  // (so a new translated connection does not copy the table).
+  std::vector<net::Prefix> table_addrs;
+  uint64_t table_version = UINT64_MAX;
 };
 
 // kDefault follows `set block-policy`.
@@ -121,6 +125,14 @@ struct Rule {
   std::optional<Pool> nat;         // nat-to (rewrites the source)
   std::optional<Pool> rdr;         // rdr-to (rewrites the destination)
   std::string label;
+  uint16_t tag = 0;                // tag NAME: the engine's tag id (Engine::TagId); 0 none
+  uint16_t match_tag = 0;          // tagged NAME; 0 none
+  bool match_tag_not = false;      // ! tagged NAME
+  bool once = false;               // one-shot: expires on its first match
+  uint16_t rcv_group = 0;          // received-on: interface group id; 0 none
+  bool rcv_negate = false;         // received-on ! ifname
+  uint8_t tos = 0;                 // tos N: the DSCP byte (ECN bits ignored, as pf_setup_pdesc); 0 any
+  uint32_t probability = 0;        // probability N%: matches when a random 1..2^32-2 is below; 0 always
   int anchor = -1;                 // index of the anchored ruleset this rule evaluates
   std::string anchor_name;
 
@@ -128,7 +140,10 @@ struct Rule {
   uint32_t nr = 0;                 // pf rule number within its ruleset
   uint32_t ref = 0;                // index in the engine's flat rule array
   uint32_t anchor_nr = kNoRule;    // number of the anchor rule this rule lives under
+  uint32_t generation = 0;         // LoadRuleset call that installed it
   std::array<uint32_t, 8> skip{};
+
+  bool expired = false;            // a `once` rule that matched: skipped from then on
 
   // Counters (pfctl -vsr).
   uint64_t evaluations = 0;

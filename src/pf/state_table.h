@@ -106,7 +106,8 @@ struct State {
   uint32_t anchor = kNoRule;
   uint32_t nat_rule = kNoRule;
   uint32_t src_node = kNoIndex;
-  int32_t rtableid[2]{};
+  int16_t rtableid[2]{};    // pf's rtable ids are 0..255, -1 none (pfsync carries 32 bits)
+  uint16_t tag = 0;         // pf tag id the packets of the state are tagged with; 0 none
   uint16_t ifindex = 0;     // 0: floating ("all")
   uint16_t max_mss = 0;
   uint16_t state_flags = 0;
@@ -123,6 +124,7 @@ struct State {
 
   bool keys_equal() const { return key[kWire] == key[kStack]; }
 };
+static_assert(sizeof(State) == 232, "State grew: check the bytes-per-state aim (bench/README.md)");
 
 // Owns the states. Not thread-safe: the daemon shards flows over several
 // tables (one per worker) by a direction-independent flow hash.

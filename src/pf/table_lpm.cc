@@ -13,8 +13,10 @@ bool Table::Add(const net::Prefix& prefix, bool negated) {
   if (!inserted) {
     if (it->second.negated == negated) return false;
     it->second.negated = negated;
+    ++version_;
     return true;
   }
+  ++version_;
   ++fam.count;
   if (map.size() == 1) RebuildLengths(fam);
   return true;
@@ -26,12 +28,14 @@ bool Table::Remove(const net::Prefix& prefix) {
   Family& fam = family(p.addr.family());
   auto& map = fam.by_len[p.len];
   if (map.erase(p.addr.bytes()) == 0) return false;
+  ++version_;
   --fam.count;
   if (map.empty()) RebuildLengths(fam);
   return true;
 }
 
 void Table::Clear() {
+  ++version_;
   for (Family* fam : {&v4_, &v6_}) {
     for (auto& m : fam->by_len) m.clear();
     fam->lengths.clear();

@@ -32,6 +32,9 @@ class Table {
   bool Remove(const net::Prefix& prefix);
   void Clear();
   size_t size() const { return v4_.count + v6_.count; }
+  // Changes with every Add/Remove/Clear that changed the table (pools cache
+  // their addresses by it).
+  uint64_t version() const { return version_; }
 
   // The longest entry containing `addr`, or nullptr.
   const TableEntry* Lookup(const net::IpAddr& addr) const;
@@ -55,6 +58,7 @@ class Table {
   static void RebuildLengths(Family& fam);
 
   std::string name_;
+  uint64_t version_ = 0;
   Family v4_;
   Family v6_;
 };

@@ -12,6 +12,21 @@ namespace {
 
 using namespace testing;
 
+// An ICMP error after translation: outer addresses, the quoted flow, and
+// every checksum (outer IP, ICMP, quoted IP header).
+void ExpectError(const std::vector<uint8_t>& err, const char* src, const char* dst, const char* qsrc, uint16_t qsport,
+                 const char* qdst, uint16_t qdport) {
+  const PacketInfo pi = Info(err);
+  EXPECT_EQ(pi.src, A(src));
+  EXPECT_EQ(pi.dst, A(dst));
+  ASSERT_TRUE(pi.quoted);
+  EXPECT_EQ(pi.quoted->src, A(qsrc));
+  EXPECT_EQ(pi.quoted->sport, qsport);
+  EXPECT_EQ(pi.quoted->dst, A(qdst));
+  EXPECT_EQ(pi.quoted->dport, qdport);
+  EXPECT_EQ(ChecksumError(err), "");
+}
+
 class NatTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -252,6 +267,156 @@ TEST_F(NatTest, Ipv6IcmpErrorThroughNat) {
   EXPECT_EQ(Info(err).quoted->src, A("2001:db8:1::5"));
   EXPECT_EQ(Info(err).quoted->sport, 40000);
   EXPECT_EQ(ChecksumError(err), "");
+}
+
+TEST_F(NatTest, TtlExceededToANatedTcpFlowIsTranslatedBack) {
+  Load(Addrs({"203.0.113.1"}));
+  auto syn = Tcp("10.0.0.5", "198.51.100.80", 33000, 443, kSyn, 7000, 0);
+  ASSERT_EQ(Out(syn).action, Action::kPass);
+  const PacketInfo nat = Info(syn);
+  ASSERT_EQ(nat.src, A("203.0.113.1"));
+  // A router on the way: time exceeded in transit, quoting the NATed SYN.
+  auto err = IcmpError("192.0.2.254", "203.0.113.1", 11, 0, syn, 28);
+  Verdict v = In(err);
+  ASSERT_EQ(v.action, Action::kPass);
+  EXPECT_TRUE(v.rewritten);
+  EXPECT_NE(v.state, kNoIndex);
+  ExpectError(err, "192.0.2.254", "10.0.0.5", "10.0.0.5", 33000, "198.51.100.80", 443);
+  EXPECT_EQ(Info(err).icmp_type, 11);
+  EXPECT_EQ(Info(err).quoted->tcp_seq, 7000u);
+  // The same error quoting a sequence number far outside the window is not
+  // related to the state (pf's check against forged errors).
+  auto far = Tcp("203.0.113.1", "198.51.100.80", nat.sport, 443, kSyn, 7000 + 0x40000000u, 0);
+  auto forged = IcmpError("192.0.2.254", "203.0.113.1", 11, 0, far, 28);
+  v = In(forged);
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.reason, kResBadState);
+  EXPECT_FALSE(v.rewritten);
+}
+
+// rdr-to the other way round: errors about the redirected flow come from the
+// inside server (outbound) and from routers beyond the client (inbound).
+TEST_F(NatTest, IcmpErrorsThroughRdrToAreTranslatedBothWays) {
+  Ruleset rs;
+  for (uint8_t proto : {kProtoUdp, kProtoTcp}) {
+    Rule rdr = PassRule();
+    rdr.dir = Direction::kIn;
+    rdr.ifgroup = e.GroupId("em0");
+    rdr.proto = proto;
+    rdr.dst = AddrSpec::Of(P("203.0.113.1"));
+    rdr.dport = {{PortRange::Op::kEq, proto == kProtoUdp ? uint16_t{5353} : uint16_t{8080}, 0}};
+    Pool pool = Addrs({"10.0.0.20"});
+    pool.port_lo = proto == kProtoUdp ? 53 : 80;
+    rdr.rdr = pool;
+    rs.rules.push_back(rdr);
+  }
+  rs.rules.push_back(PassRule());  // out: pass keep state
+  e.LoadRuleset(rs);
+
+  // UDP redirected in; the server answers port unreachable, quoting what it
+  // received (the redirected datagram). It leaves with the public face.
+  auto udp = Udp("198.51.100.9", "203.0.113.1", 40000, 5353);
+  ASSERT_EQ(In(udp).action, Action::kPass);
+  ASSERT_EQ(Info(udp).dst, A("10.0.0.20"));
+  ASSERT_EQ(Info(udp).dport, 53);
+  auto unreach = IcmpError("10.0.0.20", "198.51.100.9", 3, 3, udp, 28);
+  Verdict v = Out(unreach);
+  ASSERT_EQ(v.action, Action::kPass);
+  EXPECT_TRUE(v.rewritten);
+  ExpectError(unreach, "203.0.113.1", "198.51.100.9", "198.51.100.9", 40000, "203.0.113.1", 5353);
+
+  // TCP redirected in; the server's SYN-ACK leaves as 203.0.113.1:8080 and a
+  // router beyond the client says its TTL ran out: back to the server.
+  auto syn = Tcp("198.51.100.9", "203.0.113.1", 40001, 8080, kSyn, 100, 0);
+  ASSERT_EQ(In(syn).action, Action::kPass);
+  auto synack = Tcp("10.0.0.20", "198.51.100.9", 80, 40001, kSyn | kAck, 500, 101);
+  ASSERT_EQ(Out(synack).action, Action::kPass);
+  ASSERT_EQ(Info(synack).src, A("203.0.113.1"));
+  auto ttl = IcmpError("192.0.2.254", "203.0.113.1", 11, 0, synack, 28);
+  v = In(ttl);
+  ASSERT_EQ(v.action, Action::kPass);
+  EXPECT_TRUE(v.rewritten);
+  ExpectError(ttl, "192.0.2.254", "10.0.0.20", "10.0.0.20", 80, "198.51.100.9", 40001);
+}
+
+TEST_F(NatTest, LeastStatesPicksTheAddressWithFewestStates) {
+  Pool ls = Addrs({"203.0.113.1", "203.0.113.2", "203.0.113.3"});
+  ls.type = PoolType::kLeastStates;
+  Load(ls);
+  auto flow = [&](const char* src, uint16_t sport) {
+    auto p = Udp(src, "198.51.100.53", sport, 53);
+    EXPECT_EQ(Out(p).action, Action::kPass);
+    return Info(p).src;
+  };
+  EXPECT_EQ(flow("10.0.0.5", 7000), A("203.0.113.1"));  // all empty: the first
+  EXPECT_EQ(flow("10.0.0.6", 7000), A("203.0.113.2"));
+  EXPECT_EQ(flow("10.0.0.7", 7000), A("203.0.113.3"));
+  EXPECT_EQ(flow("10.0.0.7", 7001), A("203.0.113.1"));  // one each: the first
+  // .2 loses its only state: it has the fewest.
+  ASSERT_EQ(e.KillStates(net::Prefix::Host(A("10.0.0.6")), nullptr), 1u);
+  EXPECT_EQ(flow("10.0.0.8", 7000), A("203.0.113.2"));
+  EXPECT_EQ(flow("10.0.0.8", 7001), A("203.0.113.2"));  // .1 has 2, .2 and .3 have 1
+}
+
+TEST_F(NatTest, TablePoolFollowsTableChanges) {
+  auto t = e.GetTable("natpool");
+  t->Add(P("203.0.113.1"));
+  t->Add(P("203.0.113.0/24"), true);  // negated entries are not pool addresses
+  t->Add(P("2001:db8::1"));           // nor are the other family's
+  Pool pool;
+  pool.table = t;
+  pool.type = PoolType::kRoundRobin;
+  Load(pool);
+  auto flow = [&](uint16_t sport) {
+    auto p = Udp("10.0.0.5", "198.51.100.53", sport, 53);
+    EXPECT_EQ(Out(p).action, Action::kPass);
+    return Info(p).src;
+  };
+  EXPECT_EQ(flow(1000), A("203.0.113.1"));
+  EXPECT_EQ(flow(1001), A("203.0.113.1"));
+  t->Clear();
+  t->Add(P("203.0.113.2"));
+  EXPECT_EQ(flow(1002), A("203.0.113.2"));
+  t->Add(P("203.0.113.3"));
+  EXPECT_EQ(flow(1003), A("203.0.113.2"));  // round-robin over both from the cursor
+  EXPECT_EQ(flow(1004), A("203.0.113.3"));
+  EXPECT_EQ(flow(1006), A("203.0.113.2"));
+  t->Clear();
+  auto p = Udp("10.0.0.5", "198.51.100.53", 1005, 53);
+  Verdict v = Out(p);
+  EXPECT_EQ(v.action, Action::kBlock);  // an empty pool cannot translate
+  EXPECT_EQ(v.reason, kResTranslate);
+}
+
+TEST_F(NatTest, OnePortPoolIsExhaustedByOneFlowPerDestination) {
+  Pool pool = Addrs({"203.0.113.1"});
+  pool.port_lo = pool.port_hi = 61000;
+  Load(pool);
+  auto first = Udp("10.0.0.5", "198.51.100.53", 1000, 53);
+  Verdict v1 = Out(first);
+  ASSERT_EQ(v1.action, Action::kPass);
+  EXPECT_EQ(Info(first).sport, 61000);
+  // Another source port (or host) to the same destination would need the
+  // same translated pair: refused, nothing reused.
+  auto second = Udp("10.0.0.6", "198.51.100.53", 1000, 53);
+  Verdict v2 = Out(second);
+  EXPECT_EQ(v2.action, Action::kBlock);
+  EXPECT_EQ(v2.reason, kResTranslate);
+  EXPECT_EQ(v2.state, kNoIndex);
+  EXPECT_EQ(e.counters().reasons[kResTranslate], 1u);
+  EXPECT_EQ(e.states().size(), 1u);
+  auto tcp = Tcp("10.0.0.5", "198.51.100.53", 1001, 53, kSyn, 1, 0);
+  EXPECT_EQ(Out(tcp).action, Action::kPass);  // another protocol: another key
+  // The first flow's replies still reach it.
+  auto reply = Udp("198.51.100.53", "203.0.113.1", 53, 61000);
+  EXPECT_EQ(In(reply).action, Action::kPass);
+  EXPECT_EQ(Info(reply).dst, A("10.0.0.5"));
+  EXPECT_EQ(Info(reply).dport, 1000);
+  // Once the first state is gone the port is free again.
+  e.KillStates(net::Prefix::Host(A("10.0.0.5")), nullptr);
+  auto third = Udp("10.0.0.6", "198.51.100.53", 1000, 53);
+  EXPECT_EQ(Out(third).action, Action::kPass);
+  EXPECT_EQ(Info(third).sport, 61000);
 }
 
 // scapy as an independent oracle: it recomputes every checksum of the

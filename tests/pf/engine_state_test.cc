@@ -2,7 +2,7 @@
 // source tracking and overload tables, export/import, block return.
 #include <gtest/gtest.h>
 
-#include "engine_test_util.h"
+#include "engine_fixture.h"
 #include "pf/engine.h"
 
 namespace hapf::pf::engine {
@@ -10,23 +10,9 @@ namespace {
 
 using namespace testing;
 
-class StateTest : public ::testing::Test {
+class StateTest : public EngineFixture {
  protected:
-  void SetUp() override { ifp = e.AddInterface("em0"); }
-  void LoadPassAll(Rule r = PassRule()) {
-    Ruleset rs;
-    rs.rules.push_back(r);
-    e.LoadRuleset(rs);
-  }
-  Verdict Run(Direction d, std::vector<uint8_t>& p) { return e.Test(d, ifp, p, now); }
-  Verdict In(std::vector<uint8_t>&& p) { return Run(Direction::kIn, p); }
-  Verdict Out(std::vector<uint8_t>&& p) { return Run(Direction::kOut, p); }
-  // Purges the whole (small) table at the current time.
-  void PurgeAll() { e.Purge(now, 1 << 16); }
-
-  Engine e;
-  InterfaceId ifp = 0;
-  TimeNs now = 1000 * kSec;
+  void LoadPassAll(Rule r = PassRule()) { Load({r}); }
 };
 
 TEST_F(StateTest, UdpTimeoutsFollowSingleAndMultiple) {
@@ -161,13 +147,8 @@ TEST_F(StateTest, OverloadTableFillsAndFlushes) {
   block_bad.src = AddrSpec::OfTable(bad);
   rs.rules.push_back(block_bad);
   rs.rules.push_back(PassRule());
-  Rule ssh = PassRule();
-  ssh.proto = kProtoTcp;
-  ssh.dport = {{PortRange::Op::kEq, 22, 0}};
+  Rule ssh = OverloadRule(bad, 22, true);
   ssh.max_src_conn = 2;
-  ssh.overload = bad;
-  ssh.overload_flush = true;
-  ssh.overload_flush_global = true;
   rs.rules.push_back(ssh);
   e.LoadRuleset(rs);
   // An unrelated flow from the attacker, flushed with "flush global".
@@ -191,6 +172,83 @@ TEST_F(StateTest, OverloadTableFillsAndFlushes) {
   v = In(Tcp("198.51.100.66", "192.0.2.1", 1004, 22, kSyn, 100, 0));
   EXPECT_EQ(v.action, Action::kBlock);
   EXPECT_EQ(v.rule_nr, 0u);
+}
+
+TEST_F(StateTest, MaxSrcConnRateOverloadsAndFlushesGlobally) {
+  auto bad = e.GetTable("flooders");
+  Rule block_bad = BlockRule();
+  block_bad.quick = true;
+  block_bad.src = AddrSpec::OfTable(bad);
+  Rule ssh = OverloadRule(bad, 22, true);
+  ssh.max_src_conn_rate = 2;
+  ssh.max_src_conn_rate_seconds = 10;
+  Load({block_bad, PassRule(), ssh});
+  auto connect = [&](const char* src, uint16_t sport) {
+    In(Tcp(src, "192.0.2.1", sport, 22, kSyn, 100, 0));
+    Out(Tcp("192.0.2.1", src, 22, sport, kSyn | kAck, 900, 101));
+    return In(Tcp(src, "192.0.2.1", sport, 22, kAck, 101, 901));
+  };
+  // Two connections per 10 s are fine, spread out as well as at once.
+  EXPECT_EQ(connect("198.51.100.66", 1001).action, Action::kPass);
+  EXPECT_EQ(connect("198.51.100.66", 1002).action, Action::kPass);
+  now += 11 * kSec;
+  EXPECT_EQ(connect("198.51.100.66", 1003).action, Action::kPass);
+  EXPECT_EQ(connect("198.51.100.67", 1001).action, Action::kPass);  // another source
+  In(Udp("198.51.100.66", "192.0.2.1", 9, 9));  // unrelated, under another rule
+  const size_t before = e.states().size();
+  ASSERT_EQ(before, 5u);
+  // The 2nd in this window is fine, the 3rd overloads.
+  EXPECT_EQ(connect("198.51.100.66", 1004).action, Action::kPass);
+  Verdict v = connect("198.51.100.66", 1005);
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.reason, kResSrcLimit);
+  EXPECT_TRUE(bad->Matches(A("198.51.100.66")));
+  EXPECT_FALSE(bad->Matches(A("198.51.100.67")));
+  EXPECT_EQ(e.counters().limits[kLcMaxSrcConnRate], 1u);
+  EXPECT_EQ(e.counters().limits[kLcMaxSrcConn], 0u);
+  EXPECT_EQ(e.counters().limits[kLcOverloadTable], 1u);
+  EXPECT_EQ(e.counters().limits[kLcOverloadFlush], 1u);
+  // flush global: every state of the source went, the other source's stays.
+  EXPECT_EQ(e.states().size(), 1u);
+  e.states().ForEach([&](uint32_t, State& s) { EXPECT_EQ(s.key[kWire].Addr(0), A("198.51.100.67")); });
+  v = In(Tcp("198.51.100.66", "192.0.2.1", 1006, 22, kSyn, 100, 0));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.rule_nr, 0u);
+}
+
+TEST_F(StateTest, PerRuleAdaptiveTimeoutsCountTheRulesStatesOnly) {
+  Rule scaled = PassRule();
+  scaled.proto = kProtoUdp;
+  scaled.dport = {{PortRange::Op::kEq, 53, 0}};
+  scaled.timeouts.v[kTmAdaptiveStart] = 2;
+  scaled.timeouts.v[kTmAdaptiveEnd] = 6;
+  Load({PassRule(), scaled});
+  // Many states of another rule do not scale this rule's timeouts.
+  for (int i = 0; i < 20; ++i) In(Udp("198.51.100.1", "192.0.2.1", static_cast<uint16_t>(100 + i), 123));
+  const uint32_t first = In(Udp("198.51.100.1", "192.0.2.1", 1000, 53)).state;
+  ASSERT_NE(first, kNoIndex);
+  EXPECT_EQ(e.ExpiresAt(e.states().at(first)), e.states().at(first).expire + 60u);  // 1 state: below start
+  for (int i = 1; i < 4; ++i) In(Udp("198.51.100.1", "192.0.2.1", static_cast<uint16_t>(1000 + i), 53));
+  // 4 states of the rule: 60 * (6 - 4) / (6 - 2) = 30 s.
+  EXPECT_EQ(e.ExpiresAt(e.states().at(first)), e.states().at(first).expire + 30u);
+  // After 31 s the purge takes one of them; with 3 left the timeout is
+  // 45 s and the rest live on (pf re-evaluates per state, as here). The other
+  // rule's states keep the global 60 s (24 states, far below 60000).
+  now += 31 * kSec;
+  PurgeAll();
+  EXPECT_EQ(e.states().size(), 23u);
+  const Rule& r = e.main_ruleset().rules[1];
+  EXPECT_EQ(r.states_cur, 3u);
+  // At adaptive.end the timeout is 0 (pf_state_expires): the purge removes
+  // states until the count is below the end again.
+  uint32_t last = kNoIndex;
+  for (int i = 0; i < 3; ++i) last = In(Udp("198.51.100.1", "192.0.2.1", static_cast<uint16_t>(2000 + i), 53)).state;
+  ASSERT_EQ(r.states_cur, 6u);
+  ASSERT_NE(last, kNoIndex);
+  EXPECT_EQ(e.ExpiresAt(e.states().at(last)), 0u);
+  PurgeAll();
+  EXPECT_LT(r.states_cur, 6u);
+  EXPECT_EQ(e.states().size(), 20u + r.states_cur);
 }
 
 TEST_F(StateTest, ExportImportRoundTripsEveryField) {
@@ -241,6 +299,9 @@ TEST_F(StateTest, ExportImportRoundTripsEveryField) {
   StateExport z = x;
   z.creatorid = 0;
   EXPECT_EQ(Engine().Import(z, now), kNoIndex);
+  StateExport big = x;
+  big.rtableid[0] = 1 << 20;  // no such routing table (pf's ids are 0..255)
+  EXPECT_EQ(Engine().Import(big, now), kNoIndex);
 }
 
 TEST_F(StateTest, ImportedStatePassesTrafficOnTheOtherNode) {

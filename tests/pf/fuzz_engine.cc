@@ -1,7 +1,9 @@
 // libFuzzer target: random packet sequences against a fixed ruleset with NAT,
-// rdr, tables and limits. Invariants: no crash, every live state is found
-// through both of its keys, rewrites keep valid checksums valid, and a purge
-// far in the future empties the table.
+// rdr, tables, limits and tags, reloaded at random points (states then live on
+// under retired rules). Invariants: no crash, every live state is found
+// through both of its keys and its rule resolves, rewrites keep valid
+// checksums valid, and a purge far in the future empties the table and frees
+// every retired ruleset.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -25,13 +27,7 @@ void CheckAt(bool ok, int line) {
 }
 #define Check(x) CheckAt((x), __LINE__)
 
-std::unique_ptr<Engine> MakeEngine(InterfaceId& ext, InterfaceId& lan) {
-  EngineOptions o;
-  o.limits.states = 64;
-  auto engine = std::make_unique<Engine>(o);
-  Engine& e = *engine;
-  ext = e.AddInterface("em0");
-  lan = e.AddInterface("em1");
+void LoadRules(Engine& e) {
   auto bad = e.GetTable("bad");
   Ruleset rs;
   rs.rules.push_back(BlockRule());
@@ -49,6 +45,7 @@ std::unique_ptr<Engine> MakeEngine(InterfaceId& ext, InterfaceId& lan) {
   pool.port_lo = 1024;
   pool.port_hi = 1040;
   nat.nat = pool;
+  nat.tag = e.TagId("NAT");
   rs.rules.push_back(nat);
   Rule rdr = PassRule();
   rdr.dir = Direction::kIn;
@@ -73,8 +70,25 @@ std::unique_ptr<Engine> MakeEngine(InterfaceId& ext, InterfaceId& lan) {
   Rule udp = PassRule();
   udp.proto = kProtoUdp;
   udp.max_states = 10;
+  udp.timeouts.v[kTmUdpFirst] = 30;
   rs.rules.push_back(udp);
+  Rule untagged = BlockRule();  // out on em1: only what the NAT rule tagged
+  untagged.dir = Direction::kOut;
+  untagged.ifgroup = e.GroupId("em1");
+  untagged.proto = kProtoUdp;
+  untagged.match_tag = e.TagId("NAT");
+  untagged.match_tag_not = true;
+  rs.rules.push_back(untagged);
   e.LoadRuleset(rs);
+}
+
+std::unique_ptr<Engine> MakeEngine(InterfaceId& ext, InterfaceId& lan) {
+  EngineOptions o;
+  o.limits.states = 64;
+  auto engine = std::make_unique<Engine>(o);
+  ext = engine->AddInterface("em0");
+  lan = engine->AddInterface("em1");
+  LoadRules(*engine);
   return engine;
 }
 
@@ -94,6 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint32_t rng = 12345;
   e.options().random = [&rng] { return rng = rng * 1103515245u + 12345u; };
   TimeNs now = 1000 * kSec;
+  uint16_t tag = 0;
   size_t i = 0;
   while (i + 2 <= size) {
     const uint8_t ctl = data[i];
@@ -103,8 +118,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Direction dir = (ctl & 1) ? Direction::kOut : Direction::kIn;
     const InterfaceId ifp = (ctl & 2) ? lan : ext;
     now += (ctl >> 2 & 0x0f) * kSec * 7;
+    if (ctl & 0x80) LoadRules(e);
     const bool valid_before = hapf::pf::engine::testing::ChecksumError(pkt).empty();
-    const Verdict v = e.Test(dir, ifp, pkt, now);
+    const Verdict v = e.Test(dir, ifp, pkt, now, tag);
+    tag = v.tag;  // the next packet as if it were this one forwarded
     Check(v.action == Action::kPass || v.action == Action::kBlock);
     if (v.action == Action::kPass && v.rewritten && valid_before)
       Check(hapf::pf::engine::testing::ChecksumError(pkt).empty());
@@ -115,6 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ++live;
       Check(e.states().Find(s.key[kWire], Direction::kIn) == idx);
       Check(e.states().Find(s.key[kStack], Direction::kOut) == idx);
+      Check(s.rule_ref == kNoRule || e.RuleByRef(s.rule_ref) != nullptr);
     });
     Check(live == e.states().size());
     Check(e.states().size() <= 64);
@@ -122,6 +140,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   e.Purge(now + 400000 * kSec, 1 << 20);
   Check(e.states().size() == 0);
   e.Purge(now + 800000 * kSec, 1 << 20);  // source nodes outlive their states by src.track
+  Check(e.retired_rulesets() == 0);
   e.options().random = nullptr;
   return 0;
 }
