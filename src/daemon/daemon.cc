@@ -378,11 +378,10 @@ bool Dispatcher::Reload(const std::string& text, const std::string& filename, st
   pf::ParseResult r = ParseRuleset(text, filename, env_);
   messages = r.messages;
   if (!r.ok()) return false;
-  if (filter_.once_layout()) {
-    if (std::optional<std::string> e = OnceLayoutConflict(r.ruleset, filename)) {
-      messages.push_back(*e);
-      return false;
-    }
+  if (std::optional<std::string> e = filter_.once_layout() ? OnceLayoutConflict(r.ruleset, filename)
+                                                            : SplitLayoutConflict(r.ruleset, filename)) {
+    messages.push_back(*e);
+    return false;
   }
   std::vector<std::string> warnings = anchor.empty() ? filter_.Load(r.ruleset) : filter_.LoadAnchor(anchor, r.ruleset);
   messages.insert(messages.end(), warnings.begin(), warnings.end());
@@ -551,11 +550,10 @@ int HapfdMain(int argc, char** argv) {
     if (cfg.pf_errors > 0) std::fprintf(stderr, "hapfd: Syntax error in config file: pf rules not loaded\n");
     return 1;
   }
-  if (cfg.settings.queue_once) {
-    if (std::optional<std::string> e = OnceLayoutConflict(cfg.ruleset, dir + "/pf.conf")) {
-      std::fprintf(stderr, "%s\nhapfd: Syntax error in config file: pf rules not loaded\n", e->c_str());
-      return 1;
-    }
+  if (std::optional<std::string> e = cfg.settings.queue_once ? OnceLayoutConflict(cfg.ruleset, dir + "/pf.conf")
+                                                              : SplitLayoutConflict(cfg.ruleset, dir + "/pf.conf")) {
+    std::fprintf(stderr, "%s\nhapfd: Syntax error in config file: pf rules not loaded\n", e->c_str());
+    return 1;
   }
   if (check_only) return 0;
 

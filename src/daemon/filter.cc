@@ -106,6 +106,20 @@ std::string FormatStateLine(const eng::StateExport& s) {
   return line;
 }
 
+std::optional<std::string> SplitLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename) {
+  for (const pf::Rule& r : ruleset.rules) {
+    if ((!r.tagged.empty() || r.received_on) && r.direction != pf::Direction::kIn)
+      return filename + ":" + std::to_string(r.line) +
+             ": tagged and received-on on outbound rules need queue-layout once in hapfd.conf (with queue-layout "
+             "split a forwarded packet crosses the queue twice and its tag and receiving interface are not carried "
+             "from one crossing to the other)";
+    if (r.anchor_body) {
+      if (auto e = SplitLayoutConflict(*r.anchor_body, filename)) return e;
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> OnceLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename) {
   for (const pf::Rule& r : ruleset.rules) {
     if (!r.rdr.empty() || r.binat)
@@ -201,9 +215,15 @@ linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vec
   const bool defer = sync_ != nullptr && keeper_ != nullptr && sync_->defer() && !MulticastDestination(packet.l3);
   const uint64_t handle = (uint64_t{packet.queue} << 32) | packet.id;
   bool hold = false;
+  // What the inbound test gives the outbound one when both happen in this
+  // crossing (queue-layout once, or a local packet): the pf tag and the
+  // receiving interface (`received-on`).
+  uint16_t tag = 0;
   auto test = [&](eng::Direction dir, const linux::IfaceEntry* iface) {
     if (defer && !hold) sync_->ArmDeferral(handle);
-    eng::Verdict v = engine_.Test(dir, InterfaceFor(iface), packet.l3, now);
+    const eng::InterfaceId rcvif = dir == eng::Direction::kOut && packet.in ? InterfaceFor(packet.in) : 0;
+    eng::Verdict v = engine_.Test(dir, InterfaceFor(iface), packet.l3, now, tag, rcvif);
+    tag = v.tag;
     if (defer && !hold) hold = sync_->DisarmDeferral();
     rewritten |= v.rewritten;
     // The packet as it leaves this test (translated when a rule rewrote it).
@@ -318,6 +338,24 @@ bool Filter::ShowRules(int verbose, const std::string& anchor, std::string& out)
       }
     }
   }
+  // `once` rules that have fired are gone from the listing, as in pfctl -sr.
+  std::vector<size_t> shown;  // compiled index of each listed top-level rule
+  pf::Ruleset live;
+  const size_t ncompiled = compiled ? compiled->rules.size() : 0;
+  bool any_expired = false;
+  for (size_t i = 0; i < src->rules.size(); ++i) any_expired |= i < ncompiled && compiled->rules[i].expired;
+  if (any_expired) {
+    live = *src;
+    live.rules.clear();
+    for (size_t i = 0; i < src->rules.size(); ++i) {
+      if (i < ncompiled && compiled->rules[i].expired) continue;
+      live.rules.push_back(src->rules[i]);
+      shown.push_back(i);
+    }
+    src = &live;
+  } else {
+    for (size_t i = 0; i < src->rules.size(); ++i) shown.push_back(i);
+  }
   std::string text = pf::FormatRules(*src, 0, verbose > 1);
   if (verbose == 0) {
     out = std::move(text);
@@ -334,8 +372,8 @@ bool Filter::ShowRules(int verbose, const std::string& anchor, std::string& out)
     if (text.compare(pos, 2, "  ") != 0 && text.compare(pos, 1, "}") != 0) {
       uint64_t evaluations = 0, packets = 0, bytes = 0;
       uint32_t states = 0;
-      if (nr < count) {
-        const eng::Rule& r = compiled->rules[nr];
+      if (nr < shown.size() && shown[nr] < count) {
+        const eng::Rule& r = compiled->rules[shown[nr]];
         evaluations = r.evaluations;
         packets = r.packets[0] + r.packets[1];
         bytes = r.bytes[0] + r.bytes[1];

@@ -50,6 +50,9 @@ class SyncHook {
 // so a destination rewrite (rdr-to, binat-to) could not change its route:
 // such a ruleset is refused. The message ("FILE:LINE: ..."), or nothing.
 std::optional<std::string> OnceLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename);
+// The opposite for queue-layout split: an outbound rule matching `tagged` or
+// `received-on` would never see what the inbound crossing knew, so it is refused.
+std::optional<std::string> SplitLayoutConflict(const pf::Ruleset& ruleset, const std::string& filename);
 
 // The engine options a daemon starts with: random hostid, time-based state ids
 // and kernel randomness (the engine's own defaults are deterministic for tests).

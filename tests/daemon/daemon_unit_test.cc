@@ -325,6 +325,53 @@ TEST(DaemonFilter, KillStatesByDestinationAndSourceNodes) {
   EXPECT_EQ(r["err"].get<std::string>(), "hapfctl: -k may be given at most twice\n");
 }
 
+// A forwarded packet judged in one crossing (queue-layout once): the tag of
+// the inbound test and the receiving interface reach the outbound rules. With
+// queue-layout split (two crossings) such outbound rules are refused. A fired
+// `once` rule leaves the -sr listing.
+TEST(DaemonFilter, TagAndReceivedOnCrossFromInToOutAndOnceRulesExpire) {
+  Filter f(nullptr);
+  f.set_once_layout(true);
+  std::vector<std::unique_ptr<Component>> none;
+  pf::StaticHostEnvironment env;
+  Dispatcher d(f, none, env);
+  auto load = [&](const std::string& text) {
+    return d.Handle({{"cmd", "load"}, {"text", text}, {"filename", "pf.conf"}});
+  };
+  ASSERT_TRUE(load("block all\npass in on fw0 proto udp tag FROM_IN\npass out on fw1 proto udp tagged FROM_IN\n"
+                   "pass in on fw0 proto tcp\npass out on fw1 proto tcp received-on fw0\n")["ok"].get<bool>());
+  Forward fw;
+  auto udp = Udp("192.0.2.2", 5353, "198.51.100.2", 7001);
+  EXPECT_EQ(fw.Send(f, udp).verdict, linux::Verdict::kAccept);
+  auto syn = Tcp("192.0.2.2", 40000, "198.51.100.2", 22, 0x02);
+  EXPECT_EQ(fw.Send(f, syn).verdict, linux::Verdict::kAccept);
+  // Without the tag rule the outbound pass does not match: blocked.
+  ASSERT_TRUE(load("block all\npass in on fw0 proto udp\npass out on fw1 proto udp tagged FROM_IN\n")["ok"].get<bool>());
+  auto udp2 = Udp("192.0.2.2", 5354, "198.51.100.2", 7001);
+  EXPECT_EQ(fw.Send(f, udp2).verdict, linux::Verdict::kDrop);
+
+  // `once`: the rule matches one packet, then it is gone from -sr.
+  ASSERT_TRUE(load("pass in on fw0 proto udp to port 9 once\npass out\n")["ok"].get<bool>());
+  auto first = Udp("192.0.2.2", 6000, "198.51.100.2", 9);
+  EXPECT_EQ(fw.Send(f, first).verdict, linux::Verdict::kAccept);
+  nlohmann::json r = d.Handle({{"cmd", "show"}, {"what", "rules"}});
+  EXPECT_EQ(r["out"].get<std::string>(), "pass out all flags S/SA\n");
+  r = d.Handle({{"cmd", "show"}, {"what", "rules"}, {"verbose", 1}});
+  EXPECT_EQ(r["out"].get<std::string>().rfind("pass out all flags S/SA\n  [ Evaluations: ", 0), 0u)
+      << r["out"].get<std::string>();
+
+  Filter split(nullptr);
+  Dispatcher ds(split, none, env);
+  r = ds.Handle({{"cmd", "load"}, {"text", "pass\nblock out tagged BAD\n"}, {"filename", "pf.conf"}});
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_NE(r["err"].get<std::string>().find("pf.conf:2: tagged and received-on on outbound rules need "
+                                              "queue-layout once"),
+            std::string::npos)
+      << r["err"].get<std::string>();
+  r = ds.Handle({{"cmd", "load"}, {"text", "match in tag X\npass in tagged X\n"}, {"filename", "pf.conf"}});
+  EXPECT_TRUE(r["ok"].get<bool>()) << r["err"].get<std::string>();
+}
+
 // pfctl -a: rules loaded into a named anchor are evaluated by the main
 // ruleset's anchor rule, listed on their own, counted, and flushed alone.
 TEST(DaemonFilter, AnchorsLoadShowCountAndFlushOnTheirOwn) {
