@@ -195,9 +195,12 @@ s_restartbackup() {
   t0=$(now_ms)
   pid=$(cat "$RUN/pids/ha-fw2.pid"); kill -TERM "$pid"
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  ip netns exec "$(ns fw2)" timeout 25 tcpdump -U -n -i em2 -w "$RUN/bulk.pcap" 'ip proto 240 and src host 192.0.2.1' 2>/dev/null &
+  ip netns exec "$(ns fw2)" timeout 25 tcpdump --immediate-mode -U -n -i em2 -w "$RUN/bulk.pcap" 'ip proto 240 and src host 192.0.2.1' \
+    2>"$RUN/bulk.tcpdump.err" &
   local cap=$!
-  sleep 0.5
+  # The bulk update now follows the restart within milliseconds: start only once tcpdump listens, and have it
+  # write each packet at once (the whole capture may last less than libpcap's 1 s buffer timeout).
+  for _ in $(seq 100); do grep -q 'listening on' "$RUN/bulk.tcpdump.err" 2>/dev/null && break; sleep 0.05; done
   start_ha 2
   local done_ok=0
   for _ in $(seq 150); do grep -q 'pfsync: demote -32 (pfsync done)' "$RUN/logs/ha-fw2.log" && { done_ok=1; break; }; sleep 0.1; done
