@@ -144,9 +144,12 @@ int64_t MonotonicNs() {
 // socket activity).
 class PfsyncComponent : public Component {
  public:
-  PfsyncComponent(Filter& filter, pfsync::PfsyncConfig cfg, linux::CarpNode* carp) : filter_(filter) {
+  PfsyncComponent(Filter& filter, pfsync::PfsyncConfig cfg, linux::CarpNode* carp, uint32_t generated_mark)
+      : filter_(filter) {
     linux::PfsyncNodeOptions o;
     o.config = std::move(cfg);
+    // Its own packets skip its own queue on output (docs/daemon.md): an overloaded queue dropped them unseen.
+    o.socket_mark = generated_mark;
     o.pf_offset_ns = WallNowNs() - MonotonicNs();  // the filter runs on wall-clock time
     o.log = [](const std::string& line) { Log(LOG_INFO, line); };
     o.start_now = false;  // DataPlaneReady(): after a crash a stale table would drop the bulk request
@@ -612,7 +615,7 @@ int HapfdMain(int argc, char** argv) {
     try {
       linux::CarpNode* carp = nullptr;
       if (!components.empty()) carp = &static_cast<CarpComponent&>(*components.front()).node();
-      components.push_back(std::make_unique<PfsyncComponent>(filter, *cfg.pfsync, carp));
+      components.push_back(std::make_unique<PfsyncComponent>(filter, *cfg.pfsync, carp, spec.generated_mark));
     } catch (const std::exception& e) {
       Log(LOG_ERR, std::string("pfsync: ") + e.what());
       return 1;
