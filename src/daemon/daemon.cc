@@ -580,6 +580,7 @@ int HapfdMain(int argc, char** argv) {
   linux::DataPlaneConfig dpc;
   dpc.queue_base = cfg.settings.queue_base;
   dpc.queue_count = cfg.settings.queues;
+  dpc.queue_maxlen = cfg.settings.queue_maxlen;
   dpc.layout = cfg.settings.queue_once ? linux::QueueLayout::kOnce : linux::QueueLayout::kSplit;
   dpc.skip = cfg.settings.skip;
   linux::RulesetSpec spec = dpc.Ruleset();
