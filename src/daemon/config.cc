@@ -66,6 +66,8 @@ Settings ParseSettings(const std::string& file, const std::string& text, std::ve
     } else if (key == "queue-layout") {
       if (value != "once" && value != "split") fail("queue-layout must be once or split");
       else s.queue_once = value == "once";
+    } else if (key == "queue-maxlen") {
+      if (auto n = number(64, 1 << 20)) s.queue_maxlen = static_cast<uint32_t>(*n);
     } else if (key == "queue-base") {
       if (auto n = number(0, 65000)) s.queue_base = static_cast<uint16_t>(*n);
     } else if (key == "skip") {

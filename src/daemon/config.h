@@ -24,6 +24,7 @@ struct Settings {
   carp::Settings carp;          // carp-allow, carp-preempt, carp-log
   uint16_t queue_base = 0;      // queue-base N
   uint16_t queues = 2;          // queues N: NFQUEUE workers
+  uint32_t queue_maxlen = 4096;  // queue-maxlen N: packets the kernel keeps waiting per queue
   bool queue_once = false;      // queue-layout once|split (once: no rdr-to allowed)
   std::vector<std::string> skip = {"lo"};  // interfaces never queued besides `set skip on`
   std::string sync_auth;        // sync-auth KEY (pfsync's syncauth)

@@ -144,11 +144,14 @@ int64_t MonotonicNs() {
 // socket activity).
 class PfsyncComponent : public Component {
  public:
-  PfsyncComponent(Filter& filter, pfsync::PfsyncConfig cfg, linux::CarpNode* carp, int bulk_pace)
+  PfsyncComponent(Filter& filter, pfsync::PfsyncConfig cfg, linux::CarpNode* carp, int bulk_pace,
+                  uint32_t generated_mark)
       : filter_(filter) {
     linux::PfsyncNodeOptions o;
     o.config = std::move(cfg);
     o.bulk_packets_per_interval = bulk_pace;  // 0: the engine's default
+    // Its own packets skip its own queue on output (docs/daemon.md): an overloaded queue dropped them unseen.
+    o.socket_mark = generated_mark;
     o.pf_offset_ns = WallNowNs() - MonotonicNs();  // the filter runs on wall-clock time
     o.log = [](const std::string& line) { Log(LOG_INFO, line); };
     o.start_now = false;  // DataPlaneReady(): after a crash a stale table would drop the bulk request
@@ -577,6 +580,7 @@ int HapfdMain(int argc, char** argv) {
   linux::DataPlaneConfig dpc;
   dpc.queue_base = cfg.settings.queue_base;
   dpc.queue_count = cfg.settings.queues;
+  dpc.queue_maxlen = cfg.settings.queue_maxlen;
   dpc.layout = cfg.settings.queue_once ? linux::QueueLayout::kOnce : linux::QueueLayout::kSplit;
   dpc.skip = cfg.settings.skip;
   linux::RulesetSpec spec = dpc.Ruleset();
@@ -612,8 +616,8 @@ int HapfdMain(int argc, char** argv) {
     try {
       linux::CarpNode* carp = nullptr;
       if (!components.empty()) carp = &static_cast<CarpComponent&>(*components.front()).node();
-      components.push_back(
-          std::make_unique<PfsyncComponent>(filter, *cfg.pfsync, carp, cfg.settings.pfsync_bulk_pace));
+      components.push_back(std::make_unique<PfsyncComponent>(filter, *cfg.pfsync, carp,
+                                                             cfg.settings.pfsync_bulk_pace, spec.generated_mark));
     } catch (const std::exception& e) {
       Log(LOG_ERR, std::string("pfsync: ") + e.what());
       return 1;

@@ -20,7 +20,7 @@ sim::Time Now() {
 
 PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options)
     : opts_(std::move(options)), filter_(filter) {
-  socket_ = std::make_unique<PfsyncSocket>(opts_.config.syncdev, opts_.config.syncpeer);
+  socket_ = std::make_unique<PfsyncSocket>(opts_.config.syncdev, opts_.config.syncpeer, opts_.socket_mark);
   pfsync::EngineConfig cfg;
   cfg.creatorid = filter.options().hostid;
   cfg.mtu = opts_.mtu;
@@ -128,7 +128,7 @@ void PfsyncNode::SendPending() {
       wait_writable_ = err != ENOBUFS;  // POLLOUT says nothing about a full device queue
       return;
     }
-    ++oerrors_;  // this packet cannot go (e.g. EMSGSIZE, ENETDOWN): skip it
+    ++oerrors_;  // this packet cannot go (e.g. EMSGSIZE, ENETDOWN; EPERM from a netfilter drop): skip it
     ++pending_head_;
   }
   pending_head_ = pending_used_ = 0;

@@ -39,6 +39,10 @@ struct PfsyncNodeOptions {
   // lost); beyond this bound new packets are dropped and counted (oqdrops).
   // 8192 full packets are 12 MB: an insert storm of ~40 000 states.
   size_t max_queued_packets = 8192;
+  // SO_MARK of the pfsync socket (0: none). hapfd passes its generated mark
+  // (RulesetSpec::generated_mark) so that its pfsync packets skip its own
+  // queue on output, like its RST/ICMP replies; inbound pfsync is filtered.
+  uint32_t socket_mark = 0;
   // Bulk pacing overrides (0: the engine's default, see pfsync::EngineConfig).
   pfsync::Duration bulk_interval{0};
   int bulk_packets_per_interval = 0;

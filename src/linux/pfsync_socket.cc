@@ -27,7 +27,7 @@ in_addr ToInAddr(const net::IpAddr& a) {
 
 }  // namespace
 
-PfsyncSocket::PfsyncSocket(const std::string& syncdev, std::optional<net::IpAddr> syncpeer)
+PfsyncSocket::PfsyncSocket(const std::string& syncdev, std::optional<net::IpAddr> syncpeer, uint32_t mark)
     : dst_(syncpeer ? *syncpeer : pfsync::PfsyncGroup()), peer_(syncpeer), bufs_(kBatch * kBufSize) {
   if (dst_.family() != net::Family::kV4) throw std::runtime_error("pfsync socket: syncpeer must be IPv4");
   const unsigned ifindex = if_nametoindex(syncdev.c_str());
@@ -48,6 +48,11 @@ PfsyncSocket::PfsyncSocket(const std::string& syncdev, std::optional<net::IpAddr
     // ENOBUFS): an insert storm on a throttled link lost 83 % silently. With it sendmmsg says ENOBUFS and
     // PfsyncNode sends the packet again; the ICMP errors it also queues are read and dropped (ReadBatch).
     if (setsockopt(fd_, IPPROTO_IP, IP_RECVERR, &on, sizeof on) < 0) Fail("IP_RECVERR");
+    // hapfd's own pfsync packets would otherwise cross its own NFQUEUE on output: when the data plane is
+    // overloaded the kernel drops them at the full queue after sendmmsg has reported them sent, so neither
+    // IP_RECVERR nor the retry queue sees the loss (bench/README.md: 23 % of the master's packets at 50 000
+    // new flows/s). Marked, the output chain accepts them before the queue.
+    if (mark != 0 && setsockopt(fd_, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) Fail("SO_MARK");
     ip_mreqn mreq{};
     mreq.imr_ifindex = static_cast<int>(ifindex);
     if (setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) < 0) Fail("IP_MULTICAST_IF");

@@ -24,8 +24,10 @@ inline constexpr uint8_t kPfsyncProto = 240;
 class PfsyncSocket {
  public:
   // Opens, binds to `syncdev` and joins the group unless `syncpeer` is set.
-  // Throws std::runtime_error with the reason on failure.
-  PfsyncSocket(const std::string& syncdev, std::optional<net::IpAddr> syncpeer);
+  // A non-zero `mark` is set as SO_MARK on every packet sent (hapfd: the mark
+  // its nftables output chain accepts without queueing). Throws
+  // std::runtime_error with the reason on failure.
+  PfsyncSocket(const std::string& syncdev, std::optional<net::IpAddr> syncpeer, uint32_t mark = 0);
   ~PfsyncSocket();
   PfsyncSocket(const PfsyncSocket&) = delete;
   PfsyncSocket& operator=(const PfsyncSocket&) = delete;

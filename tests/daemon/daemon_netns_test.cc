@@ -89,6 +89,17 @@ class DaemonNetns : public ::testing::Test {
     while (!out.empty() && out.back() == '\n') out.pop_back();
     return out;
   }
+  // Captures protocol 240 on the server side while a connection is made: fw1's pfsync packets must show.
+  void ExpectPfsyncOnTheWireForAConnection() {
+    Process capture({"ip", "netns", "exec", topo_->Ns("srv"), "timeout", "6", "tcpdump", "-n", "-l", "-i", "srv0",
+                     "-c", "2", "ip proto 240"},
+                    dir_ + "/capture.log");
+    usleep(800 * 1000);
+    EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
+    EXPECT_EQ(capture.Wait(8), 0) << ReadFile(dir_ + "/capture.log");
+    const std::string seen = ReadFile(dir_ + "/capture.log");
+    EXPECT_TRUE(Contains(seen, "198.51.100.1 > 224.0.0.240")) << seen;
+  }
   bool Ping(const std::string& role, const std::string& addr, int count, int deadline = 4) {
     return topo_->Exec(role, "ping -n -q -c " + std::to_string(count) + " -i 0.2 -W 1 -w " +
                                  std::to_string(deadline) + " " + addr)
@@ -380,17 +391,27 @@ TEST_F(DaemonNetns, PfsyncRuntimeSendsTheStatesTrafficCreates) {
   ASSERT_EQ(status.status, 0) << status.output << ReadFile(dir_ + "/fw.log");
   EXPECT_TRUE(Contains(status.output, "pfsync0: flags=41<UP,RUNNING>")) << status.output;
   EXPECT_TRUE(Contains(status.output, "\tpfsync: syncdev: fw1 maxupd: 128 defer: off")) << status.output;
-  // Capture protocol 240 on the server side while a connection is made.
-  Process capture({"ip", "netns", "exec", topo_->Ns("srv"), "timeout", "6", "tcpdump", "-n", "-l", "-i", "srv0",
-                   "-c", "2", "ip proto 240"},
-                  dir_ + "/capture.log");
-  usleep(800 * 1000);
-  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 2"), "open");
-  EXPECT_EQ(capture.Wait(8), 0) << ReadFile(dir_ + "/capture.log");
-  EXPECT_TRUE(Contains(ReadFile(dir_ + "/capture.log"), "198.51.100.1 > 224.0.0.240")) << ReadFile(dir_ + "/capture.log");
+  ExpectPfsyncOnTheWireForAConnection();
   RunResult stats = Ctl("pfsync stats");
   EXPECT_FALSE(Contains(stats.output, "\t0 packets sent (IPv4)")) << stats.output;
   EXPECT_TRUE(Contains(stats.output, "packets sent (IPv4)")) << stats.output;
+}
+
+// hapfd's own pfsync packets carry its generated mark and leave without
+// crossing its own queue (an overloaded queue dropped them after sendmmsg had
+// reported them sent): pf does not see them on output, so even a rule that
+// blocks pfsync out on the syncdev does not stop them. Inbound pfsync is
+// still filtered.
+TEST_F(DaemonNetns, PfsyncOwnPacketsSkipTheQueueOnOutput) {
+  Write("etc/hostname.pfsync0", "syncdev fw1 maxupd 128\nup\n");
+  StartHapfd(kSeedPfConf + std::string("pass in quick on fw1 proto pfsync keep state (no-sync)\n"
+                                       "block out log quick on fw1 proto pfsync\n"));
+  ExpectPfsyncOnTheWireForAConnection();
+  // No pf state was made for them on the way out (the block rule never matched either).
+  const std::string ss = Ctl("-ss").output;
+  EXPECT_FALSE(Contains(ss, "224.0.0.240")) << ss;
+  RunResult stats = Ctl("pfsync stats");
+  EXPECT_TRUE(Contains(stats.output, "\t\t0 send error")) << stats.output;
 }
 
 // `hapfctl pfsync bulk` (the status page's "force bulk update"): once the

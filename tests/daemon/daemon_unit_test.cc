@@ -41,7 +41,8 @@ std::string RunCapture(const std::string& cmd, int& status) {
 TEST(DaemonConfig, ReadsEveryFileOfTheDirectory) {
   std::string dir = TempDir();
   Write(dir + "/pf.conf", "block all\npass in proto tcp to port 22\n");
-  Write(dir + "/hapfd.conf", "# settings\ncontrol-socket /run/x.sock\ncarp-preempt yes\ncarp-log 5\nqueues 4\n");
+  Write(dir + "/hapfd.conf",
+        "# settings\ncontrol-socket /run/x.sock\ncarp-preempt yes\ncarp-log 5\nqueues 4\nqueue-maxlen 16384\n");
   Write(dir + "/hostname.carp1", "inet 192.0.2.100 255.255.255.0 192.0.2.255 vhid 7 carpdev fw0 advskew 20 pass s3\n");
   Write(dir + "/hostname.pfsync0", "syncdev fw1 maxupd 64\nup\n");
   pf::StaticHostEnvironment env;
@@ -52,6 +53,7 @@ TEST(DaemonConfig, ReadsEveryFileOfTheDirectory) {
   EXPECT_TRUE(c.settings.carp.preempt);
   EXPECT_EQ(c.settings.carp.log_level, 5);
   EXPECT_EQ(c.settings.queues, 4);
+  EXPECT_EQ(c.settings.queue_maxlen, 16384u);
   ASSERT_EQ(c.carp.size(), 1u);
   EXPECT_EQ(c.carp[0].ifname, "carp1");
   EXPECT_EQ(c.carp[0].vhid, 7);
