@@ -346,6 +346,19 @@ CompileResult CompileAndLoad(const hapf::pf::Ruleset& src, Engine& e) {
     table->Clear();
     for (const ast::TableEntry& te : t.entries) table->Add(te.prefix, te.negated);
   }
+  // pfctl_load_options: a states limit without explicit adaptive timeouts moves
+  // them to 60 % and 120 % of the limit (else a large limit would sit above
+  // the fixed 60 000 / 120 000 and new states would expire at once).
+  bool limit_states = false, adaptive = false;
+  for (const ast::Option& opt : src.options) {
+    limit_states |= opt.kind == ast::OptionKind::kLimit && opt.limit == ast::LimitKind::kStates;
+    adaptive |= opt.kind == ast::OptionKind::kTimeout &&
+                (opt.timeout == ast::TimeoutKind::kAdaptiveStart || opt.timeout == ast::TimeoutKind::kAdaptiveEnd);
+  }
+  if (limit_states && !adaptive) {
+    o.timeouts.v[kTmAdaptiveStart] = o.limits.states / 10 * 6;
+    o.timeouts.v[kTmAdaptiveEnd] = o.limits.states / 10 * 12;
+  }
   Compiler c{e, result, {}, 0};
   Ruleset main;
   for (const ast::Rule& r : src.rules) c.CompileRule(r, main.rules);

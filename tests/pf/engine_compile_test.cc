@@ -39,6 +39,23 @@ class CompileTest : public ::testing::Test {
   TimeNs now = 100 * kSec;
 };
 
+// pfctl_load_options: `set limit states N` without adaptive timeouts puts
+// them at 60 % and 120 % of N; explicit ones stay.
+TEST_F(CompileTest, StateLimitMovesTheAdaptiveTimeouts) {
+  Load("set limit states 1000000\npass\n");
+  EXPECT_EQ(e.options().timeouts.v[kTmAdaptiveStart], 600000u);
+  EXPECT_EQ(e.options().timeouts.v[kTmAdaptiveEnd], 1200000u);
+  Engine fresh;
+  EXPECT_EQ(fresh.options().timeouts.v[kTmAdaptiveStart], 60000u);  // pf's defaults for 100 000 states
+  EXPECT_EQ(fresh.options().timeouts.v[kTmAdaptiveEnd], 120000u);
+}
+
+TEST_F(CompileTest, ExplicitAdaptiveTimeoutsWinOverTheStateLimit) {
+  Load("set limit states 1000000\nset timeout { adaptive.start 5000, adaptive.end 9000 }\npass\n");
+  EXPECT_EQ(e.options().timeouts.v[kTmAdaptiveStart], 5000u);
+  EXPECT_EQ(e.options().timeouts.v[kTmAdaptiveEnd], 9000u);
+}
+
 TEST_F(CompileTest, SeedRulesetFromPfConf) {
   CompileResult r = Load(R"(
 ext_if = "em0"
