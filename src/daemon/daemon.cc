@@ -605,6 +605,7 @@ int HapfdMain(int argc, char** argv) {
     co.settings = cfg.settings.carp;
     co.vhosts = cfg.carp;
     co.log = [](int level, const std::string& line) { Log(level, line); };
+    co.socket_mark = spec.generated_mark;  // its own adverts skip its queue on output
     try {
       components.push_back(std::make_unique<CarpComponent>(std::move(co)));
     } catch (const std::exception& e) {

@@ -167,8 +167,10 @@ void CarpNode::OpenDev(const std::string& carpdev, const carp::VhostConfig& v, c
     d.frames = std::make_unique<FrameSocket>(l->index);
     WriteSysctl("/proc/sys/net/ipv4/conf/" + carpdev + "/arp_ignore", "1");
   }
-  if (v.has_v4() && !d.v4) d.v4 = std::make_unique<CarpSocket>(net::Family::kV4, carpdev, l->index);
-  if (v.has_v6() && !d.v6) d.v6 = std::make_unique<CarpSocket>(net::Family::kV6, carpdev, l->index);
+  if (v.has_v4() && !d.v4)
+    d.v4 = std::make_unique<CarpSocket>(net::Family::kV4, carpdev, l->index, opts_.socket_mark);
+  if (v.has_v6() && !d.v6)
+    d.v6 = std::make_unique<CarpSocket>(net::Family::kV6, carpdev, l->index, opts_.socket_mark);
 }
 
 void CarpNode::InstallVips(const std::string& ifname, const std::string& carpdev) {

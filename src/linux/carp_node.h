@@ -29,6 +29,10 @@ struct CarpNodeOptions {
   std::vector<std::string> tracked;  // interfaces whose link loss demotes group "carp"
   std::function<void(int level, const std::string& line)> log;  // engine and runtime messages
   bool ipv6_router = false;                                     // Router flag in unsolicited NAs
+  // SO_MARK of the advert sockets: hapfd passes its generated mark so its own
+  // adverts skip its NFQUEUE on output (an overloaded queue would drop them
+  // unseen and the backup would take over from a master that is alive).
+  uint32_t socket_mark = 0;
 };
 
 class CarpNode {

@@ -24,11 +24,12 @@ void SetInt(int fd, int level, int opt, int value, const char* name) {
 }
 }  // namespace
 
-CarpSocket::CarpSocket(net::Family family, const std::string& dev, int ifindex) : family_(family) {
+CarpSocket::CarpSocket(net::Family family, const std::string& dev, int ifindex, uint32_t mark) : family_(family) {
   const bool v4 = family == net::Family::kV4;
   fd_ = socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, carp::kIpProtoCarp);
   if (fd_ < 0) Fail("socket(proto 112)");
   try {
+    if (mark != 0 && setsockopt(fd_, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) Fail("SO_MARK");
     if (setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(), static_cast<socklen_t>(dev.size())) < 0)
       Fail("SO_BINDTODEVICE " + dev);
     if (v4) {

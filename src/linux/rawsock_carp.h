@@ -17,8 +17,9 @@ namespace hapf::linux {
 class CarpSocket {
  public:
   // Opens the socket of `family` bound to `dev` (index `ifindex`) and joins the
-  // CARP group on it. Throws std::runtime_error with the reason on failure.
-  CarpSocket(net::Family family, const std::string& dev, int ifindex);
+  // CARP group on it; a non-zero `mark` goes on every advert it sends (SO_MARK).
+  // Throws std::runtime_error with the reason on failure.
+  CarpSocket(net::Family family, const std::string& dev, int ifindex, uint32_t mark = 0);
   ~CarpSocket();
   CarpSocket(const CarpSocket&) = delete;
   CarpSocket& operator=(const CarpSocket&) = delete;

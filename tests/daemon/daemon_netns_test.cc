@@ -344,13 +344,21 @@ TEST_F(DaemonNetns, ControlCommands) {
 TEST_F(DaemonNetns, CarpInterfaceFromHostnameFileBecomesMasterAndLeavesCleanly) {
   Write("etc/hostname.carp0", "inet 198.51.100.10 255.255.255.0 198.51.100.255 vhid 5 carpdev fw1 advskew 0 pass toor\n");
   Write("etc/hapfd.conf", "control-socket " + socket_ + "\ncarp-log 5\npflog-file " + dir_ + "/pflog.pcap\n");
-  // pf filters CARP's advertisements like any other packet.
-  StartHapfd(kSeedPfConf + std::string("pass quick on fw1 proto carp keep state (no-sync)\n"));
+  // pf filters the adverts hapfd receives; its own carry its generated mark and
+  // skip its queue on output (an overloaded queue would drop them unseen and a
+  // backup would take over from a live master): the block rule never sees them.
+  StartHapfd(kSeedPfConf + std::string("pass in quick on fw1 proto carp keep state (no-sync)\n"
+                                       "block out log quick on fw1 proto carp\n"));
   std::string status;
   for (int i = 0; i < 100 && !Contains(status, "carp: MASTER"); ++i) {
     usleep(100 * 1000);
     status = Ctl("carp").output;
   }
+  // (without -T carp, tcpdump names protocol 112 VRRP)
+  RunResult adverts = topo_->Exec("srv", "timeout 5 tcpdump -n -l -i srv0 -c 2 'ip proto 112'");
+  EXPECT_EQ(adverts.status, 0) << adverts.output;
+  EXPECT_TRUE(Contains(adverts.output, "198.51.100.1 > 224.0.0.18: VRRPv2, Advertisement, vrid 5")) << adverts.output;
+  EXPECT_FALSE(Contains(Ctl("-ss").output, "224.0.0.18")) << Ctl("-ss").output;
   EXPECT_TRUE(Contains(status, "carp0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500\n")) << status;
   EXPECT_TRUE(Contains(status, "\tcarp: MASTER carpdev fw1 vhid 5 advbase 1 advskew 0\n")) << status;
   // The VIP answers from the server's side (inbound on carp0, which rules see as fw1).
