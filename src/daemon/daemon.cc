@@ -35,7 +35,7 @@ std::atomic<bool> g_syslog{false};
 // CARP on Linux as a hosted component: the runtime's own fds and Step().
 class CarpComponent : public Component {
  public:
-  explicit CarpComponent(linux::CarpNodeOptions opts) : vhids_(Vhids(opts)), node_(std::move(opts)) {}
+  explicit CarpComponent(linux::CarpNodeOptions opts) : vhids_(Vhids(opts.vhosts)), node_(std::move(opts)) {}
   std::string name() const override { return "carp"; }
   std::vector<int> fds() const override { return node_.fds(); }
   void Step() override {
@@ -108,11 +108,7 @@ class CarpComponent : public Component {
   linux::CarpNode& node() { return node_; }
   std::vector<std::string> Reconfigure(const std::vector<carp::VhostConfig>& vhosts) {
     std::vector<std::string> errors = node_.Reconfigure(vhosts);
-    vhids_.clear();
-    for (const auto& name : node_.engine().interfaces()) {
-      for (const auto& v : vhosts)
-        if (v.ifname == name) vhids_[name] = v.vhid;
-    }
+    vhids_ = Vhids(vhosts);  // Status() looks up only the interfaces the engine runs
     return errors;
   }
   void Shutdown() override {
@@ -121,9 +117,9 @@ class CarpComponent : public Component {
   }
 
  private:
-  static std::map<std::string, int> Vhids(const linux::CarpNodeOptions& o) {
+  static std::map<std::string, int> Vhids(const std::vector<carp::VhostConfig>& vhosts) {
     std::map<std::string, int> m;
-    for (const auto& v : o.vhosts) m[v.ifname] = v.vhid;
+    for (const auto& v : vhosts) m[v.ifname] = v.vhid;
     return m;
   }
   std::map<std::string, int> vhids_;

@@ -340,21 +340,15 @@ bool Filter::ShowRules(int verbose, const std::string& anchor, std::string& out)
   }
   // `once` rules that have fired are gone from the listing, as in pfctl -sr.
   std::vector<size_t> shown;  // compiled index of each listed top-level rule
-  pf::Ruleset live;
   const size_t ncompiled = compiled ? compiled->rules.size() : 0;
-  bool any_expired = false;
-  for (size_t i = 0; i < src->rules.size(); ++i) any_expired |= i < ncompiled && compiled->rules[i].expired;
-  if (any_expired) {
+  for (size_t i = 0; i < src->rules.size(); ++i)
+    if (i >= ncompiled || !compiled->rules[i].expired) shown.push_back(i);
+  pf::Ruleset live;
+  if (shown.size() != src->rules.size()) {
     live = *src;
     live.rules.clear();
-    for (size_t i = 0; i < src->rules.size(); ++i) {
-      if (i < ncompiled && compiled->rules[i].expired) continue;
-      live.rules.push_back(src->rules[i]);
-      shown.push_back(i);
-    }
+    for (size_t i : shown) live.rules.push_back(src->rules[i]);
     src = &live;
-  } else {
-    for (size_t i = 0; i < src->rules.size(); ++i) shown.push_back(i);
   }
   std::string text = pf::FormatRules(*src, 0, verbose > 1);
   if (verbose == 0) {

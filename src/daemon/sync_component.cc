@@ -122,10 +122,7 @@ void SyncComponent::ApplyHa(std::vector<std::string>& messages) {
   }
 }
 
-uint64_t SyncComponent::PublishDir(std::vector<std::string>* messages) {
-  std::vector<std::string> ha_messages;
-  ApplyHa(ha_messages);  // this node runs what it publishes
-  if (messages) messages->insert(messages->end(), ha_messages.begin(), ha_messages.end());
+uint64_t SyncComponent::PublishDir() {
   const uint64_t gen = node_->Publish(linux::ReadClusterFiles(opts_.dir), NowMs());
   linux::WriteGeneration(opts_.dir, gen, node_->local().hash());
   transport_->Step(NowMs());
@@ -150,8 +147,11 @@ bool SyncComponent::Command(const std::vector<std::string>& args, int, std::stri
     return true;
   }
   if (args.size() == 1 && args[0] == "push") {
+    // This node runs what it publishes (an auto-push after `hapfctl -f` changed
+    // only pf.conf, which is loaded already).
     std::vector<std::string> messages;
-    out = "generation " + std::to_string(PublishDir(&messages)) + "\n";
+    ApplyHa(messages);
+    out = "generation " + std::to_string(PublishDir()) + "\n";
     for (const std::string& m : messages) out += "this node: " + m + "\n";
     return true;
   }

@@ -60,9 +60,7 @@ class SyncComponent : public Component, public sync::Host {
   void Demote(int delta, std::string_view reason) override {
     if (opts_.demote) opts_.demote(delta, reason);
   }
-  // Applies this node's own HA files, then publishes DIR; what the local apply
-  // refused or leaves for a restart goes to `messages`.
-  uint64_t PublishDir(std::vector<std::string>* messages = nullptr);
+  uint64_t PublishDir();
   // Runs reload_ha, logging its messages and adding them to `messages`.
   void ApplyHa(std::vector<std::string>& messages);
 

@@ -1,6 +1,7 @@
 #include "pf/engine.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "pf/tcp_track.h"
 
@@ -853,31 +854,37 @@ void Engine::FreeSrcNode(uint32_t si) {
   counters_.src_removals++;
 }
 
-size_t Engine::KillStatesFrom(const net::IpAddr& src, uint32_t rule_ref) {
+size_t Engine::RemoveStatesWhere(const std::function<bool(const State&)>& doomed) {
+  // Collected first: removing while walking would move states under the walk.
   std::vector<uint32_t> victims;
   states_.ForEach([&](uint32_t idx, State& s) {
-    if (rule_ref != kNoRule && s.rule_ref != rule_ref) return;
-    // The originator is key index 0 for inbound states, 1 for outbound.
-    const int sidx = s.direction == static_cast<uint8_t>(Direction::kOut) ? 1 : 0;
-    if (s.key[kWire].Addr(sidx) == src || s.key[kStack].Addr(sidx) == src) victims.push_back(idx);
+    if (doomed(s)) victims.push_back(idx);
   });
   for (uint32_t idx : victims) RemoveState(idx);
   return victims.size();
 }
 
+// The originator is key index 0 for inbound states, 1 for outbound.
+static int OriginatorSide(const State& s) { return s.direction == static_cast<uint8_t>(Direction::kOut) ? 1 : 0; }
+
+size_t Engine::KillStatesFrom(const net::IpAddr& src, uint32_t rule_ref) {
+  return RemoveStatesWhere([&](const State& s) {
+    if (rule_ref != kNoRule && s.rule_ref != rule_ref) return false;
+    const int sidx = OriginatorSide(s);
+    return s.key[kWire].Addr(sidx) == src || s.key[kStack].Addr(sidx) == src;
+  });
+}
+
 size_t Engine::KillStates(const net::Prefix& src, const net::Prefix* dst) {
-  std::vector<uint32_t> victims;
-  states_.ForEach([&](uint32_t idx, State& s) {
-    const int sidx = s.direction == static_cast<uint8_t>(Direction::kOut) ? 1 : 0;
+  return RemoveStatesWhere([&](const State& s) {
+    const int sidx = OriginatorSide(s);
     bool from = false, to = dst == nullptr;
     for (int k : {kWire, kStack}) {
       from |= src.Contains(s.key[k].Addr(sidx));
       if (dst) to |= dst->Contains(s.key[k].Addr(1 - sidx));
     }
-    if (from && to) victims.push_back(idx);
+    return from && to;
   });
-  for (uint32_t idx : victims) RemoveState(idx);
-  return victims.size();
 }
 
 size_t Engine::KillSrcNodes(const net::Prefix& src, const net::Prefix* dst) {
@@ -912,9 +919,7 @@ std::vector<Engine::SrcNodeView> Engine::SrcNodes() const {
 }
 
 void Engine::FlushStates() {
-  std::vector<uint32_t> all;
-  states_.ForEach([&](uint32_t idx, State&) { all.push_back(idx); });
-  for (uint32_t idx : all) RemoveState(idx);
+  RemoveStatesWhere([](const State&) { return true; });
 }
 
 uint32_t Engine::SrcNodeFor(Rule& r, const net::IpAddr& src, uint32_t now_s, bool create) {

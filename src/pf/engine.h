@@ -278,6 +278,8 @@ class Engine {
   void RemoveState(uint32_t idx, bool notify = true);
   uint32_t SrcNodeFor(Rule& r, const net::IpAddr& src, uint32_t now_s, bool create);
   void FreeSrcNode(uint32_t si);  // unindexes a live source node and frees its slot
+  // Removes (and reports) every state `doomed` picks; the admin paths' walk (kill, flush).
+  size_t RemoveStatesWhere(const std::function<bool(const State&)>& doomed);
   bool SrcConnLimit(uint32_t state_idx, uint32_t now_s);
   void BuildReply(const Rule& r, const PacketInfo& p, std::span<const uint8_t> pkt, Verdict& v);
   void FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketInfo& p) const;
