@@ -111,6 +111,27 @@ void BM_EstablishedBatch(benchmark::State& st) {
 }
 BENCHMARK(BM_EstablishedBatch)->Arg(1000000)->Unit(benchmark::kNanosecond);
 
+// The concurrent established path: 1 and 2 threads calling TestShared on
+// random flows of one 1M-state engine (each with its own context), as the
+// daemon's workers do under the read side of its lock. Real time; items/s is
+// the total over the threads.
+void BM_EstablishedShared(benchmark::State& st) {
+  static std::unique_ptr<Engine> engine;
+  static std::vector<std::vector<uint8_t>> pkts;
+  static InterfaceId ifp = 0;
+  if (st.thread_index() == 0 && !engine) engine = EstablishedEngine(1000000, ifp, pkts);
+  // Google Benchmark starts the threads' timed loops together, after setup.
+  Engine::SharedContext ctx;
+  size_t i = static_cast<size_t>(st.thread_index()) * 4096;
+  Verdict v;
+  for (auto _ : st) {
+    if (!engine->TestShared(Direction::kIn, ifp, pkts[i++ & 8191], kNow, 0, 0, ctx, v)) st.SkipWithError("declined");
+    benchmark::DoNotOptimize(v.state);
+  }
+  st.SetItemsProcessed(st.iterations());
+}
+BENCHMARK(BM_EstablishedShared)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kNanosecond);
+
 // The same with the default incremental purge running inside Test().
 void BM_EstablishedLookupWithPurge(benchmark::State& st) {
   const uint32_t flows = 1000000;

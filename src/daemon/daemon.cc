@@ -695,12 +695,18 @@ int HapfdMain(int argc, char** argv) {
     }
   }
   bool running = true;
+  int64_t next_purge = 0;
   while (running) {
     std::vector<pollfd> pfds = {{sfd, POLLIN, 0}, {control.fd(), POLLIN, 0}, {http.fd(), POLLIN, 0}};
     for (auto& c : components) {
       for (int fd : c->fds()) pfds.push_back({fd, POLLIN, 0});
     }
     poll(pfds.data(), pfds.size(), 100);  // components with timers wake the loop through an fd of theirs
+    // State expiry: the workers' shared path never purges, and an idle table must drain.
+    if (const int64_t mono = MonotonicNs(); mono >= next_purge) {
+      filter.PurgeTick(WallNowNs());
+      next_purge = mono + 100000000;
+    }
     if (pfds[0].revents & POLLIN) {
       signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {

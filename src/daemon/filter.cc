@@ -3,10 +3,12 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
+#include <shared_mutex>
 #include <stdexcept>
 
 #include "pf/lang_printer.h"
@@ -182,6 +184,14 @@ eng::EngineOptions DaemonEngineOptions(int64_t wall_now_ns) {
   return o;
 }
 
+RwLock::RwLock() {
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&lock_, &attr);
+  pthread_rwlockattr_destroy(&attr);
+}
+
 Filter::Filter(linux::ReplySender* replies)
     : replies_(replies), engine_(DaemonEngineOptions(WallNowNs())), enabled_since_(WallNowNs()) {}
 
@@ -208,9 +218,11 @@ bool MulticastDestination(std::span<const uint8_t> l3) {
 }  // namespace
 
 linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies,
-                                    std::vector<uint8_t>* log) {
+                                    std::vector<uint8_t>* log, const Progress* from) {
+  static constexpr Progress kFromStart;
+  if (from == nullptr) from = &kFromStart;
   linux::Decision d;
-  bool rewritten = false;
+  bool rewritten = from->rewritten;
   // pfsync defer: the packet that creates a state waits for the peer's ack.
   const bool defer = sync_ != nullptr && keeper_ != nullptr && sync_->defer() && !MulticastDestination(packet.l3);
   const uint64_t handle = (uint64_t{packet.queue} << 32) | packet.id;
@@ -218,7 +230,7 @@ linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vec
   // What the inbound test gives the outbound one when both happen in this
   // crossing (queue-layout once, or a local packet): the pf tag and the
   // receiving interface (`received-on`).
-  uint16_t tag = 0;
+  uint16_t tag = from->tag;
   auto test = [&](eng::Direction dir, const linux::IfaceEntry* iface) {
     if (defer && !hold) sync_->ArmDeferral(handle);
     const eng::InterfaceId rcvif = dir == eng::Direction::kOut && packet.in ? InterfaceFor(packet.in) : 0;
@@ -233,7 +245,7 @@ linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vec
       if (!v.reply.empty()) replies.push_back(std::move(v.reply));
     }
   };
-  if (packet.filter_in) test(eng::Direction::kIn, packet.in);
+  if (packet.filter_in && !from->in_done) test(eng::Direction::kIn, packet.in);
   if (d.verdict != linux::Verdict::kDrop && packet.filter_out) test(eng::Direction::kOut, packet.out);
   if (d.verdict == linux::Verdict::kDrop) return d;  // a later release finds nothing held
   if (rewritten) {
@@ -247,6 +259,65 @@ linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vec
   return d;
 }
 
+bool Filter::JudgeShared(linux::Packet& packet, int64_t now, eng::Engine::SharedContext& ctx,
+                         std::vector<uint8_t>* log, linux::Decision& d, Progress& progress) {
+  progress = Progress{};
+  d = linux::Decision{};
+  eng::Verdict v;
+  // Interfaces are created on first sight, which is the write side's job.
+  auto ifp_of = [&](const linux::IfaceEntry* e, eng::InterfaceId& id) {
+    id = e == nullptr ? 0 : engine_.FindInterface(e->rule_name);
+    return e == nullptr || id != 0;
+  };
+  auto test = [&](eng::Direction dir, const linux::IfaceEntry* iface) {
+    eng::InterfaceId ifp = 0, rcvif = 0;
+    if (!ifp_of(iface, ifp)) return false;
+    if (dir == eng::Direction::kOut && packet.in != nullptr && !ifp_of(packet.in, rcvif)) return false;
+    if (!engine_.TestShared(dir, ifp, packet.l3, now, progress.tag, rcvif, ctx, v)) return false;
+    progress.tag = v.tag;
+    progress.rewritten |= v.rewritten;
+    if (v.log && log != nullptr) eng::AppendPflogRecord(*log, now, v.pflog, packet.l3);
+    if (v.action != eng::Action::kPass) d.verdict = linux::Verdict::kDrop;  // no reply: a state's block is silent
+    return true;
+  };
+  if (packet.filter_in) {
+    if (!test(eng::Direction::kIn, packet.in)) return false;
+    progress.in_done = true;
+  }
+  if (d.verdict != linux::Verdict::kDrop && packet.filter_out && !test(eng::Direction::kOut, packet.out)) return false;
+  if (d.verdict != linux::Verdict::kDrop && progress.rewritten) {
+    d.verdict = linux::Verdict::kAcceptRewritten;
+    d.new_length = packet.l3.size();
+  }
+  return true;
+}
+
+eng::Engine::SharedContext& Filter::WorkerContext(int worker) {
+  std::unique_ptr<eng::Engine::SharedContext>& slot = worker_ctx_[static_cast<size_t>(worker)];
+  if (!slot) {
+    std::lock_guard lock(mu_);
+    slot = std::make_unique<eng::Engine::SharedContext>();
+  }
+  return *slot;
+}
+
+void Filter::MergeWorkersLocked() {
+  const int64_t now = WallNowNs();
+  for (auto& ctx : worker_ctx_) {
+    if (ctx) engine_.MergeShared(*ctx, now);
+  }
+}
+
+void Filter::PurgeTick(int64_t now) {
+  std::lock_guard lock(mu_);
+  MergeWorkersLocked();
+  if (sync_ != nullptr) sync_->BatchDone();  // what the merge queued leaves now
+  const uint32_t interval = std::max<uint32_t>(engine_.options().timeouts.v[eng::kTmInterval], 1);
+  // pf visits 1 + states/interval states a second; ten calls a second share that.
+  const size_t budget = 64 + engine_.states().size() / (size_t{interval} * 10);
+  engine_.Purge(now, budget);
+}
+
 linux::Decision Filter::Handle(linux::Packet& packet, int worker) {
   linux::Decision d;
   linux::Packet* one = &packet;
@@ -254,7 +325,7 @@ linux::Decision Filter::Handle(linux::Packet& packet, int worker) {
   return d;
 }
 
-void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linux::Decision> decisions, int) {
+void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linux::Decision> decisions, int worker) {
   handled_.fetch_add(packets.size(), std::memory_order_relaxed);
   if (!enabled_.load(std::memory_order_relaxed)) {  // pfctl -d: pf passes everything
     for (linux::Decision& d : decisions) d = linux::Decision{};
@@ -266,11 +337,34 @@ void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linu
   thread_local std::vector<uint8_t> log;
   log.clear();
   linux::PflogWriter* pflog = nullptr;
-  {
+  size_t done = 0;
+  Progress progress;
+  eng::Engine::SharedContext* ctx = worker >= 0 && worker < kMaxWorkers ? &WorkerContext(worker) : nullptr;
+  if (ctx != nullptr) {
+    std::shared_lock lock(mu_);
+    pflog = pflog_;
+    // pfsync defer holds the first packet of a new state; the shared path
+    // creates none, so it never has to arm anything.
+    while (done < packets.size() &&
+           JudgeShared(*packets[done], now, *ctx, pflog != nullptr ? &log : nullptr, decisions[done], progress)) {
+      ++done;
+    }
+    eng::Engine::FlushRuleCounters(*ctx);  // while the rules it points to cannot change
+    if (done != 0) shared_.fetch_add(done, std::memory_order_relaxed);
+  }
+  // The write side: the rest of the batch in order, and the states the read
+  // side passed packets on reported to pfsync once enough have gathered
+  // (taking it for every batch made two workers slower than one; pfsync
+  // itself holds updates up to a second, and PurgeTick reports what is left
+  // within 100 ms).
+  if (done < packets.size() || (ctx != nullptr && ctx->updated.size() >= kUpdatesPerReport)) {
     std::lock_guard lock(mu_);
     pflog = pflog_;
-    for (size_t i = 0; i < packets.size(); ++i)
-      decisions[i] = JudgeLocked(*packets[i], now, replies, pflog != nullptr ? &log : nullptr);
+    if (ctx != nullptr) engine_.MergeShared(*ctx, now);
+    for (size_t i = done; i < packets.size(); ++i) {
+      decisions[i] = JudgeLocked(*packets[i], now, replies, pflog != nullptr ? &log : nullptr,
+                                 i == done ? &progress : nullptr);
+    }
     if (sync_ != nullptr) sync_->BatchDone();
   }
   // One write for the whole batch, outside the packet lock (the writer has its own).
@@ -415,6 +509,7 @@ std::string Filter::ShowStates(int verbose) {
 
 std::string Filter::ShowInfo(int verbose) {
   std::lock_guard lock(mu_);
+  MergeWorkersLocked();
   const int64_t secs = (WallNowNs() - enabled_since_) / 1000000000;
   char b[160];
   std::snprintf(b, sizeof b, "Status: %s for %lld days %02lld:%02lld:%02lld           Debug: err\n\n",

@@ -1,17 +1,23 @@
 // The running filter: the pf engine behind the NFQUEUE data plane, with the
 // loaded ruleset, reload, and the pfctl-style views the control socket serves.
 //
-// Concurrency: the engine is single-threaded by design (pure core), so every
-// worker takes one mutex around Engine::Test, once per packet batch. Sharding
-// the state table by flow would not survive NAT (the reply of a translated
-// flow hashes elsewhere); see docs/daemon.md for the measured cost.
+// Concurrency: one reader/writer lock around the engine (a pure core). The
+// workers test a batch under the read side with Engine::TestShared, which
+// takes the packets that only move existing states (per-state lock stripes
+// inside the engine), and finish the rest of the batch under the write side
+// (new states, ICMP errors, removals, pfsync's update reports). Sharding the
+// state table by flow would not survive NAT: the reply of a translated flow
+// hashes elsewhere. Measured in bench/README.md ("workers").
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <pthread.h>
 #include <span>
 #include <string>
 #include <vector>
@@ -58,14 +64,34 @@ std::optional<std::string> SplitLayoutConflict(const pf::Ruleset& ruleset, const
 // and kernel randomness (the engine's own defaults are deterministic for tests).
 pf::engine::EngineOptions DaemonEngineOptions(int64_t wall_now_ns);
 
+// pthread's reader/writer lock, set to prefer writers: with two workers
+// overlapping on the read side, a reload or a control command would otherwise
+// wait as long as traffic flows. lock()/unlock() are the write side (so
+// std::lock_guard works), lock_shared()/unlock_shared() the read side.
+class RwLock {
+ public:
+  RwLock();
+  ~RwLock() { pthread_rwlock_destroy(&lock_); }
+  RwLock(const RwLock&) = delete;
+  RwLock& operator=(const RwLock&) = delete;
+  void lock() { pthread_rwlock_wrlock(&lock_); }
+  void unlock() { pthread_rwlock_unlock(&lock_); }
+  void lock_shared() { pthread_rwlock_rdlock(&lock_); }
+  void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+
+ private:
+  pthread_rwlock_t lock_;
+};
+
 class Filter : public linux::PacketHandler {
  public:
   // `replies` may be null (no block-return packets are sent then).
   explicit Filter(linux::ReplySender* replies);
 
   linux::Decision Handle(linux::Packet& packet, int worker) override;
-  // One lock acquisition and one clock reading for a whole recvmmsg batch;
-  // block-return replies leave after the lock is released.
+  // One clock reading for a whole recvmmsg batch; the read side for the
+  // packets of existing states, the write side (at most once) from the first
+  // packet that needs more; block-return replies leave after both.
   void HandleBatch(std::span<linux::Packet* const> packets, std::span<linux::Decision> decisions,
                    int worker) override;
 
@@ -139,23 +165,48 @@ class Filter : public linux::PacketHandler {
   bool TableCommand(const std::string& table, const std::string& op, const std::vector<std::string>& args,
                     std::string& out, std::string& err);
 
-  // Runs fn(engine) under the packet lock: for components that work on the
-  // engine's states directly (the pfsync runtime).
+  // Runs fn(engine) under the packet lock (write side), the workers'
+  // counters merged: for components that work on the engine's states
+  // directly (the pfsync runtime) and for the metrics.
   template <typename Fn>
   auto WithEngine(Fn&& fn) {
     std::lock_guard lock(mu_);
+    MergeWorkersLocked();
     return fn(engine_);
   }
 
+  // Expires states: what pf's purge thread does, spread over calls (one
+  // tenth of `set timeout interval` worth of the table per call when called
+  // every 100 ms), so an idle table drains and no call walks it all.
+  void PurgeTick(int64_t now);
+
   uint64_t packets_handled() const { return handled_.load(std::memory_order_relaxed); }
+  // Packets judged entirely under the read side (the concurrent path).
+  uint64_t packets_shared() const { return shared_.load(std::memory_order_relaxed); }
 
  private:
   pf::engine::InterfaceId InterfaceFor(const linux::IfaceEntry* e);  // requires mu_
   // The engine's verdict for one packet (both directions it stands for);
   // a block-return reply is appended to `replies`, pflog records of `log`
   // rules to `log` when not null. Requires mu_.
+  // How far the read side got with a packet: for a forwarded packet of the
+  // once layout the inbound test may be done while the outbound one needs
+  // the write side.
+  struct Progress {
+    bool in_done = false;
+    bool rewritten = false;
+    uint16_t tag = 0;
+  };
   linux::Decision JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies,
-                              std::vector<uint8_t>* log);
+                              std::vector<uint8_t>* log, const Progress* from = nullptr);
+  // The read-side attempt: true with `d` set when the engine's shared path
+  // took every test of the packet; false with `progress` when the rest needs
+  // the write side. Requires mu_ shared.
+  bool JudgeShared(linux::Packet& packet, int64_t now, pf::engine::Engine::SharedContext& ctx,
+                   std::vector<uint8_t>* log, linux::Decision& d, Progress& progress);
+  // The shared-path context of a worker, created under the write side.
+  pf::engine::Engine::SharedContext& WorkerContext(int worker);
+  void MergeWorkersLocked();  // requires mu_ exclusive
   // Compiles source_ with the anchors loaded by name filled in; requires mu_.
   std::vector<std::string> CompileLocked();
   // The rules anchor `name` holds now (loaded or inline), or null.
@@ -166,8 +217,13 @@ class Filter : public linux::PacketHandler {
   bool once_layout_ = false;
   linux::PacketKeeper* keeper_ = nullptr;
   linux::PflogWriter* pflog_ = nullptr;
-  std::mutex mu_;
+  RwLock mu_;
   pf::engine::Engine engine_;
+  // Per-worker contexts of the shared path; slots are created under the write
+  // side and never move (workers index them without the lock).
+  static constexpr int kMaxWorkers = 64;
+  static constexpr size_t kUpdatesPerReport = 512;
+  std::array<std::unique_ptr<pf::engine::Engine::SharedContext>, kMaxWorkers> worker_ctx_;
   pf::Ruleset source_;  // the loaded ruleset as written, for -sr
   // Anchors loaded with -a NAME -f (or flushed with -a NAME -F rules): they
   // take the place of the inline body of the main ruleset's `anchor "NAME"`.
@@ -175,6 +231,7 @@ class Filter : public linux::PacketHandler {
   int64_t enabled_since_ = 0;
   std::atomic<bool> enabled_{true};
   std::atomic<uint64_t> handled_{0};
+  std::atomic<uint64_t> shared_{0};
 };
 
 }  // namespace hapf::daemon

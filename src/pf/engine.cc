@@ -384,11 +384,30 @@ bool Engine::MatchRuleset(const Ruleset& crs, const PacketInfo& p, Direction dir
   return false;
 }
 
-void Engine::CountPacket(const PacketInfo& p, Direction dir, bool pass) {
+Counters& Counters::operator+=(const Counters& o) {
+  state_searches += o.state_searches;
+  state_inserts += o.state_inserts;
+  state_removals += o.state_removals;
+  src_searches += o.src_searches;
+  src_inserts += o.src_inserts;
+  src_removals += o.src_removals;
+  for (size_t i = 0; i < reasons.size(); ++i) reasons[i] += o.reasons[i];
+  for (size_t i = 0; i < limits.size(); ++i) limits[i] += o.limits[i];
+  for (int a = 0; a < 2; ++a) {
+    for (int d = 0; d < 2; ++d) {
+      bytes[a][d] += o.bytes[a][d];
+      packets[a][d][0] += o.packets[a][d][0];
+      packets[a][d][1] += o.packets[a][d][1];
+    }
+  }
+  return *this;
+}
+
+void Engine::CountPacket(Counters& c, const PacketInfo& p, Direction dir, bool pass) {
   const int af = p.af == net::Family::kV6 ? 1 : 0;
   const int d = dir == Direction::kOut ? 1 : 0;
-  counters_.packets[af][d][pass ? 0 : 1]++;
-  if (pass) counters_.bytes[af][d] += p.l3_len;
+  c.packets[af][d][pass ? 0 : 1]++;
+  if (pass) c.bytes[af][d] += p.l3_len;
 }
 
 namespace {
@@ -470,6 +489,91 @@ void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> ou
   }
 }
 
+namespace {
+
+// A spin lock on one stripe: held for the few hundred nanoseconds of one
+// state's update, so spinning beats sleeping.
+class StripeGuard {
+ public:
+  explicit StripeGuard(std::atomic_flag& f) : f_(f) {
+    while (f_.test_and_set(std::memory_order_acquire)) {
+      while (f_.test(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  ~StripeGuard() { f_.clear(std::memory_order_release); }
+  StripeGuard(const StripeGuard&) = delete;
+  StripeGuard& operator=(const StripeGuard&) = delete;
+
+ private:
+  std::atomic_flag& f_;
+};
+
+// Adds a worker's gathered counts to its rule; atomic because other workers
+// may add to the same rule at the same time.
+void FlushRuleDelta(Engine::SharedContext::RuleDelta& d) {
+  if (d.rule == nullptr) return;
+  for (int i = 0; i < 2; ++i) {
+    if (d.packets[i] != 0) std::atomic_ref(d.rule->packets[i]).fetch_add(d.packets[i], std::memory_order_relaxed);
+    if (d.bytes[i] != 0) std::atomic_ref(d.rule->bytes[i]).fetch_add(d.bytes[i], std::memory_order_relaxed);
+  }
+  d = Engine::SharedContext::RuleDelta{};
+}
+
+uint32_t SplitMix(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return static_cast<uint32_t>(z ^ (z >> 31));
+}
+
+}  // namespace
+
+bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
+                        InterfaceId /*rcvif: only rules look at it*/, SharedContext& ctx, Verdict& v) {
+  if (ifp < ifaces_.size() && ifaces_[ifp].skip) {
+    v = Verdict{};
+    return true;
+  }
+  PacketInfo p;
+  if (!ParsePacket(pkt, p)) {
+    v = Malformed(ctx.counters);
+    return true;
+  }
+  if (!LooksUpOwnKey(p)) return false;
+  const StateKey key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
+  const uint32_t idx = states_.Find(key, dir);
+  if (idx == kNoIndex) return false;
+  const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
+  StripeGuard guard(stripes_[idx & (kStripes - 1)].busy);
+  v = Verdict{};
+  if (TestState(idx, dir, ifp, pkt, p, now_s, &ctx, v) != StateOutcome::kDone) {
+    return false;
+  }
+  const State& s = states_.at(idx);
+  ctx.counters.state_searches++;
+  v.tag = s.tag ? s.tag : pf_tag;
+  CountPacket(ctx.counters, p, dir, v.action == Action::kPass);
+  if (observer_ != nullptr && v.action == Action::kPass) ctx.updated.emplace_back(idx, s.id);
+  return true;
+}
+
+void Engine::FlushRuleCounters(SharedContext& ctx) {
+  for (SharedContext::RuleDelta& d : ctx.rule_deltas) FlushRuleDelta(d);
+}
+
+void Engine::MergeShared(SharedContext& ctx, TimeNs now) {
+  FlushRuleCounters(ctx);
+  counters_ += ctx.counters;
+  ctx.counters = Counters{};
+  if (observer_ != nullptr) {
+    for (const auto& [idx, id] : ctx.updated) {
+      if (states_.valid(idx) && states_.at(idx).id == id) observer_->StateUpdated(idx, states_.at(idx), now);
+    }
+  }
+  ctx.updated.clear();
+  ctx.rng ^= (uint64_t{NextRandom()} << 32) | NextRandom();
+}
+
 Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
                            uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now) {
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
@@ -486,9 +590,7 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
     counters_.state_searches++;
     const uint32_t idx = states_.Find(key, tag, dir);
     if (idx != kNoIndex) {
-      bool reevaluate = false;
-      v = TestState(idx, dir, ifp, pkt, p, now_s, reevaluate);
-      if (!reevaluate) {
+      if (TestState(idx, dir, ifp, pkt, p, now_s, nullptr, v) == StateOutcome::kDone) {
         v.tag = states_.valid(idx) && states_.at(idx).tag ? states_.at(idx).tag : pf_tag;
         CountPacket(p, dir, v.action == Action::kPass);
         if (observer_ && v.action == Action::kPass && states_.valid(idx)) {
@@ -504,25 +606,30 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
   return v;
 }
 
-Verdict Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
-                          uint32_t now_s, bool& reevaluate) {
-  Verdict v;
+Engine::StateOutcome Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt,
+                                       PacketInfo& p, uint32_t now_s, SharedContext* shared, Verdict& v) {
+  Counters& c = shared != nullptr ? shared->counters : counters_;
   State& s = states_.at(idx);
-  if (s.ifindex && s.ifindex != ifp) {
-    reevaluate = true;  // if-bound state of another interface
-    return v;
-  }
+  // if-bound state of another interface: the rules decide (on both paths).
+  if (s.ifindex && s.ifindex != ifp) return shared ? StateOutcome::kNeedsExclusive : StateOutcome::kReevaluate;
   const bool from_src = static_cast<uint8_t>(dir) == s.direction;
   Rule* rule = RuleByRef(s.rule_ref);
   if (p.proto == kProtoTcp) {
+    // Removal and source-node accounting change shared structures: write side.
     if (TcpIsReuse(s, p)) {
+      if (shared) return StateOutcome::kNeedsExclusive;
       RemoveState(idx);
-      reevaluate = true;
-      return v;
+      return StateOutcome::kReevaluate;
     }
-    const TcpVerdict tv = TcpTrack(s, p, from_src, NextRandom());
+    if (shared && s.src_node != kNoIndex) return StateOutcome::kNeedsExclusive;
+    // Only the first reply on a modulated state draws (its ISN offset).
+    const Peer& sender = from_src ? s.src : s.dst;
+    const Peer& receiver = from_src ? s.dst : s.src;
+    uint32_t random = 0;
+    if (receiver.seqdiff != 0 && sender.seqdiff == 0) random = shared ? SplitMix(shared->rng) : NextRandom();
+    const TcpVerdict tv = TcpTrack(s, p, from_src, random);
     if (tv == TcpVerdict::kBadState) {
-      counters_.reasons[kResBadState]++;
+      c.reasons[kResBadState]++;
       v.action = Action::kBlock;
       v.reason = kResBadState;
       v.state = idx;
@@ -532,13 +639,13 @@ Verdict Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::spa
         v.log = true;
         FillPflog(v, dir, ifp, p);
       }
-      return v;
+      return StateOutcome::kDone;
     }
     if (tv == TcpVerdict::kEstablished && s.src_node != kNoIndex && SrcConnLimit(idx, now_s)) {
       v.action = Action::kBlock;
       v.reason = kResSrcLimit;
-      counters_.reasons[kResSrcLimit]++;
-      return v;
+      c.reasons[kResSrcLimit]++;
+      return StateOutcome::kDone;
     }
     const Peer& src = from_src ? s.src : s.dst;
     const Peer& dst = from_src ? s.dst : s.src;
@@ -560,8 +667,19 @@ Verdict Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::spa
   s.packets[d]++;
   s.bytes[d] += p.l3_len;
   if (rule) {
-    rule->packets[dir == Direction::kOut]++;
-    rule->bytes[dir == Direction::kOut] += p.l3_len;
+    const int rd = dir == Direction::kOut;
+    if (shared != nullptr) {
+      SharedContext::RuleDelta& delta = shared->rule_deltas[s.rule_ref % shared->rule_deltas.size()];
+      if (delta.rule != rule) {
+        FlushRuleDelta(delta);
+        delta.rule = rule;
+      }
+      delta.packets[rd]++;
+      delta.bytes[rd] += p.l3_len;
+    } else {
+      rule->packets[rd]++;
+      rule->bytes[rd] += p.l3_len;
+    }
   }
   // Translate to the other key: packets found by the wire key leave with the
   // stack key's addresses and vice versa.
@@ -580,7 +698,7 @@ Verdict Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::spa
     v.log = true;
     FillPflog(v, dir, ifp, p);
   }
-  return v;
+  return StateOutcome::kDone;
 }
 
 Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,

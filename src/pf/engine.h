@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,6 +49,8 @@ struct Counters {
   std::array<uint64_t, kLcCount> limits{};
   uint64_t bytes[2][2]{};    // [v4|v6][in|out]
   uint64_t packets[2][2][2]{};  // [v4|v6][in|out][pass|drop]
+
+  Counters& operator+=(const Counters& o);
 };
 
 constexpr size_t kPflogHeaderLen = 100;  // OpenBSD struct pfloghdr
@@ -192,6 +195,45 @@ class Engine {
   };
   void TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now);
 
+  // The concurrent established path. Packets that only move an existing state
+  // (the bulk of the traffic) may be tested by several threads at once, each
+  // with its own SharedContext, provided nothing else runs on the engine
+  // meanwhile: the embedder holds a reader/writer lock, the read side around
+  // TestShared, the write side around every other call. States are guarded by
+  // lock stripes; rule counters are atomic; engine counters and the observer's
+  // update reports wait in the context until MergeShared.
+  //
+  // Returns false, having changed nothing, when the packet needs more than
+  // that: no state (rules are evaluated, a state created), an ICMP error or a
+  // fragment, a state to re-evaluate or replace (if-bound elsewhere, TCP port
+  // reuse), or source tracking to update. Such a packet goes through Test()
+  // under the write side. No incremental purge runs here: the embedder calls
+  // Purge() from a timer.
+  struct alignas(64) SharedContext {  // one cache line apart from another worker's
+    Counters counters;
+    // States passed on, reported to the observer by MergeShared (the id tells
+    // a slot that was freed and reused in between).
+    std::vector<std::pair<uint32_t, uint64_t>> updated;
+    uint64_t rng = 0x2545f4914f6cdd1dull;  // per-context ISN randomness, reseeded by MergeShared
+    // Rule counters gathered here and added to the rules once per batch
+    // (FlushRuleCounters): every worker adding to the same hot rule for every
+    // packet made the two cores fight over its cache line (2 workers ran at
+    // half the speed of one). Direct-mapped by rule ref.
+    struct RuleDelta {
+      Rule* rule = nullptr;
+      uint64_t packets[2]{}, bytes[2]{};
+    };
+    std::array<RuleDelta, 16> rule_deltas{};
+  };
+  bool TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
+                  InterfaceId rcvif, SharedContext& ctx, Verdict& v);
+  // Read side (before releasing it: the rules must not change meanwhile):
+  // adds the rule counters the context gathered to the rules.
+  static void FlushRuleCounters(SharedContext& ctx);
+  // Write side only: flushes the context (rule counters, engine counters,
+  // the observer's reports of updated states) and clears it.
+  void MergeShared(SharedContext& ctx, TimeNs now);
+
   // Incremental purge, also run by Test(): examines at most `budget` states.
   size_t Purge(TimeNs now, size_t budget);
   // Kills states (pfctl -k / flush): returns the number removed.
@@ -266,8 +308,14 @@ class Engine {
                     int depth, Rule* anchor_rule);
   Verdict TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
                      uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now);
-  Verdict TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
-                    uint32_t now_s, bool& reevaluate);
+  // What TestState does with a packet on the state: it is done (the verdict
+  // stands), the state is gone and the rules decide, or (shared path only)
+  // the packet needs the write side and nothing was changed.
+  enum class StateOutcome : uint8_t { kDone, kReevaluate, kNeedsExclusive };
+  // `shared` set: the concurrent path (counters and randomness from the
+  // context, no removals, no source tracking).
+  StateOutcome TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
+                         uint32_t now_s, SharedContext* shared, Verdict& v);
   Verdict TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint32_t now_s,
                         bool& found);
   Verdict TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, uint16_t pf_tag,
@@ -283,7 +331,8 @@ class Engine {
   bool SrcConnLimit(uint32_t state_idx, uint32_t now_s);
   void BuildReply(const Rule& r, const PacketInfo& p, std::span<const uint8_t> pkt, Verdict& v);
   void FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketInfo& p) const;
-  void CountPacket(const PacketInfo& p, Direction dir, bool pass);
+  static void CountPacket(Counters& c, const PacketInfo& p, Direction dir, bool pass);
+  void CountPacket(const PacketInfo& p, Direction dir, bool pass) { CountPacket(counters_, p, dir, pass); }
   void Renumber();
   // A state or source node let go of `r` (after its counter was decremented).
   void ReleaseRule(const Rule& r);
@@ -314,6 +363,12 @@ class Engine {
   absl::flat_hash_map<uint32_t, std::unique_ptr<RetiredRules>> retired_;  // by generation
   bool retired_unreferenced_ = false;
   StateTable states_;
+  // Lock stripes of the shared path, by state index; the write side needs none.
+  struct alignas(64) StateStripe {
+    std::atomic_flag busy;
+  };
+  static constexpr uint32_t kStripes = 1024;
+  std::unique_ptr<StateStripe[]> stripes_ = std::make_unique<StateStripe[]>(kStripes);
   std::vector<SrcNode> src_nodes_;
   std::vector<uint32_t> src_free_;
   absl::flat_hash_map<std::pair<uint32_t, std::array<uint8_t, 17>>, uint32_t> src_index_;

@@ -192,6 +192,7 @@ void SyncEngine::StateInserted(const StateId& id, Time now, std::optional<uint64
     return;
   }
   Meta& m = meta_[id];
+  m.tcp = s.proto == kProtoTcp;
   Enqueue(id, m, Queue::kIns, now);
   if (deferred_packet) {
     if (!cfg_.defer) {
@@ -209,9 +210,22 @@ void SyncEngine::StateInserted(const StateId& id, Time now, std::optional<uint64
 }
 
 void SyncEngine::StateUpdated(const StateId& id, Time now) {
+  // Already queued as INS, UPD_C or UPD, which are written from the state
+  // when the packet is built: count the update without reading the state
+  // (an export per passed packet was most of pfsync's cost on the packet path).
+  if (auto it = meta_.find(id); it != meta_.end()) {
+    Meta& q = it->second;
+    if (q.queue == Queue::kIns || q.queue == Queue::kUpdC || q.queue == Queue::kUpd) {
+      if (q.queue != Queue::kIns && q.tcp && ++q.updates >= cfg_.maxupd) flush_now_ = true;
+      if (RecentlySynced(q, now)) flush_now_ = true;
+      if (flush_now_) Flush(now);
+      return;
+    }
+  }
   WireState s;
   if (!store_.Lookup(id, now, &s) || NoSync(s)) return;
   Meta& m = meta_[id];
+  m.tcp = s.proto == kProtoTcp;
   switch (m.queue) {
     case Queue::kNone:
     case Queue::kInsAck:
@@ -407,8 +421,10 @@ void SyncEngine::Merge(const StateId& id, const WirePeer& src, const WirePeer& d
   if (stale > 0) {
     // The peer is behind: send our newer view back so both converge.
     ++stats_.stale;
-    if (m.queue != Queue::kUpdC && m.queue != Queue::kIns && m.queue != Queue::kUpd && !NoSync(cur))
+    if (m.queue != Queue::kUpdC && m.queue != Queue::kIns && m.queue != Queue::kUpd && !NoSync(cur)) {
+      m.tcp = cur.proto == kProtoTcp;
       Enqueue(id, m, Queue::kUpdC, now);
+    }
     flush_now_ = true;
   }
 }
@@ -424,6 +440,7 @@ void SyncEngine::ApplyUpdReq(const StateId& id, Time now) {
     return;
   }
   Meta& m = meta_[id];
+  m.tcp = s.proto == kProtoTcp;
   if (m.queue == Queue::kNone || m.queue == Queue::kUpdC || m.queue == Queue::kInsAck)
     Enqueue(id, m, Queue::kUpd, now);
   flush_now_ = true;

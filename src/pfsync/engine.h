@@ -149,6 +149,7 @@ class SyncEngine {
     Queue queue = Queue::kNone;
     uint32_t ticket = 0;  // matches the live entry of `queue`
     uint8_t updates = 0;
+    bool tcp = false;  // a TCP state (maxupd counts its updates); set when queued
     bool ack = false;  // INS carries the ACK flag (deferral)
     bool synced = false;
     Time synced_at{};  // last import/merge by pfsync

@@ -588,6 +588,30 @@ TEST(DaemonFilter, LoggedPacketsThroughTheFilter) {
 // threads, one Handle() per packet and HandleBatch() per 32 packets (what the
 // data plane calls). Reported, not asserted (the machine is shared);
 // correctness is asserted.
+TEST(DaemonFilter, PacketsOfExistingStatesTakeTheReadSide) {
+  Filter f(nullptr);
+  f.Load(Parse("block all\npass proto udp\npass proto tcp to port 22\n"));
+  Forward fw;
+  auto udp = Udp("192.0.2.2", 10000, "198.51.100.2", 53);
+  EXPECT_EQ(fw.Send(f, udp).verdict, linux::Verdict::kAccept);
+  EXPECT_EQ(f.packets_shared(), 0u);  // the first packet creates the states: write side
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(fw.Send(f, udp).verdict, linux::Verdict::kAccept);
+  EXPECT_EQ(f.packets_shared(), 3u);
+  auto reply = Udp("198.51.100.2", 53, "192.0.2.2", 10000);
+  EXPECT_EQ(fw.Send(f, reply, true).verdict, linux::Verdict::kAccept);
+  EXPECT_EQ(f.packets_shared(), 4u);
+  // A packet without a state goes to the rules; a blocked one stays blocked.
+  auto other = Tcp("192.0.2.2", 40000, "198.51.100.2", 80, 0x02);
+  EXPECT_EQ(fw.Send(f, other).verdict, linux::Verdict::kDrop);
+  EXPECT_EQ(f.packets_shared(), 4u);
+  // What the read side counted shows in -si and -sr -v.
+  const std::string info = f.ShowInfo(0);
+  EXPECT_NE(info.find("  current entries                       2\n"), std::string::npos) << info;
+  const std::string rules = f.ShowRules(1);
+  EXPECT_NE(rules.find("pass proto udp all\n  [ Evaluations: 3        Packets: 10       Bytes: 460        States: 2     ]"),
+            std::string::npos) << rules;
+}
+
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
   constexpr int kFlows = 2000, kRounds = 25, kBatch = 32;
   for (bool batched : {false, true}) {
