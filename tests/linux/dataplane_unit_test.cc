@@ -211,6 +211,42 @@ TEST(NftRuleset, ControlQueueTakesCarpAndPfsyncBeforeTheDataRange) {
   }
 }
 
+// The control queue follows the data range; the table sends CARP and pfsync to it.
+TEST(DataPlaneConfig, ControlQueueFollowsTheDataRange) {
+  DataPlaneConfig c;
+  c.queue_base = 4;
+  c.queue_count = 3;
+  EXPECT_EQ(c.ControlQueue(), kNoControlQueue);  // off unless given a depth
+  EXPECT_EQ(c.Ruleset().control_queue, kNoControlQueue);
+  c.control_queue_maxlen = kControlQueueMaxlen;
+  EXPECT_EQ(c.ControlQueue(), 7);
+  EXPECT_EQ(c.Ruleset().control_queue, 7);
+  c.queue_base = 65535;
+  c.queue_count = 1;
+  EXPECT_EQ(c.ControlQueue(), kNoControlQueue);  // no number left after the range
+}
+
+TEST(KernelQueueStats, ParsesProcRows) {
+  // As Linux 6.x prints it: queue_num peer_portid queue_total copy_mode
+  // copy_range queue_dropped user_dropped id_sequence 1.
+  const std::string text =
+      "    0 123456     5 2 65535   710     3   200000  1\n"
+      "    2 4294967295     0 2 65535     0     0 4294967295  1\n"
+      "garbage\n"
+      "    3  77";
+  std::vector<KernelQueueStats> rows = ParseKernelQueueStats(text);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].queue, 0);
+  EXPECT_EQ(rows[0].portid, 123456u);
+  EXPECT_EQ(rows[0].waiting, 5u);
+  EXPECT_EQ(rows[0].queue_dropped, 710u);
+  EXPECT_EQ(rows[0].user_dropped, 3u);
+  EXPECT_EQ(rows[0].id_sequence, 200000u);
+  EXPECT_EQ(rows[1].queue, 2);
+  EXPECT_EQ(rows[1].id_sequence, 4294967295u);
+  EXPECT_TRUE(ParseKernelQueueStats("").empty());
+}
+
 struct ParsedVerdict {
   int type;
   uint32_t id;
