@@ -100,8 +100,9 @@ class PacketKeeper {
 // the data queues' default, and only CARP and pfsync can fill it.
 inline constexpr uint32_t kControlQueueMaxlen = 65536;
 // Its socket buffer must hold as many messages, or the kernel drops them as
-// user_dropped instead: about 2 KiB of truesize each for a 1 500-byte packet,
-// 128 MiB for 65 536 (a limit, not an allocation).
+// user_dropped instead: at an estimated ~2 KiB of truesize per message of a
+// 1 500-byte packet (not measured), 128 MiB for 65 536. A limit, not an
+// allocation; the kernel doubles it.
 inline constexpr int kControlSocketBuffer = 128 << 20;
 
 struct DataPlaneConfig {
