@@ -100,9 +100,10 @@ class PacketKeeper {
 // the data queues' default, and only CARP and pfsync can fill it.
 inline constexpr uint32_t kControlQueueMaxlen = 65536;
 // Its socket buffer must hold as many messages, or the kernel drops them as
-// user_dropped instead: at an estimated ~2 KiB of truesize per message of a
-// 1 500-byte packet (not measured), 128 MiB for 65 536. A limit, not an
-// allocation; the kernel doubles it.
+// user_dropped instead: a queued pfsync packet of ~1 500 bytes costs 2 303
+// bytes of receive queue (20 000 waiting took 46 MB, bench/README.md), so
+// 65 536 take ~151 MB; SO_RCVBUFFORCE doubles 128 MiB to a 256 MiB limit. A
+// limit, not an allocation.
 inline constexpr int kControlSocketBuffer = 128 << 20;
 
 struct DataPlaneConfig {

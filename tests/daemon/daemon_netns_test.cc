@@ -674,6 +674,52 @@ TEST_F(PfsyncFloodNetns, DISABLED_ControlQueueAtTheDefaultDataDepth) {
   EXPECT_GE(r.entries, kStates);
 }
 
+// The control queue's depth and socket buffer: hapfd is stopped (SIGSTOP)
+// while the peer sends it a whole 100 000-state bulk (20 002 packets), so
+// every packet waits in the kernel at once; after SIGCONT the control worker
+// drains them. Prints what waited and what the kernel and pfsync dropped.
+TEST_F(PfsyncFloodNetns, DISABLED_ControlQueueHoldsAWholeBulkWhileHapfdIsStopped) {
+  Write("etc/hapfd.conf", "control-socket " + socket_ + "\nqueues 1\npflog-file " + dir_ + "/pflog.pcap\n");
+  auto peer = StartPeer({"--seconds", "90", "--limit", "200000", "--create", std::to_string(kStates)});
+  usleep(1500 * 1000);
+  Write("etc/hostname.pfsync0", "syncdev fw1\nup\n");
+  StartHapfd("set skip on lo\nset limit states 200000\npass quick on fw1 proto pfsync keep state (no-sync)\n");
+  for (int i = 0; i < 100 && Entries() < kStates; ++i) usleep(100 * 1000);
+  ASSERT_GE(Entries(), kStates);
+  auto received = [&] {
+    const std::string st = Ctl("pfsync stats").output;
+    const size_t at = st.find(" packets received (IPv4)");
+    const size_t tab = st.rfind('\t', at);
+    return at == std::string::npos || tab == std::string::npos ? -1LL : std::atoll(st.c_str() + tab + 1);
+  };
+  const long long before = received();
+  const unsigned queued_before = KernelQueues(*topo_)[1].packets;
+  RunResult bulk;
+  for (int i = 0; i < 50; ++i) {  // once the start-up bulk update has ended
+    bulk = Ctl("pfsync bulk");
+    if (bulk.status == 0) break;
+    usleep(100 * 1000);
+  }
+  ASSERT_EQ(bulk.status, 0) << bulk.output;
+  fw_->Signal(SIGSTOP);
+  usleep(2000 * 1000);
+  const std::map<unsigned, KernelQueue> stopped = KernelQueues(*topo_);
+  // The largest receive queue among netfilter netlink sockets (protocol 12): the control queue's socket.
+  const std::string rmem =
+      topo_->Exec("fw", "awk '$2 == 12 && $5 > m { m = $5 } END { print m + 0 }' /proc/net/netlink").output;
+  fw_->Signal(SIGCONT);
+  usleep(3000 * 1000);
+  const std::map<unsigned, KernelQueue> after = KernelQueues(*topo_);
+  const long long got = received() - before;
+  std::printf("[ measure ] hapfd stopped 2 s during a %d-state bulk: control queue waiting %u, dropped %u (full) "
+              "%u (socket), its socket's receive queue %lld bytes; %u packets queued, pfsync received %lld\n",
+              kStates, stopped.at(1).waiting, stopped.at(1).queue_dropped, stopped.at(1).user_dropped,
+              std::atoll(rmem.c_str()), after.at(1).packets - queued_before, got);
+  EXPECT_EQ(after.at(1).queue_dropped + after.at(1).user_dropped, 0u);
+  peer->Signal(SIGTERM);
+  peer->Wait(5);
+}
+
 // CARP (IPv4 and IPv6) and pfsync reach the control queue, and pf still
 // judges them there: `block all` without a pass rule for them blocks them
 // (logged, no state imported); a reload that passes pfsync lets the bulk in.
