@@ -68,6 +68,9 @@ Settings ParseSettings(const std::string& file, const std::string& text, std::ve
       else s.queue_once = value == "once";
     } else if (key == "queue-maxlen") {
       if (auto n = number(64, 1 << 20)) s.queue_maxlen = static_cast<uint32_t>(*n);
+    } else if (key == "control-queue-maxlen") {
+      if (value == "0") s.control_queue_maxlen = 0;
+      else if (auto n = number(64, 1 << 20)) s.control_queue_maxlen = static_cast<uint32_t>(*n);
     } else if (key == "queue-base") {
       if (auto n = number(0, 65000)) s.queue_base = static_cast<uint16_t>(*n);
     } else if (key == "skip") {

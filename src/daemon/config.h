@@ -25,6 +25,9 @@ struct Settings {
   uint16_t queue_base = 0;      // queue-base N
   uint16_t queues = 2;          // queues N: NFQUEUE workers
   uint32_t queue_maxlen = 4096;  // queue-maxlen N: packets the kernel keeps waiting per queue
+  // control-queue-maxlen N: the depth of the CARP/pfsync queue after the data
+  // range (linux::kControlQueueMaxlen); 0: none, they share the data queues.
+  uint32_t control_queue_maxlen = 65536;
   bool queue_once = false;      // queue-layout once|split (once: no rdr-to allowed)
   std::vector<std::string> skip = {"lo"};  // interfaces never queued besides `set skip on`
   std::string sync_auth;        // sync-auth KEY (pfsync's syncauth)

@@ -203,6 +203,8 @@ class PfsyncComponent : public Component {
     return filter_.WithEngine([&](pf::engine::Engine&) {
       if (args.empty()) {
         out = node_->IfconfigText();
+        // Whether pfsync and CARP wait behind data traffic, and what the kernel dropped.
+        if (dataplane_ != nullptr) out += QueueText(QueueStatus(*dataplane_, linux::ReadKernelQueueStats()));
         if (verbose > 0) out += node_->NetstatText(verbose > 1);
         return true;
       }
@@ -221,6 +223,7 @@ class PfsyncComponent : public Component {
       return 0;
     });
   }
+  void set_dataplane(const linux::DataPlane* dataplane) { dataplane_ = dataplane; }
 
  private:
   // `hapfctl pfsync bulk`, the status page's "force bulk update": asks the peer for
@@ -250,6 +253,7 @@ class PfsyncComponent : public Component {
   std::unique_ptr<linux::PfsyncNode> node_;
   std::unique_ptr<PfsyncPacketHook> hook_;  // defer, per-batch flush, timers
   PfsyncStatusTracker status_;
+  const linux::DataPlane* dataplane_ = nullptr;
 };
 
 // hostname.carpN and hostname.pfsync0 re-read and applied to the running CARP
@@ -577,6 +581,7 @@ int HapfdMain(int argc, char** argv) {
   dpc.queue_base = cfg.settings.queue_base;
   dpc.queue_count = cfg.settings.queues;
   dpc.queue_maxlen = cfg.settings.queue_maxlen;
+  dpc.control_queue_maxlen = cfg.settings.control_queue_maxlen;
   dpc.layout = cfg.settings.queue_once ? linux::QueueLayout::kOnce : linux::QueueLayout::kSplit;
   dpc.skip = cfg.settings.skip;
   linux::RulesetSpec spec = dpc.Ruleset();
@@ -657,8 +662,15 @@ int HapfdMain(int argc, char** argv) {
     return 1;
   }
   for (auto& c : components) c->DataPlaneReady();
-  Log(LOG_NOTICE, "started: table inet " + spec.table + ", " + std::to_string(dpc.queue_count) +
-                      " queue(s), control socket " + cfg.settings.control_socket);
+  observe.set_dataplane(&dataplane);
+  for (auto& c : components) {
+    if (auto* p = dynamic_cast<PfsyncComponent*>(c.get())) p->set_dataplane(&dataplane);
+  }
+  Log(LOG_NOTICE, "started: table inet " + spec.table + ", " + std::to_string(dpc.queue_count) + " queue(s)" +
+                      (spec.control_queue == linux::kNoControlQueue
+                           ? std::string(", CARP and pfsync in the data queues")
+                           : ", CARP and pfsync in queue " + std::to_string(spec.control_queue)) +
+                      ", control socket " + cfg.settings.control_socket);
 
   if (!cfg.settings.sync_peers.empty()) {
     SyncComponentOptions so;

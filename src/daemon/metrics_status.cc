@@ -10,6 +10,7 @@
 
 #include "daemon/daemon.h"
 #include "linux/carp_node.h"
+#include "linux/nfq_dataplane.h"
 #include "linux/pfsync_node.h"
 #include "pfsync/wire.h"
 
@@ -136,6 +137,57 @@ json PfsyncStatusTracker::Status(linux::PfsyncNode& n) const {
   return j;
 }
 
+json QueueStatus(const linux::DataPlane& dataplane, const std::vector<linux::KernelQueueStats>& kernel) {
+  json queues = json::array();
+  for (int w = 0; w < dataplane.worker_count(); ++w) {
+    const linux::WorkerCounters& c = dataplane.counters(w);
+    const uint16_t num = dataplane.queue(w);
+    json q = {{"queue", num},
+              {"role", dataplane.is_control(w) ? "control" : "data"},
+              {"packets", c.packets.load(std::memory_order_relaxed)},
+              {"overruns", c.overruns.load(std::memory_order_relaxed)}};
+    for (const linux::KernelQueueStats& k : kernel) {
+      if (k.queue != num) continue;
+      q["waiting"] = k.waiting;
+      q["queue_dropped"] = k.queue_dropped;
+      q["user_dropped"] = k.user_dropped;
+    }
+    queues.push_back(std::move(q));
+  }
+  return queues;
+}
+
+std::string QueueText(const json& queues) {
+  if (!queues.is_array() || queues.empty()) return {};
+  struct Sum {
+    int first = -1, last = -1;
+    uint64_t packets = 0, queue_dropped = 0, user_dropped = 0;
+  };
+  Sum data, control;
+  for (const json& q : queues) {
+    Sum& s = q.value("role", "") == "control" ? control : data;
+    const int num = q.value("queue", 0);
+    if (s.first < 0) s.first = num;
+    s.last = num;
+    s.packets += q.value("packets", uint64_t{0});
+    s.queue_dropped += q.value("queue_dropped", uint64_t{0});
+    s.user_dropped += q.value("user_dropped", uint64_t{0});
+  }
+  auto line = [](const std::string& what, const Sum& s) {
+    return "\tnfqueue: " + what + ": " + std::to_string(s.packets) + " packets, " + std::to_string(s.queue_dropped) +
+           " dropped (queue full), " + std::to_string(s.user_dropped) + " dropped (socket full)\n";
+  };
+  std::string out;
+  if (control.first < 0) out += "\tnfqueue: no control queue (control-queue-maxlen 0): CARP and pfsync share the data queues\n";
+  else out += line("control queue " + std::to_string(control.first) + " (CARP, pfsync)", control);
+  if (data.first >= 0) {
+    const std::string range = data.first == data.last ? "queue " + std::to_string(data.first)
+                                                      : "queues " + std::to_string(data.first) + "-" + std::to_string(data.last);
+    out += line("data " + range, data);
+  }
+  return out;
+}
+
 json FilterStatus(Filter& filter) {
   json j = filter.WithEngine([](eng::Engine& e) {
     const eng::Counters& c = e.counters();
@@ -203,7 +255,9 @@ json ObserveApi::Snapshot() {
   }
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  return {{"hostname", host}, {"filter", FilterStatus(filter_)}, {"components", comps}, {"maintenance", maintenance_}};
+  json snap = {{"hostname", host}, {"filter", FilterStatus(filter_)}, {"components", comps}, {"maintenance", maintenance_}};
+  if (dataplane_ != nullptr) snap["queues"] = QueueStatus(*dataplane_, linux::ReadKernelQueueStats());
+  return snap;
 }
 
 json ObserveApi::Action(const std::string& action) {

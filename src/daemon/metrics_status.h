@@ -18,7 +18,9 @@
 #include "daemon/filter.h"
 
 namespace hapf::linux {
+class DataPlane;
 class PfsyncNode;
+struct KernelQueueStats;
 }
 
 namespace hapf::daemon {
@@ -48,6 +50,14 @@ class PfsyncStatusTracker {
   std::optional<int64_t> start_ns_, done_ns_;
 };
 
+// The data plane's queues, the "queues" part of a snapshot: one object per
+// queue, {queue, role ("data" or "control"), packets, overruns} from its
+// worker and, when the kernel lists the queue (`kernel` is
+// /proc/net/netfilter/nfnetlink_queue), {waiting, queue_dropped, user_dropped}.
+nlohmann::json QueueStatus(const linux::DataPlane& dataplane, const std::vector<linux::KernelQueueStats>& kernel);
+// Those queues for `hapfctl pfsync`: the control queue, then the data queues summed.
+std::string QueueText(const nlohmann::json& queues);
+
 // Filter counters, labels, memory: the "filter" part of a snapshot.
 nlohmann::json FilterStatus(Filter& filter);
 
@@ -57,6 +67,8 @@ class ObserveApi {
   ObserveApi(Filter& filter, std::vector<std::unique_ptr<Component>>& components, Dispatcher& dispatcher)
       : filter_(filter), components_(components), dispatcher_(dispatcher) {}
   nlohmann::json operator()(const std::string& what, const nlohmann::json& args);
+  // Adds "queues" to the snapshot (once the data plane runs).
+  void set_dataplane(const linux::DataPlane* dataplane) { dataplane_ = dataplane; }
 
   // One page of `pfctl -ss` lines containing `query` (all when empty):
   // {"total": matches, "lines": [...]} — only the page's lines are formatted
@@ -70,6 +82,7 @@ class ObserveApi {
   Filter& filter_;
   std::vector<std::unique_ptr<Component>>& components_;
   Dispatcher& dispatcher_;
+  const linux::DataPlane* dataplane_ = nullptr;
   bool maintenance_ = false;
 };
 

@@ -153,6 +153,34 @@ void Pfsync(Writer& w, const json& p) {
   }
 }
 
+// snapshot["queues"]: per NFQUEUE queue, labelled with its number and role
+// ("data", or "control" for the CARP/pfsync queue).
+void Queues(Writer& w, const json& queues) {
+  if (!queues.is_array() || queues.empty()) return;
+  auto id = [](const json& q) { return Label("queue", q.value("queue", 0)) + "," + Label("role", q.value("role", "")); };
+  w.Family("hapf_nfqueue_packets_total", "counter", "Packets the queue's worker received.");
+  for (const json& q : queues) {
+    if (IsNumber(q, "packets")) w.Sample("hapf_nfqueue_packets_total", id(q), q["packets"]);
+  }
+  w.Family("hapf_nfqueue_overruns_total", "counter", "Times the worker's socket reported lost messages (ENOBUFS).");
+  for (const json& q : queues) {
+    if (IsNumber(q, "overruns")) w.Sample("hapf_nfqueue_overruns_total", id(q), q["overruns"]);
+  }
+  w.Family("hapf_nfqueue_kernel_dropped_total", "counter",
+           "Packets the kernel dropped before hapfd saw them: queue_full (queue-maxlen reached) or socket_full "
+           "(the worker's socket buffer); 32-bit, from /proc/net/netfilter/nfnetlink_queue.");
+  for (const json& q : queues) {
+    if (IsNumber(q, "queue_dropped"))
+      w.Sample("hapf_nfqueue_kernel_dropped_total", id(q) + "," + Label("reason", "queue_full"), q["queue_dropped"]);
+    if (IsNumber(q, "user_dropped"))
+      w.Sample("hapf_nfqueue_kernel_dropped_total", id(q) + "," + Label("reason", "socket_full"), q["user_dropped"]);
+  }
+  w.Family("hapf_nfqueue_waiting", "gauge", "Packets queued in the kernel without a verdict yet.");
+  for (const json& q : queues) {
+    if (IsNumber(q, "waiting")) w.Sample("hapf_nfqueue_waiting", id(q), q["waiting"]);
+  }
+}
+
 }  // namespace
 
 std::string EscapeLabel(const std::string& value) {
@@ -171,6 +199,7 @@ std::string RenderMetrics(const json& snapshot) {
   Writer w;
   if (!snapshot.is_object()) return {};
   if (snapshot.contains("filter")) Filter(w, snapshot["filter"]);
+  if (snapshot.contains("queues")) Queues(w, snapshot["queues"]);
   const json comps = snapshot.value("components", json::object());
   if (comps.contains("carp")) Carp(w, comps["carp"]);
   if (comps.contains("pfsync")) Pfsync(w, comps["pfsync"]);

@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "linux/netlink_util.h"
@@ -127,60 +129,115 @@ struct DataPlane::Worker {
   std::thread thread;
 };
 
+int32_t DataPlaneConfig::ControlQueue() const {
+  if (control_queue_maxlen == 0) return kNoControlQueue;
+  const int32_t q = int32_t{queue_base} + std::max<int32_t>(1, queue_count);
+  return q <= 0xffff ? q : kNoControlQueue;
+}
+
 RulesetSpec DataPlaneConfig::Ruleset() const {
   RulesetSpec spec;
   spec.layout = layout;
   spec.queue_base = queue_base;
   spec.queue_count = queue_count;
+  spec.control_queue = ControlQueue();
   spec.skip = skip;
   return spec;
 }
 
+std::vector<KernelQueueStats> ParseKernelQueueStats(std::string_view text) {
+  std::vector<KernelQueueStats> out;
+  while (!text.empty()) {
+    const size_t eol = text.find('\n');
+    const std::string line(text.substr(0, eol));
+    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+    // queue_num peer_portid queue_total copy_mode copy_range queue_dropped user_dropped id_sequence 1
+    unsigned num = 0, portid = 0, total = 0, mode = 0, range = 0, qdrop = 0, udrop = 0, seq = 0;
+    if (std::sscanf(line.c_str(), "%u %u %u %u %u %u %u %u", &num, &portid, &total, &mode, &range, &qdrop, &udrop,
+                    &seq) != 8 ||
+        num > 0xffff) {
+      continue;
+    }
+    out.push_back({static_cast<uint16_t>(num), portid, total, qdrop, udrop, seq});
+  }
+  return out;
+}
+
+std::vector<KernelQueueStats> ReadKernelQueueStats() {
+  std::string text;
+  if (std::FILE* f = std::fopen("/proc/net/netfilter/nfnetlink_queue", "re")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+  }
+  return ParseKernelQueueStats(text);
+}
+
 const WorkerCounters& DataPlane::counters(int worker) const { return *workers_[worker]->counters; }
+uint16_t DataPlane::queue(int worker) const { return workers_[worker]->queue; }
+
+DataPlane::Worker* DataPlane::WorkerFor(uint16_t queue) const {
+  for (const auto& w : workers_) {
+    if (w->queue == queue) return w.get();
+  }
+  return nullptr;
+}
 
 DataPlane::DataPlane(DataPlaneConfig config, IfaceRegistry& ifaces, PacketHandler& handler)
     : config_(std::move(config)), ifaces_(ifaces), handler_(handler) {}
 
 DataPlane::~DataPlane() { Stop(); }
 
+std::string DataPlane::Bind(Worker& w, uint32_t maxlen, int socket_buffer) {
+  w.sock = std::make_unique<NetlinkSocket>(NETLINK_NETFILTER);
+  const std::string q = "queue " + std::to_string(w.queue) + ": ";
+  if (!w.sock->ok()) return q + "netfilter netlink socket: " + std::strerror(errno);
+  mnl_socket* s = w.sock->get();
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+
+  nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w.queue);
+  nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
+  if (int err = ConfigureQueue(s, nlh); err != 0) {
+    // The kernel answers EPERM when another socket has bound the queue.
+    const bool taken = err == -EPERM || err == -EBUSY;
+    return q + "bind: " + std::strerror(-err) +
+           (taken ? " (another process serves this queue)" : " (kernel without CONFIG_NETFILTER_NETLINK_QUEUE?)");
+  }
+  nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w.queue);
+  nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
+  if (int err = ConfigureQueue(s, nlh); err != 0) return q + "copy mode: " + std::strerror(-err);
+  nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w.queue);
+  nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
+  if (int err = ConfigureQueue(s, nlh); err != 0) return q + "queue length: " + std::strerror(-err);
+  // GSO on, fail-open explicitly off (the mask covers both).
+  nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w.queue);
+  mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_GSO));
+  mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
+  if (int err = ConfigureQueue(s, nlh); err != 0) return q + "flags: " + std::strerror(-err);
+
+  int fd = w.sock->fd();
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &socket_buffer, sizeof(int)) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &socket_buffer, sizeof(int));
+  }
+  timeval tv{0, 100 * 1000};  // how often a blocked worker looks at stop_
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return {};
+}
+
 std::string DataPlane::Start() {
   stop_ = false;
-  for (int i = 0; i < config_.queue_count; ++i) {
+  const int32_t control = config_.ControlQueue();
+  const int n = config_.queue_count + (control == kNoControlQueue ? 0 : 1);
+  for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;
-    w->queue = static_cast<uint16_t>(config_.queue_base + i);
-    w->sock = std::make_unique<NetlinkSocket>(NETLINK_NETFILTER);
-    const std::string q = "queue " + std::to_string(w->queue) + ": ";
-    if (!w->sock->ok()) return q + "netfilter netlink socket: " + std::strerror(errno);
-    mnl_socket* s = w->sock->get();
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-
-    nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
-    nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
-    if (int err = ConfigureQueue(s, nlh); err != 0) {
-      // The kernel answers EPERM when another socket has bound the queue.
-      const bool taken = err == -EPERM || err == -EBUSY;
-      return q + "bind: " + std::strerror(-err) +
-             (taken ? " (another process serves this queue)" : " (kernel without CONFIG_NETFILTER_NETLINK_QUEUE?)");
+    const bool is_control = i == config_.queue_count;
+    w->queue = static_cast<uint16_t>(is_control ? control : config_.queue_base + i);
+    if (std::string e = is_control ? Bind(*w, config_.control_queue_maxlen, config_.control_socket_buffer)
+                                   : Bind(*w, config_.queue_maxlen, config_.socket_buffer);
+        !e.empty()) {
+      return e;
     }
-    nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
-    nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
-    if (int err = ConfigureQueue(s, nlh); err != 0) return q + "copy mode: " + std::strerror(-err);
-    nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
-    nfq_nlmsg_cfg_put_qmaxlen(nlh, config_.queue_maxlen);
-    if (int err = ConfigureQueue(s, nlh); err != 0) return q + "queue length: " + std::strerror(-err);
-    // GSO on, fail-open explicitly off (the mask covers both).
-    nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
-    mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_GSO));
-    mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
-    if (int err = ConfigureQueue(s, nlh); err != 0) return q + "flags: " + std::strerror(-err);
-
-    int fd = w->sock->fd();
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &config_.socket_buffer, sizeof(int)) != 0) {
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &config_.socket_buffer, sizeof(int));
-    }
-    timeval tv{0, 100 * 1000};  // how often a blocked worker looks at stop_
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     workers_.push_back(std::move(w));
   }
   for (auto& w : workers_) {
@@ -368,10 +425,9 @@ uint64_t DataPlane::Hold(const Packet& packet, size_t new_length) {
     std::lock_guard lock(held_mu_);
     held_[handle] = std::move(bytes);
   }
-  const size_t w = static_cast<size_t>(packet.queue - config_.queue_base);
-  if (w < workers_.size()) {
-    workers_[w]->counters->held.fetch_add(1, std::memory_order_relaxed);
-    workers_[w]->counters->holding.fetch_add(1, std::memory_order_release);
+  if (Worker* w = WorkerFor(packet.queue)) {
+    w->counters->held.fetch_add(1, std::memory_order_relaxed);
+    w->counters->holding.fetch_add(1, std::memory_order_release);
   }
   return handle;
 }
@@ -386,8 +442,8 @@ bool DataPlane::Release(uint64_t handle, bool accept) {
     held_.erase(it);
   }
   const uint16_t queue = static_cast<uint16_t>(handle >> 32);
-  const size_t w = static_cast<size_t>(queue - config_.queue_base);
-  if (w >= workers_.size() || !workers_[w]->sock) return false;
+  Worker* w = WorkerFor(queue);
+  if (w == nullptr || !w->sock) return false;
   // One verdict message, sent on the worker's socket (netlink sends are
   // atomic per message, so this can run beside the worker).
   std::vector<uint8_t> buf(kVerdictRoom * 2 + bytes.size());
@@ -398,9 +454,9 @@ bool DataPlane::Release(uint64_t handle, bool accept) {
                      : bytes.empty() ? writer.Add(id, Verdict::kAccept)
                                      : writer.Add(id, Verdict::kAcceptRewritten, bytes);
   std::span<const uint8_t> msg = writer.Finish();
-  WorkerCounters& c = *workers_[w]->counters;
+  WorkerCounters& c = *w->counters;
   c.holding.fetch_sub(1, std::memory_order_release);
-  if (!added || mnl_socket_sendto(workers_[w]->sock->get(), msg.data(), msg.size()) < 0) {
+  if (!added || mnl_socket_sendto(w->sock->get(), msg.data(), msg.size()) < 0) {
     c.errors.fetch_add(1, std::memory_order_relaxed);
     return false;
   }

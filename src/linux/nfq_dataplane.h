@@ -16,6 +16,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -89,6 +90,22 @@ class PacketKeeper {
   virtual bool Release(uint64_t handle, bool accept) = 0;
 };
 
+// The control queue's depth (hapfd's default). A pfsync bulk update arrives
+// at up to 500 full packets per 10 ms (pfsync-bulk-pace; 5 states a packet:
+// 1 000 000 states are 200 000 packets over 4 s). Alone in its queue the
+// worker keeps up (it judges far more than 50 000 packets/s), so the queue only
+// has to bridge the times it cannot run: the packet lock held by the main loop
+// (a reload, `-ss` over a million states) or the CPUs taken by data workers.
+// 65 536 packets are 1.3 s of the full pace, a third of such a bulk; 16 times
+// the data queues' default, and only CARP and pfsync can fill it.
+inline constexpr uint32_t kControlQueueMaxlen = 65536;
+// Its socket buffer must hold as many messages, or the kernel drops them as
+// user_dropped instead: a queued pfsync packet of ~1 500 bytes costs 2 303
+// bytes of receive queue (20 000 waiting took 46 MB, bench/README.md), so
+// 65 536 take ~151 MB; SO_RCVBUFFORCE doubles 128 MiB to a 256 MiB limit. A
+// limit, not an allocation.
+inline constexpr int kControlSocketBuffer = 128 << 20;
+
 struct DataPlaneConfig {
   uint16_t queue_base = 0;
   uint16_t queue_count = 1;  // one worker thread per queue
@@ -97,11 +114,33 @@ struct DataPlaneConfig {
   uint32_t queue_maxlen = 4096;            // packets waiting per queue
   int batch = 32;                          // packets per recvmmsg
   int socket_buffer = 8 << 20;             // SO_RCVBUFFORCE bytes
+  // The control queue (CARP, pfsync; RulesetSpec::control_queue), numbered
+  // right after the data range and served by one more worker (handler worker
+  // index queue_count). 0: none, CARP and pfsync share the data queues.
+  uint32_t control_queue_maxlen = 0;
+  int control_socket_buffer = kControlSocketBuffer;
 
+  // The control queue's number, or kNoControlQueue.
+  int32_t ControlQueue() const;
   // The table that queues to exactly these queues with this layout and skip
   // list (table name and generated mark at their defaults).
   RulesetSpec Ruleset() const;
 };
+
+// One row of /proc/net/netfilter/nfnetlink_queue: the kernel's view of a
+// queue in the reading process's network namespace.
+struct KernelQueueStats {
+  uint16_t queue = 0;
+  uint32_t portid = 0;         // the bound socket
+  uint32_t waiting = 0;        // queue_total: packets without a verdict yet
+  uint32_t queue_dropped = 0;  // dropped because the queue was full (maxlen)
+  uint32_t user_dropped = 0;   // dropped because the socket buffer was full
+  uint32_t id_sequence = 0;    // the last packet id: packets queued, ever (wraps)
+};
+// Parses the file's text. Pure; lines that do not parse are skipped.
+std::vector<KernelQueueStats> ParseKernelQueueStats(std::string_view text);
+// Reads the file; empty when it is absent (no queue bound in this namespace).
+std::vector<KernelQueueStats> ReadKernelQueueStats();
 
 struct WorkerCounters {
   std::atomic<uint64_t> packets{0};
@@ -130,8 +169,12 @@ class DataPlane : public PacketKeeper {
   // by the kernel. Remove the ruleset first so nothing new is queued.
   void Stop();
 
+  // Workers 0..queue_count-1 serve the data range; the control queue's worker,
+  // when there is one, comes last (worker index queue_count for the handler).
   const WorkerCounters& counters(int worker) const;
   int worker_count() const { return static_cast<int>(workers_.size()); }
+  uint16_t queue(int worker) const;
+  bool is_control(int worker) const { return worker == config_.queue_count; }
 
   // PacketKeeper: only for packets of a batch being judged (from Handle /
   // HandleBatch). While a queue holds packets its verdicts are sent one by
@@ -143,6 +186,8 @@ class DataPlane : public PacketKeeper {
  private:
   struct Worker;
   void Run(Worker& w);
+  std::string Bind(Worker& w, uint32_t maxlen, int socket_buffer);
+  Worker* WorkerFor(uint16_t queue) const;
 
   DataPlaneConfig config_;
   IfaceRegistry& ifaces_;

@@ -21,6 +21,8 @@ namespace {
 
 constexpr int kPriorityRaw = -300;  // NF_IP_PRI_RAW: before conntrack (-200)
 constexpr int kPriorityFilter = 0;
+constexpr uint8_t kIpProtoCarp = 112;
+constexpr uint8_t kIpProtoPfsync = 240;
 
 // Builds one nf_tables batch in a growing buffer.
 class BatchBuilder {
@@ -218,7 +220,21 @@ void PutNotrack(BatchBuilder& b, const RulesetSpec& spec, const char* chain) {
   r.Notrack();
 }
 
+// `meta l4proto {112, 240} queue num control_queue`, one rule per protocol
+// (no anonymous set to create). l4proto is the transport protocol after any
+// IPv6 extension headers, so it holds for both families.
+void PutControlQueue(BatchBuilder& b, const RulesetSpec& spec, QueueBackend backend, const char* chain) {
+  if (spec.control_queue < 0 || spec.control_queue > 0xffff) return;
+  for (const uint8_t proto : {kIpProtoCarp, kIpProtoPfsync}) {
+    RuleWriter r(b, spec.table, chain);
+    r.MetaLoad(NFT_META_L4PROTO);
+    r.CmpEq(&proto, 1);
+    r.Queue(backend, static_cast<uint16_t>(spec.control_queue), 1);
+  }
+}
+
 void PutQueue(BatchBuilder& b, const RulesetSpec& spec, QueueBackend backend, const char* chain) {
+  PutControlQueue(b, spec, backend, chain);
   RuleWriter r(b, spec.table, chain);
   r.Queue(backend, spec.queue_base, spec.queue_count == 0 ? 1 : spec.queue_count);
 }

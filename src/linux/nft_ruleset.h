@@ -28,6 +28,9 @@ enum class QueueLayout : uint8_t {
   kOnce,
 };
 
+// RulesetSpec::control_queue when CARP and pfsync share the data queues.
+inline constexpr int32_t kNoControlQueue = -1;
+
 // How the queue expression is expressed to the kernel.
 enum class QueueBackend : uint8_t { kNative, kCompatNfqueue };
 
@@ -36,6 +39,11 @@ struct RulesetSpec {
   QueueLayout layout = QueueLayout::kSplit;
   uint16_t queue_base = 0;
   uint16_t queue_count = 1;  // > 1: a range balanced by the kernel's flow hash
+  // CARP (IP protocol 112) and pfsync (240), IPv4 and IPv6, go to this queue
+  // of their own, ahead of the data range, so that data traffic filling the
+  // data queues cannot starve them (pf still judges them: the queue's reader is
+  // the same filter). kNoControlQueue: they share the data queues.
+  int32_t control_queue = kNoControlQueue;
   // Interfaces never queued (pf `set skip on`); "name*" matches a prefix.
   std::vector<std::string> skip = {"lo"};
   // Locally generated packets carrying this mark bit (hapf's own RST/ICMP

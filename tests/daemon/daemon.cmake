@@ -7,7 +7,10 @@ endif()
 hapf_test(daemon_netns_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_netns_test.cc
   DEPS hapf_netns_toolkit LABELS netns TIMEOUT 120)
 if(TARGET daemon_netns_test)
-  add_dependencies(daemon_netns_test hapfd hapfctl pfsync_node_prog)
+  # The bounded UDP flood that saturates the data queue (bench/ is optional, so built here too).
+  add_executable(netns_udpflood ${CMAKE_SOURCE_DIR}/bench/nfq_udpflood.cc)
+  target_compile_options(netns_udpflood PRIVATE ${HAPF_WARNINGS})
+  add_dependencies(daemon_netns_test hapfd hapfctl pfsync_node_prog netns_udpflood)
   target_compile_definitions(daemon_netns_test PRIVATE HAPFD="$<TARGET_FILE:hapfd>" HAPFCTL="$<TARGET_FILE:hapfctl>"
-    PFSYNC_NODE_PROG="$<TARGET_FILE:pfsync_node_prog>")
+    PFSYNC_NODE_PROG="$<TARGET_FILE:pfsync_node_prog>" UDPFLOOD="$<TARGET_FILE:netns_udpflood>")
 endif()

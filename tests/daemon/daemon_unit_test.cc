@@ -15,6 +15,7 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/filter.h"
+#include "linux/nfq_dataplane.h"
 #include "net/build.h"
 
 namespace hapf::daemon {
@@ -112,6 +113,18 @@ TEST(DaemonConfig, PfsyncBulkPace) {
   ParseSettings("hapfd.conf", "pfsync-bulk-pace 0\n", errors);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0], "hapfd.conf:1: pfsync-bulk-pace must be a number from 1 to 10000");
+}
+
+// The CARP/pfsync queue: on by default at the data plane's justified depth, 0 turns it off.
+TEST(DaemonConfig, ControlQueueMaxlen) {
+  std::vector<std::string> errors;
+  EXPECT_EQ(ParseSettings("hapfd.conf", "\n", errors).control_queue_maxlen, linux::kControlQueueMaxlen);
+  EXPECT_EQ(ParseSettings("hapfd.conf", "control-queue-maxlen 0\n", errors).control_queue_maxlen, 0u);
+  EXPECT_EQ(ParseSettings("hapfd.conf", "control-queue-maxlen 200000\n", errors).control_queue_maxlen, 200000u);
+  EXPECT_TRUE(errors.empty()) << testing::PrintToString(errors);
+  ParseSettings("hapfd.conf", "control-queue-maxlen 10\n", errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "hapfd.conf:1: control-queue-maxlen must be a number from 64 to 1048576");
 }
 
 TEST(DaemonControl, FramesRoundTripAndRejectOversize) {

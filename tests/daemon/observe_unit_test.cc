@@ -111,6 +111,30 @@ TEST(ObserveMetrics, FakeSnapshotRendersEveryFamily) {
   EXPECT_EQ(m.count("hapf_pflog_file"), 0u);
 }
 
+// The queues' section: the control queue's kernel drops apart from the data queues'.
+TEST(ObserveMetrics, QueuesShowTheControlQueueApart) {
+  const json queues = {
+      {{"queue", 0}, {"role", "data"}, {"packets", 1000}, {"overruns", 1}, {"waiting", 4}, {"queue_dropped", 710},
+       {"user_dropped", 0}},
+      {{"queue", 1}, {"role", "data"}, {"packets", 500}, {"overruns", 0}, {"waiting", 0}, {"queue_dropped", 20},
+       {"user_dropped", 3}},
+      {{"queue", 2}, {"role", "control"}, {"packets", 40000}, {"overruns", 0}, {"waiting", 1}, {"queue_dropped", 0},
+       {"user_dropped", 0}}};
+  auto m = ParseExposition(RenderMetrics({{"queues", queues}}));
+  EXPECT_EQ(m["hapf_nfqueue_packets_total{queue=\"2\",role=\"control\"}"], 40000);
+  EXPECT_EQ(m["hapf_nfqueue_kernel_dropped_total{queue=\"2\",role=\"control\",reason=\"queue_full\"}"], 0);
+  EXPECT_EQ(m["hapf_nfqueue_kernel_dropped_total{queue=\"0\",role=\"data\",reason=\"queue_full\"}"], 710);
+  EXPECT_EQ(m["hapf_nfqueue_kernel_dropped_total{queue=\"1\",role=\"data\",reason=\"socket_full\"}"], 3);
+  EXPECT_EQ(m["hapf_nfqueue_waiting{queue=\"0\",role=\"data\"}"], 4);
+  EXPECT_EQ(m["hapf_nfqueue_overruns_total{queue=\"0\",role=\"data\"}"], 1);
+  EXPECT_EQ(QueueText(queues),
+            "\tnfqueue: control queue 2 (CARP, pfsync): 40000 packets, 0 dropped (queue full), 0 dropped (socket full)\n"
+            "\tnfqueue: data queues 0-1: 1500 packets, 730 dropped (queue full), 3 dropped (socket full)\n");
+  EXPECT_EQ(QueueText(json::array({queues[0]})),
+            "\tnfqueue: no control queue (control-queue-maxlen 0): CARP and pfsync share the data queues\n"
+            "\tnfqueue: data queue 0: 1000 packets, 710 dropped (queue full), 0 dropped (socket full)\n");
+}
+
 std::vector<uint8_t> Udp(const char* src, uint16_t sport, const char* dst, uint16_t dport) {
   std::vector<uint8_t> buf(128);
   net::IpHeader ip;

@@ -125,6 +125,128 @@ TEST(NftRuleset, OnceLayoutQueuesInputForwardOutput) {
   EXPECT_EQ(names, expected);
 }
 
+// The queueing rules of a native batch, in order: the chain, the protocol a
+// rule matches first (meta l4proto == P; -1 for none) and the queue range.
+struct QueueRule {
+  std::string chain;
+  int l4proto = -1;
+  uint16_t num = 0, total = 0;
+  bool operator==(const QueueRule&) const = default;
+};
+
+std::vector<QueueRule> QueueRules(const std::vector<uint8_t>& batch) {
+  std::vector<QueueRule> out;
+  int len = static_cast<int>(batch.size());
+  for (auto* nlh = reinterpret_cast<const nlmsghdr*>(batch.data()); mnl_nlmsg_ok(nlh, len);
+       nlh = mnl_nlmsg_next(nlh, &len)) {
+    if (nlh->nlmsg_type != NftType(NFT_MSG_NEWRULE)) continue;
+    QueueRule rule;
+    bool queues = false, l4proto_loaded = false;
+    ForEachMsgAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
+      if (mnl_attr_get_type(a) == NFTA_RULE_CHAIN) rule.chain = mnl_attr_get_str(a);
+      if (mnl_attr_get_type(a) != NFTA_RULE_EXPRESSIONS) return;
+      ForEachNested(a, [&](const nlattr* elem) {
+        std::string name;
+        const nlattr* data = nullptr;
+        ForEachNested(elem, [&](const nlattr* f) {
+          if (mnl_attr_get_type(f) == NFTA_EXPR_NAME) name = mnl_attr_get_str(f);
+          if (mnl_attr_get_type(f) == NFTA_EXPR_DATA) data = f;
+        });
+        if (data == nullptr) return;
+        ForEachNested(data, [&](const nlattr* f) {
+          const uint16_t t = mnl_attr_get_type(f);
+          if (name == "meta" && t == NFTA_META_KEY) l4proto_loaded = ntohl(mnl_attr_get_u32(f)) == NFT_META_L4PROTO;
+          if (name == "cmp" && t == NFTA_CMP_DATA && l4proto_loaded) {
+            ForEachNested(f, [&](const nlattr* v) { rule.l4proto = *static_cast<const uint8_t*>(mnl_attr_get_payload(v)); });
+          }
+          if (name == "queue" && t == NFTA_QUEUE_NUM) rule.num = ntohs(mnl_attr_get_u16(f)), queues = true;
+          if (name == "queue" && t == NFTA_QUEUE_TOTAL) rule.total = ntohs(mnl_attr_get_u16(f));
+        });
+      });
+    });
+    if (queues) out.push_back(rule);
+  }
+  return out;
+}
+
+// CARP and pfsync go to the control queue ahead of the data range, in every
+// chain that queues, after the skip list and the own-packet exemption (hapfd's
+// own adverts and pfsync packets still leave unqueued).
+TEST(NftRuleset, ControlQueueTakesCarpAndPfsyncBeforeTheDataRange) {
+  RulesetSpec spec;
+  spec.queue_base = 10;
+  spec.queue_count = 2;
+  spec.control_queue = 12;
+  std::vector<std::string> names = BatchExpressionNames(BuildInstallBatch(spec, QueueBackend::kCompatNfqueue, 1));
+  std::vector<std::string> expected = {
+      "notrack", "notrack",
+      "meta", "bitwise", "cmp", "immediate",  // output: own packets not queued
+      "meta", "cmp", "immediate",             // output: skip lo
+      "meta", "cmp", "target",                // output: CARP to the control queue
+      "meta", "cmp", "target",                // output: pfsync to the control queue
+      "target",                               // output: the data range
+      "meta", "cmp", "immediate", "meta", "cmp", "target", "meta", "cmp", "target", "target",  // prerouting
+      "meta", "cmp", "immediate", "meta", "cmp", "target", "meta", "cmp", "target", "target",  // forward
+  };
+  EXPECT_EQ(names, expected);
+  const std::vector<QueueRule> split = QueueRules(BuildInstallBatch(spec, QueueBackend::kNative, 1));
+  const std::vector<QueueRule> want_split = {
+      {"output", 112, 12, 1},     {"output", 240, 12, 1},     {"output", -1, 10, 2},
+      {"prerouting", 112, 12, 1}, {"prerouting", 240, 12, 1}, {"prerouting", -1, 10, 2},
+      {"forward", 112, 12, 1},    {"forward", 240, 12, 1},    {"forward", -1, 10, 2},
+  };
+  EXPECT_EQ(split, want_split);
+  spec.layout = QueueLayout::kOnce;
+  const std::vector<QueueRule> once = QueueRules(BuildInstallBatch(spec, QueueBackend::kNative, 1));
+  std::vector<QueueRule> want_once = want_split;  // input takes prerouting's place
+  for (QueueRule& r : want_once) {
+    if (r.chain == "prerouting") r.chain = "input";
+  }
+  EXPECT_EQ(once, want_once);
+  // Off: one queue rule per chain, all to the data range.
+  spec.control_queue = kNoControlQueue;
+  for (const QueueRule& r : QueueRules(BuildInstallBatch(spec, QueueBackend::kNative, 1))) {
+    EXPECT_EQ(r.l4proto, -1) << r.chain;
+    EXPECT_EQ(r.num, 10) << r.chain;
+  }
+}
+
+// The control queue follows the data range; the table sends CARP and pfsync to it.
+TEST(DataPlaneConfig, ControlQueueFollowsTheDataRange) {
+  DataPlaneConfig c;
+  c.queue_base = 4;
+  c.queue_count = 3;
+  EXPECT_EQ(c.ControlQueue(), kNoControlQueue);  // off unless given a depth
+  EXPECT_EQ(c.Ruleset().control_queue, kNoControlQueue);
+  c.control_queue_maxlen = kControlQueueMaxlen;
+  EXPECT_EQ(c.ControlQueue(), 7);
+  EXPECT_EQ(c.Ruleset().control_queue, 7);
+  c.queue_base = 65535;
+  c.queue_count = 1;
+  EXPECT_EQ(c.ControlQueue(), kNoControlQueue);  // no number left after the range
+}
+
+TEST(KernelQueueStats, ParsesProcRows) {
+  // As Linux 6.x prints it: queue_num peer_portid queue_total copy_mode
+  // copy_range queue_dropped user_dropped id_sequence 1.
+  const std::string text =
+      "    0 123456     5 2 65535   710     3   200000  1\n"
+      "    2 4294967295     0 2 65535     0     0 4294967295  1\n"
+      "garbage\n"
+      "    3  77";
+  std::vector<KernelQueueStats> rows = ParseKernelQueueStats(text);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].queue, 0);
+  EXPECT_EQ(rows[0].portid, 123456u);
+  EXPECT_EQ(rows[0].waiting, 5u);
+  EXPECT_EQ(rows[0].queue_dropped, 710u);
+  EXPECT_EQ(rows[0].user_dropped, 3u);
+  EXPECT_EQ(rows[0].id_sequence, 200000u);
+  EXPECT_EQ(rows[1].queue, 2);
+  EXPECT_EQ(rows[1].id_sequence, 4294967295u);
+  EXPECT_TRUE(ParseKernelQueueStats("").empty());
+}
+
 struct ParsedVerdict {
   int type;
   uint32_t id;
