@@ -102,7 +102,7 @@ start_hapfd() {  # QUEUES LAYOUT
   cat "$RUN/hapfd.log" >&2
   exit 1
 }
-for run in "1 split" "2 split" "2 once"; do
+for run in "1 split" "2 split" "1 once" "2 once"; do
   read -r q layout <<<"$run"
   start_hapfd "$q" "$layout"
   measure | report "hapfd (pf engine), $layout layout, $q queue(s)"

@@ -625,6 +625,24 @@ TEST(DaemonFilter, PacketsOfExistingStatesTakeTheReadSide) {
             std::string::npos) << rules;
 }
 
+TEST(DaemonFilter, PurgeTickExpiresStatesWithoutTraffic) {
+  Filter f(nullptr);
+  f.Load(Parse("pass proto udp\n"));
+  Forward fw;
+  for (uint16_t port = 10000; port < 10300; ++port) {
+    auto udp = Udp("192.0.2.2", port, "198.51.100.2", 53);
+    ASSERT_EQ(fw.Send(f, udp).verdict, linux::Verdict::kAccept);
+  }
+  EXPECT_NE(f.ShowInfo(0).find("  current entries                     600\n"), std::string::npos);
+  const int64_t now = WallNowNs();
+  f.PurgeTick(now);  // nothing has expired yet
+  EXPECT_NE(f.ShowInfo(0).find("  current entries                     600\n"), std::string::npos);
+  // udp.first is 60 s: a minute later a few ticks (64 states each at least) empty the table.
+  for (int i = 0; i < 10; ++i) f.PurgeTick(now + 61LL * 1000000000);
+  const std::string info = f.ShowInfo(0);
+  EXPECT_NE(info.find("  current entries                       0\n"), std::string::npos) << info;
+}
+
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
   constexpr int kFlows = 2000, kRounds = 25, kBatch = 32;
   for (bool batched : {false, true}) {
