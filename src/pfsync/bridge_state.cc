@@ -245,7 +245,7 @@ void PfStateStore::StateUpdated(uint32_t idx, const pfe::State& s, pfe::TimeNs n
   now_ = SyncNow(now);
   const StateId id{s.id, s.creatorid};
   if (id_collisions_ != 0 && IndexOf(id) != idx) return;  // a colliding local state is not ours
-  if (sync_) sync_->StateUpdated(id, now_);
+  if (sync_) sync_->StateUpdated(id, now_, s.key[pfe::kWire].proto, (s.state_flags & pfe::kSfNoSync) != 0);
 }
 
 void PfStateStore::StateRemoving(uint32_t idx, const pfe::State& s) {

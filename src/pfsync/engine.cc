@@ -210,6 +210,13 @@ void SyncEngine::StateInserted(const StateId& id, Time now, std::optional<uint64
 }
 
 void SyncEngine::StateUpdated(const StateId& id, Time now) {
+  WireState s;
+  if (!store_.Lookup(id, now, &s)) return;
+  StateUpdated(id, now, s.proto, (s.state_flags & kStateFlagNoSync) != 0);
+}
+
+void SyncEngine::StateUpdated(const StateId& id, Time now, uint8_t proto, bool no_sync) {
+  if (no_sync || proto == kProtoPfsync) return;
   // Already queued as INS, UPD_C or UPD, which are written from the state
   // when the packet is built: count the update without reading the state
   // (an export per passed packet was most of pfsync's cost on the packet path).
@@ -222,21 +229,11 @@ void SyncEngine::StateUpdated(const StateId& id, Time now) {
       return;
     }
   }
-  WireState s;
-  if (!store_.Lookup(id, now, &s) || NoSync(s)) return;
   Meta& m = meta_[id];
-  m.tcp = s.proto == kProtoTcp;
-  switch (m.queue) {
-    case Queue::kNone:
-    case Queue::kInsAck:
-      Enqueue(id, m, Queue::kUpdC, now);
-      meta_[id].updates = 0;
-      break;
-    case Queue::kUpdC:
-    case Queue::kUpd:
-      if (s.proto == kProtoTcp && ++m.updates >= cfg_.maxupd) flush_now_ = true;
-      break;
-    default: break;  // INS (written from the current state) or DEL_C
+  m.tcp = proto == kProtoTcp;
+  if (m.queue == Queue::kNone || m.queue == Queue::kInsAck) {  // not DEL_C: the state is going
+    Enqueue(id, m, Queue::kUpdC, now);
+    meta_[id].updates = 0;
   }
   if (RecentlySynced(meta_[id], now)) flush_now_ = true;
   if (flush_now_) Flush(now);

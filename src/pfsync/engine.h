@@ -108,6 +108,10 @@ class SyncEngine {
   // holds one; released through the sink (at once if deferral is off).
   void StateInserted(const StateId& id, Time now, std::optional<uint64_t> deferred_packet = std::nullopt);
   void StateUpdated(const StateId& id, Time now);
+  // The same from a caller that knows the state's protocol and whether it is
+  // no-sync (the filter's packet path): nothing is read back from the store,
+  // as OpenBSD only queues the state here and writes it when the packet goes.
+  void StateUpdated(const StateId& id, Time now, uint8_t proto, bool no_sync);
   // After the filter removed the state; no_sync: it was never announced.
   void StateRemoved(const StateId& id, bool no_sync, Time now);
   // `pfctl -F states` (empty ifname) or all states of one interface (§6.7).
