@@ -596,7 +596,14 @@ int HapfdMain(int argc, char** argv) {
     Log(LOG_ERR, "rtnetlink: " + e);
     return 1;
   }
-  Filter filter(&replies);
+  // synproxy's segments toward servers carry no mark: they cross the
+  // filter on their way out, as the host's own packets do.
+  linux::ReplySender forwards;
+  if (std::string e = forwards.Open(0); !e.empty()) {
+    Log(LOG_ERR, "raw sockets: " + e);
+    return 1;
+  }
+  Filter filter(&replies, &forwards);
   filter.set_once_layout(cfg.settings.queue_once);
   for (const std::string& w : filter.Load(cfg.ruleset)) Log(LOG_WARNING, w);
 

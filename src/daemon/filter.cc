@@ -100,6 +100,10 @@ std::string FormatStateLine(const eng::StateExport& s) {
   const eng::PeerExport& dst = out ? s.dst : s.src;
   if (s.proto == 6 && src.state <= 10 && dst.state <= 10) {
     line += std::string("   ") + kTcpStates[src.state] + ":" + kTcpStates[dst.state];
+  } else if (s.proto == 6 && (src.state == eng::kTcpProxySrc || dst.state == eng::kTcpProxySrc)) {
+    line += "   PROXY:SRC";  // pfctl's words for synproxy's two handshakes
+  } else if (s.proto == 6 && (src.state == eng::kTcpProxyDst || dst.state == eng::kTcpProxyDst)) {
+    line += "   PROXY:DST";
   } else if (s.proto != 6 && !icmp && src.state < 3 && dst.state < 3) {
     line += std::string("   ") + kUdpStates[src.state] + ":" + kUdpStates[dst.state];
   } else {
@@ -192,8 +196,9 @@ RwLock::RwLock() {
   pthread_rwlockattr_destroy(&attr);
 }
 
-Filter::Filter(linux::ReplySender* replies)
-    : replies_(replies), engine_(DaemonEngineOptions(WallNowNs())), enabled_since_(WallNowNs()) {}
+Filter::Filter(linux::ReplySender* replies, linux::ReplySender* forwards)
+    : replies_(replies),
+      forwards_(forwards), engine_(DaemonEngineOptions(WallNowNs())), enabled_since_(WallNowNs()) {}
 
 eng::InterfaceId Filter::InterfaceFor(const linux::IfaceEntry* e) {
   if (e == nullptr) return 0;
@@ -218,7 +223,8 @@ bool MulticastDestination(std::span<const uint8_t> l3) {
 }  // namespace
 
 linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies,
-                                    std::vector<uint8_t>* log, const Progress* from) {
+                                    std::vector<std::vector<uint8_t>>& forwards, std::vector<uint8_t>* log,
+                                    const Progress* from) {
   static constexpr Progress kFromStart;
   if (from == nullptr) from = &kFromStart;
   linux::Decision d;
@@ -243,6 +249,7 @@ linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vec
     if (v.action != eng::Action::kPass) {
       d.verdict = linux::Verdict::kDrop;
       if (!v.reply.empty()) replies.push_back(std::move(v.reply));
+      if (!v.forward.empty()) forwards.push_back(std::move(v.forward));
     }
   };
   if (packet.filter_in && !from->in_done) test(eng::Direction::kIn, packet.in);
@@ -332,7 +339,8 @@ void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linu
     return;
   }
   const int64_t now = WallNowNs();
-  std::vector<std::vector<uint8_t>> replies;  // empty unless block return answered
+  std::vector<std::vector<uint8_t>> replies;   // empty unless block return or synproxy answered
+  std::vector<std::vector<uint8_t>> forwards;  // synproxy's segments to servers
   // The batch's pflog records, kept per worker thread so that its capacity is reused.
   thread_local std::vector<uint8_t> log;
   log.clear();
@@ -362,7 +370,7 @@ void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linu
     pflog = pflog_;
     if (ctx != nullptr) engine_.MergeShared(*ctx, now);
     for (size_t i = done; i < packets.size(); ++i) {
-      decisions[i] = JudgeLocked(*packets[i], now, replies, pflog != nullptr ? &log : nullptr,
+      decisions[i] = JudgeLocked(*packets[i], now, replies, forwards, pflog != nullptr ? &log : nullptr,
                                  i == done ? &progress : nullptr);
     }
     if (sync_ != nullptr) sync_->BatchDone();
@@ -372,6 +380,9 @@ void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linu
   // Replies leave outside the lock: a send may block briefly.
   if (replies_ != nullptr) {
     for (const std::vector<uint8_t>& r : replies) replies_->Send(r);
+  }
+  if (forwards_ != nullptr) {
+    for (const std::vector<uint8_t>& r : forwards) forwards_->Send(r);
   }
 }
 

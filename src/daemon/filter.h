@@ -85,8 +85,11 @@ class RwLock {
 
 class Filter : public linux::PacketHandler {
  public:
-  // `replies` may be null (no block-return packets are sent then).
-  explicit Filter(linux::ReplySender* replies);
+  // `replies` (packets that skip the filter: block return, synproxy's
+  // answers to clients) and `forwards` (synproxy's segments to servers, which
+  // cross the filter like the host's own packets) may be null: nothing is
+  // sent then.
+  explicit Filter(linux::ReplySender* replies, linux::ReplySender* forwards = nullptr);
 
   linux::Decision Handle(linux::Packet& packet, int worker) override;
   // One clock reading for a whole recvmmsg batch; the read side for the
@@ -198,7 +201,8 @@ class Filter : public linux::PacketHandler {
     uint16_t tag = 0;
   };
   linux::Decision JudgeLocked(linux::Packet& packet, int64_t now, std::vector<std::vector<uint8_t>>& replies,
-                              std::vector<uint8_t>* log, const Progress* from = nullptr);
+                              std::vector<std::vector<uint8_t>>& forwards, std::vector<uint8_t>* log,
+                              const Progress* from = nullptr);
   // The read-side attempt: true with `d` set when the engine's shared path
   // took every test of the packet; false with `progress` when the rest needs
   // the write side. Requires mu_ shared.
@@ -213,6 +217,7 @@ class Filter : public linux::PacketHandler {
   const pf::Ruleset* AnchorSource(const std::string& name) const;  // requires mu_
 
   linux::ReplySender* replies_;
+  linux::ReplySender* forwards_;
   SyncHook* sync_ = nullptr;
   bool once_layout_ = false;
   linux::PacketKeeper* keeper_ = nullptr;

@@ -615,6 +615,16 @@ Engine::StateOutcome Engine::TestState(uint32_t idx, Direction dir, InterfaceId 
   const bool from_src = static_cast<uint8_t>(dir) == s.direction;
   Rule* rule = RuleByRef(s.rule_ref);
   if (p.proto == kProtoTcp) {
+    if (s.src.state == kTcpProxySrc || s.src.state == kTcpProxyDst) {
+      // Replies and randomness: the write side's.
+      if (shared != nullptr) return StateOutcome::kNeedsExclusive;
+      Synproxy(s, p, dir, v);
+      v.state = idx;
+      v.rule_ref = s.rule_ref;
+      SetRuleNumbers(v, s);
+      s.expire = now_s;
+      return StateOutcome::kDone;
+    }
     // Removal and source-node accounting change shared structures: write side.
     if (TcpIsReuse(s, p)) {
       if (shared) return StateOutcome::kNeedsExclusive;
@@ -894,6 +904,12 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
     }
     v.state = idx;
     v.new_state = true;
+    if (r->keep_state == KeepState::kSynproxy && p.proto == kProtoTcp && (p.flags & (kSyn | kAck)) == kSyn) {
+      // The engine answers the SYN itself; nothing goes to the server yet.
+      SynproxyStart(states_.at(idx), p, dir, v);
+      if (v.log) FillPflog(v, dir, ifp, p);
+      return v;
+    }
     if (states_.at(idx).src.seqdiff) {
       RewriteTcpSeqAck(pkt, p, p.seq + states_.at(idx).src.seqdiff, p.ack);
       v.rewritten = true;

@@ -73,7 +73,12 @@ struct Verdict {
   // mbuf tag travels with the packet.
   uint16_t tag = 0;
   std::array<uint8_t, kPflogHeaderLen> pflog{};  // valid when log
-  std::vector<uint8_t> reply;      // RST or ICMP error to send back (block return)
+  // Packets the engine built, to be sent by the embedder:
+  std::vector<uint8_t> reply;      // back to the sender, past the filter: block return's RST or
+                                   // ICMP error, synproxy's SYN-ACK and final ACK to the client
+  std::vector<uint8_t> forward;    // synproxy's SYN and ACK to the server: sent like any packet
+                                   // of the host, through the filter (OpenBSD's pf_send_tcp
+                                   // without PF_TAG_GENERATED), so the way out keeps its state
 };
 
 // An exported state: every field pfsync carries, in host order. Times are
@@ -330,6 +335,11 @@ class Engine {
   size_t RemoveStatesWhere(const std::function<bool(const State&)>& doomed);
   bool SrcConnLimit(uint32_t state_idx, uint32_t now_s);
   void BuildReply(const Rule& r, const PacketInfo& p, std::span<const uint8_t> pkt, Verdict& v);
+  // synproxy state: the handshake with the client, then with the server.
+  // Every packet of a state in kTcpProxySrc/kTcpProxyDst ends here (dropped:
+  // the engine answers instead); the state is established when both are done.
+  void SynproxyStart(State& s, const PacketInfo& p, Direction dir, Verdict& v);
+  void Synproxy(State& s, const PacketInfo& p, Direction dir, Verdict& v);
   void FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketInfo& p) const;
   static void CountPacket(Counters& c, const PacketInfo& p, Direction dir, bool pass);
   void CountPacket(const PacketInfo& p, Direction dir, bool pass) { CountPacket(counters_, p, dir, pass); }

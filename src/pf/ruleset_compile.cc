@@ -201,10 +201,7 @@ struct Compiler {
         case ast::StateKind::kNone: r.keep_state = KeepState::kNone; break;
         case ast::StateKind::kKeep: r.keep_state = KeepState::kKeep; break;
         case ast::StateKind::kModulate: r.keep_state = KeepState::kModulate; break;
-        case ast::StateKind::kSynproxy:
-          Warn(a.line, "synproxy state (kept as modulate state)");
-          r.keep_state = KeepState::kModulate;
-          break;
+        case ast::StateKind::kSynproxy: r.keep_state = KeepState::kSynproxy; break;
       }
     }
     r.max_states = so.max.value_or(0);

@@ -61,7 +61,10 @@ StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const ne
 // BSD TCP FSM numbering (pfsync carries it), and pf's UDP/other states.
 enum TcpState : uint8_t {
   kTcpClosed = 0, kTcpListen, kTcpSynSent, kTcpSynReceived, kTcpEstablished, kTcpCloseWait, kTcpFinWait1,
-  kTcpClosing, kTcpLastAck, kTcpFinWait2, kTcpTimeWait
+  kTcpClosing, kTcpLastAck, kTcpFinWait2, kTcpTimeWait,
+  // synproxy state (pf's PF_TCPS_PROXY_SRC/DST, carried by pfsync as is): the
+  // firewall completes the client's handshake, then opens the server's.
+  kTcpProxySrc = 11, kTcpProxyDst = 12
 };
 enum OtherState : uint8_t { kNoTraffic = 0, kSingle = 1, kMultiple = 2 };
 

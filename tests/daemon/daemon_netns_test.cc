@@ -171,6 +171,73 @@ TEST_F(DaemonNetns, SeedPolicyFiltersAndKeepsOneStatePerDirection) {
 // queue-layout once: a forwarded packet crosses the queue once and is judged
 // in on its receiving and out on its sending interface in that one crossing;
 // destination rewrites are refused because routing has already happened.
+// A client that sends bare SYNs from a raw socket and reports the SYN-ACKs it
+// gets back (source port and whether they acknowledge its SYN), never
+// answering them: what a SYN flood looks like to the firewall.
+const char* kRawSyns = R"(import socket, struct, sys, time
+dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+s.settimeout(0.2)
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return ~t & 0xffff
+src = "192.0.2.2"
+for i in range(n):
+    sport, seq = 30000 + i, 1000000 + i
+    hdr = struct.pack("!HHIIBBHHH", sport, port, seq, 0, 5 << 4, 0x02, 1024, 0, 0)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(hdr))
+    hdr = hdr[:16] + struct.pack("!H", csum(pseudo + hdr)) + hdr[18:]
+    s.sendto(hdr, (dst, 0))
+answered = 0
+end = time.time() + 2
+while time.time() < end:
+    try:
+        pkt = s.recv(2048)
+    except socket.timeout:
+        continue
+    ihl = (pkt[0] & 15) * 4
+    sp, dp, sq, ak, off, fl = struct.unpack("!HHIIBB", pkt[ihl:ihl + 14])
+    if sp == port and fl & 0x12 == 0x12 and 30000 <= dp < 30000 + n and ak == 1000000 + (dp - 30000) + 1:
+        answered += 1
+print("synack", answered)
+)";
+
+TEST_F(DaemonNetns, SynproxyAnswersClientsAndOpensTheServerOnlyForCompletedHandshakes) {
+  // Count the SYNs that reach the server (its own nftables table).
+  Write("count.nft", "table inet count {\n  chain in {\n    type filter hook input priority 0;\n"
+                     "    tcp dport 22 tcp flags syn counter\n  }\n}\n");
+  ASSERT_EQ(topo_->Exec("srv", "nft -f " + dir_ + "/count.nft").status, 0);
+  auto syns_at_server = [&] {
+    const std::string out = topo_->Exec("srv", "nft list chain inet count in").output;
+    const size_t at = out.find("packets ");
+    return at == std::string::npos ? -1LL : std::atoll(out.c_str() + at + 8);
+  };
+  StartHapfd("set skip on lo\nblock all\n"
+             "pass in on fw0 proto tcp to 198.51.100.2 port { 22 5001 } synproxy state\n"
+             "pass out on fw1 proto tcp\n");
+  // Bare SYNs: the firewall answers each one, the server sees none of them.
+  Write("rawsyn.py", kRawSyns);
+  RunResult flood = topo_->Exec("cli", "timeout 10 /usr/bin/python3 " + dir_ + "/rawsyn.py 198.51.100.2 22 20");
+  EXPECT_EQ(flood.output, "synack 20\n") << flood.output << ReadFile(dir_ + "/fw.log");
+  EXPECT_EQ(syns_at_server(), 0);
+  std::string ss = Ctl("-ss").output;
+  int proxied = 0;
+  for (size_t p = ss.find("PROXY:SRC"); p != std::string::npos; p = ss.find("PROXY:SRC", p + 1)) ++proxied;
+  EXPECT_EQ(proxied, 20) << ss;
+  // A real client completes its handshake: the server gets exactly one SYN,
+  // and the greeting it sends comes back through the translated sequence numbers.
+  EXPECT_EQ(Probe("cli", std::string("tcp ") + kSrv4 + " 22 --timeout 3"), "open");
+  EXPECT_EQ(syns_at_server(), 1);
+  // A megabyte each way of window, acks and sequence translation.
+  EXPECT_EQ(Probe("cli", std::string("bulk ") + kSrv4 + " 5001 1048576 --timeout 8"), "1048576");
+  ss = Ctl("-ss").output;
+  EXPECT_TRUE(Contains(ss, "-> 198.51.100.2:5001") || Contains(ss, "198.51.100.2:5001 <- 192.0.2.2:")) << ss;
+  RunResult si = Ctl("-si");
+  EXPECT_TRUE(Contains(si.output, "synproxy ")) << si.output;
+}
+
 TEST_F(DaemonNetns, OnceLayoutKeepsPfSemanticsAndRefusesRdrTo) {
   Write("etc/hapfd.conf",
         "control-socket " + socket_ + "\nqueues 2\nqueue-layout once\npflog-file " + dir_ + "/pflog.pcap\n");

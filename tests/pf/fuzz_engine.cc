@@ -64,6 +64,11 @@ void LoadRules(Engine& e) {
   mod.proto = kProtoTcp;
   mod.dport = {{PortRange::Op::kLt, 1024, 0}};
   rs.rules.push_back(mod);
+  Rule proxy = PassRule();  // after `mod`: ports 1024..2047 get synproxy
+  proxy.keep_state = KeepState::kSynproxy;
+  proxy.proto = kProtoTcp;
+  proxy.dport = {{PortRange::Op::kInclusive, 1024, 2047}};
+  rs.rules.push_back(proxy);
   Rule icmp = PassRule();
   icmp.proto = kProtoIcmp;
   rs.rules.push_back(icmp);
@@ -126,6 +131,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (v.action == Action::kPass && v.rewritten && valid_before)
       Check(hapf::pf::engine::testing::ChecksumError(pkt).empty());
     if (!v.reply.empty() && valid_before) Check(hapf::pf::engine::testing::ChecksumError(v.reply).empty());
+    if (!v.forward.empty()) Check(hapf::pf::engine::testing::ChecksumError(v.forward).empty());
     // Every live state is reachable through both keys.
     size_t live = 0;
     e.states().ForEach([&](uint32_t idx, State& s) {
