@@ -146,6 +146,16 @@ bool PfStateStore::Lookup(const StateId& id, Time now, WireState* out) const {
   return true;
 }
 
+bool PfStateStore::LookupAt(const StateId& id, uint32_t hint, Time now, WireState* out) const {
+  const pfe::StateTable& table = engine_.states();
+  if (hint != kNoHint && table.valid(hint) && table.at(hint).id == id.id && table.at(hint).creatorid == id.creatorid &&
+      (id_collisions_ == 0 || IndexOf(id) == hint)) {
+    if (out) *out = ExportToWire(engine_.Export(hint, PfNow(now)));
+    return true;
+  }
+  return Lookup(id, now, out);
+}
+
 InsertResult PfStateStore::Insert(const WireState& s, Time now) {
   if (index_.contains(s.identity())) return InsertResult::kIdInUse;
   pfe::StateExport e;
@@ -245,7 +255,7 @@ void PfStateStore::StateUpdated(uint32_t idx, const pfe::State& s, pfe::TimeNs n
   now_ = SyncNow(now);
   const StateId id{s.id, s.creatorid};
   if (id_collisions_ != 0 && IndexOf(id) != idx) return;  // a colliding local state is not ours
-  if (sync_) sync_->StateUpdated(id, now_, s.key[pfe::kWire].proto, (s.state_flags & pfe::kSfNoSync) != 0);
+  if (sync_) sync_->StateUpdated(id, now_, s.key[pfe::kWire].proto, (s.state_flags & pfe::kSfNoSync) != 0, idx);
 }
 
 void PfStateStore::StateRemoving(uint32_t idx, const pfe::State& s) {

@@ -42,6 +42,9 @@ class PfStateStore final : public StateStore, public pf::engine::StateObserver {
 
   // --- StateStore ---
   bool Lookup(const StateId& id, Time now, WireState* out) const override;
+  // `hint` is the filter's slot the update was reported from: checked by id
+  // before the index is consulted.
+  bool LookupAt(const StateId& id, uint32_t hint, Time now, WireState* out) const override;
   InsertResult Insert(const WireState& s, Time now) override;
   bool UpdatePeers(const StateId& id, const WirePeer* src, const WirePeer* dst, uint8_t timeout, bool touch,
                    Time now) override;

@@ -98,7 +98,7 @@ void SyncEngine::Dequeue(Meta& m) {
   m.ticket = 0;
 }
 
-void SyncEngine::Enqueue(const StateId& id, Meta& m, Queue q, Time now) {
+void SyncEngine::Enqueue(const StateId& id, Meta& m, Queue q, Time now, uint32_t hint) {
   Dequeue(m);
   if (PendingBytes(q) > builder_.max_bytes()) {
     // The packet is full: write it out first. Flush() may rehash meta_, so
@@ -108,7 +108,7 @@ void SyncEngine::Enqueue(const StateId& id, Meta& m, Queue q, Time now) {
   Meta& live = meta_[id];
   live.queue = q;
   live.ticket = next_ticket_++;
-  queues_[static_cast<int>(q)].push_back(QueueEntry{id, live.ticket});
+  queues_[static_cast<int>(q)].push_back(QueueEntry{id, live.ticket, hint});
   ++queued_[static_cast<int>(q)];
   if (!flush_at_) {
     flush_at_ = now + cfg_.flush_delay;
@@ -142,7 +142,7 @@ void SyncEngine::Flush(Time now) {
       m.ack = false;
       bool need_state = q == Queue::kUpdC || q == Queue::kIns || q == Queue::kUpd;
       // Queued items are written from the current state (§8).
-      if (need_state && !store_.Lookup(e.id, now, &s)) continue;
+      if (need_state && !store_.LookupAt(e.id, e.hint, now, &s)) continue;
       if (q == Queue::kDelC) deleted.push_back(e.id);
       for (int attempt = 0; attempt < 2; ++attempt) {
         bool ok = false;
@@ -215,7 +215,7 @@ void SyncEngine::StateUpdated(const StateId& id, Time now) {
   StateUpdated(id, now, s.proto, (s.state_flags & kStateFlagNoSync) != 0);
 }
 
-void SyncEngine::StateUpdated(const StateId& id, Time now, uint8_t proto, bool no_sync) {
+void SyncEngine::StateUpdated(const StateId& id, Time now, uint8_t proto, bool no_sync, uint32_t hint) {
   if (no_sync || proto == kProtoPfsync) return;
   // Already queued as INS, UPD_C or UPD, which are written from the state
   // when the packet is built: count the update without reading the state
@@ -232,7 +232,7 @@ void SyncEngine::StateUpdated(const StateId& id, Time now, uint8_t proto, bool n
   Meta& m = meta_[id];
   m.tcp = proto == kProtoTcp;
   if (m.queue == Queue::kNone || m.queue == Queue::kInsAck) {  // not DEL_C: the state is going
-    Enqueue(id, m, Queue::kUpdC, now);
+    Enqueue(id, m, Queue::kUpdC, now, hint);
     meta_[id].updates = 0;
   }
   if (RecentlySynced(meta_[id], now)) flush_now_ = true;

@@ -111,7 +111,10 @@ class SyncEngine {
   // The same from a caller that knows the state's protocol and whether it is
   // no-sync (the filter's packet path): nothing is read back from the store,
   // as OpenBSD only queues the state here and writes it when the packet goes.
-  void StateUpdated(const StateId& id, Time now, uint8_t proto, bool no_sync);
+  // `hint`: the store's slot of the state (StateStore::LookupAt), used when
+  // the queued update is written.
+  void StateUpdated(const StateId& id, Time now, uint8_t proto, bool no_sync,
+                    uint32_t hint = StateStore::kNoHint);
   // After the filter removed the state; no_sync: it was never announced.
   void StateRemoved(const StateId& id, bool no_sync, Time now);
   // `pfctl -F states` (empty ifname) or all states of one interface (§6.7).
@@ -161,9 +164,10 @@ class SyncEngine {
   struct QueueEntry {
     StateId id;
     uint32_t ticket;
+    uint32_t hint;  // StateStore::LookupAt
   };
 
-  void Enqueue(const StateId& id, Meta& m, Queue q, Time now);
+  void Enqueue(const StateId& id, Meta& m, Queue q, Time now, uint32_t hint = StateStore::kNoHint);
   void Dequeue(Meta& m);
   size_t PendingBytes(Queue extra) const;
   bool RecentlySynced(const Meta& m, Time now) const;

@@ -36,6 +36,13 @@ class StateStore {
 
   // Copies the state out, with `creation` and `expire` as of `now`.
   virtual bool Lookup(const StateId& id, Time now, WireState* out) const = 0;
+  // The same, with where the state was when it was reported (`hint`, a
+  // store-specific slot, kNoHint for none): a store may look there first and
+  // skip its index.
+  static constexpr uint32_t kNoHint = 0xffffffff;
+  virtual bool LookupAt(const StateId& id, uint32_t /*hint*/, Time now, WireState* out) const {
+    return Lookup(id, now, out);
+  }
   // Imports a state (§4.1: creation and expire are relative to `now`). A key
   // conflict with a TCP state whose peers are both at least FIN_WAIT_2
   // replaces that state, as pf_state_key_attach does.

@@ -384,6 +384,10 @@ TEST_F(PfsyncBridgeReplication, LocalIdCollisionKeepsTheReplicatedStateAddressab
   ASSERT_TRUE(twin.store.Lookup(id, now, &on_twin));
   EXPECT_EQ(on_twin.src, on_a.src);
   EXPECT_EQ(on_twin.key[0], on_a.key[0]);
+  // A hint naming twin's own colliding state (same id, same creator) is not taken.
+  WireState via_local;
+  ASSERT_TRUE(twin.store.LookupAt(id, replicated == 0 ? 1 : 0, now, &via_local));
+  EXPECT_EQ(via_local.key[0], on_a.key[0]);
   // The next segment passes on twin, as after a failover.
   EXPECT_EQ(twin.Pass(kIn, C(pfe::kAck, cseq, 5001), now).action, pfe::Action::kPass);
 
@@ -391,6 +395,26 @@ TEST_F(PfsyncBridgeReplication, LocalIdCollisionKeepsTheReplicatedStateAddressab
   EXPECT_EQ(twin.engine.KillStatesFrom(A("198.51.100.8")), 1u);
   EXPECT_EQ(twin.store.IndexOf(id), replicated);
   EXPECT_EQ(twin.store.Size(), 1u);
+}
+
+TEST_F(PfsyncBridgeReplication, LookupAtTrustsAHintOnlyWhenItHoldsTheState) {
+  ASSERT_TRUE(a.Pass(kIn, C(pfe::kSyn, 1000, 0), now).new_state);
+  ASSERT_TRUE(a.Pass(kIn, Tcp("198.51.100.8", "192.0.2.10", 41000, 80, pfe::kSyn, 7000, 0), now).new_state);
+  const StateId first{a.engine.states().at(0).id, 0x11};
+  WireState w, hinted;
+  ASSERT_TRUE(a.store.Lookup(first, now, &w));
+  // Its slot, the other state's, one never used, none: the same state each time.
+  for (uint32_t hint : {0u, 1u, 77u, StateStore::kNoHint}) {
+    ASSERT_TRUE(a.store.LookupAt(first, hint, now, &hinted)) << hint;
+    EXPECT_EQ(hinted.id, w.id) << hint;
+    EXPECT_EQ(hinted.key[0], w.key[0]) << hint;
+  }
+  // Gone: no hint brings it back, not even once its slot holds another state.
+  ASSERT_EQ(a.engine.KillStatesFrom(A("198.51.100.7")), 1u);
+  EXPECT_FALSE(a.store.LookupAt(first, 0, now, nullptr));
+  ASSERT_TRUE(a.Pass(kIn, Tcp("198.51.100.9", "192.0.2.10", 42000, 80, pfe::kSyn, 9000, 0), now).new_state);
+  ASSERT_TRUE(a.engine.states().valid(0));
+  EXPECT_FALSE(a.store.LookupAt(first, 0, now, nullptr));
 }
 
 }  // namespace
