@@ -359,13 +359,18 @@ void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linu
     }
     eng::Engine::FlushRuleCounters(*ctx);  // while the rules it points to cannot change
     if (done != 0) shared_.fetch_add(done, std::memory_order_relaxed);
+    // pfsync hears of the states passed on still on the read side, under a
+    // lock of its own: the other workers' packets go on meanwhile (taking the
+    // write side for this made two workers slower than one). The write side
+    // excludes every reader, so the sync runtime is never entered twice.
+    if (done == packets.size() && !ctx->updated.empty()) {
+      std::lock_guard sync_lock(sync_mu_);
+      engine_.ReportShared(*ctx, now);
+      if (sync_ != nullptr) sync_->BatchDone();
+    }
   }
-  // The write side: the rest of the batch in order, and the states the read
-  // side passed packets on reported to pfsync once enough have gathered
-  // (taking it for every batch made two workers slower than one; pfsync
-  // itself holds updates up to a second, and PurgeTick reports what is left
-  // within 100 ms).
-  if (done < packets.size() || (ctx != nullptr && ctx->updated.size() >= kUpdatesPerReport)) {
+  // The write side: the rest of the batch, in order.
+  if (done < packets.size()) {
     std::lock_guard lock(mu_);
     pflog = pflog_;
     if (ctx != nullptr) engine_.MergeShared(*ctx, now);

@@ -5,7 +5,8 @@
 // workers test a batch under the read side with Engine::TestShared, which
 // takes the packets that only move existing states (per-state lock stripes
 // inside the engine), and finish the rest of the batch under the write side
-// (new states, ICMP errors, removals, pfsync's update reports). Sharding the
+// (new states, ICMP errors, removals). pfsync's update reports stay on the
+// read side under a mutex of their own (sync_mu_). Sharding the
 // state table by flow would not survive NAT: the reply of a translated flow
 // hashes elsewhere. Measured in bench/README.md ("workers").
 #pragma once
@@ -38,7 +39,9 @@ int64_t WallNowNs();
 std::string FormatStateLine(const pf::engine::StateExport& s);
 
 // What a state-replication runtime (pfsync) needs from the packet path.
-// Every call runs under the packet lock, on a worker thread.
+// Every call runs with the engine held: the packet lock's write side, or its
+// read side together with the filter's sync mutex (BatchDone after read-side
+// reports), so calls never overlap.
 class SyncHook {
  public:
   virtual ~SyncHook() = default;
@@ -223,11 +226,14 @@ class Filter : public linux::PacketHandler {
   linux::PacketKeeper* keeper_ = nullptr;
   linux::PflogWriter* pflog_ = nullptr;
   RwLock mu_;
+  // Serialises the sync runtime (pfsync) among read-side reporters; the
+  // write side needs no more than mu_.
+  std::mutex sync_mu_;
   pf::engine::Engine engine_;
   // Per-worker contexts of the shared path; slots are created under the write
   // side and never move (workers index them without the lock).
   static constexpr int kMaxWorkers = 64;
-  static constexpr size_t kUpdatesPerReport = 512;
+
   std::array<std::unique_ptr<pf::engine::Engine::SharedContext>, kMaxWorkers> worker_ctx_;
   pf::Ruleset source_;  // the loaded ruleset as written, for -sr
   // Anchors loaded with -a NAME -f (or flushed with -a NAME -F rules): they

@@ -491,23 +491,6 @@ void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> ou
 
 namespace {
 
-// A spin lock on one stripe: held for the few hundred nanoseconds of one
-// state's update, so spinning beats sleeping.
-class StripeGuard {
- public:
-  explicit StripeGuard(std::atomic_flag& f) : f_(f) {
-    while (f_.test_and_set(std::memory_order_acquire)) {
-      while (f_.test(std::memory_order_relaxed)) __builtin_ia32_pause();
-    }
-  }
-  ~StripeGuard() { f_.clear(std::memory_order_release); }
-  StripeGuard(const StripeGuard&) = delete;
-  StripeGuard& operator=(const StripeGuard&) = delete;
-
- private:
-  std::atomic_flag& f_;
-};
-
 // Adds a worker's gathered counts to its rule; atomic because other workers
 // may add to the same rule at the same time.
 void FlushRuleDelta(Engine::SharedContext::RuleDelta& d) {
@@ -544,7 +527,7 @@ bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, 
   const uint32_t idx = states_.Find(key, dir);
   if (idx == kNoIndex) return false;
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
-  StripeGuard guard(stripes_[idx & (kStripes - 1)].busy);
+  StripeGuard guard(StripeOf(idx));
   v = Verdict{};
   if (TestState(idx, dir, ifp, pkt, p, now_s, &ctx, v) != StateOutcome::kDone) {
     return false;
@@ -561,16 +544,22 @@ void Engine::FlushRuleCounters(SharedContext& ctx) {
   for (SharedContext::RuleDelta& d : ctx.rule_deltas) FlushRuleDelta(d);
 }
 
-void Engine::MergeShared(SharedContext& ctx, TimeNs now) {
-  FlushRuleCounters(ctx);
-  counters_ += ctx.counters;
-  ctx.counters = Counters{};
+void Engine::ReportShared(SharedContext& ctx, TimeNs now) {
+  // Slots are freed only under the write side, and what the observer reads
+  // of the state here (id, creator, keys, flags) never changes after creation.
   if (observer_ != nullptr) {
     for (const auto& [idx, id] : ctx.updated) {
       if (states_.valid(idx) && states_.at(idx).id == id) observer_->StateUpdated(idx, states_.at(idx), now);
     }
   }
   ctx.updated.clear();
+}
+
+void Engine::MergeShared(SharedContext& ctx, TimeNs now) {
+  FlushRuleCounters(ctx);
+  counters_ += ctx.counters;
+  ctx.counters = Counters{};
+  ReportShared(ctx, now);
   ctx.rng ^= (uint64_t{NextRandom()} << 32) | NextRandom();
 }
 

@@ -235,6 +235,11 @@ class Engine {
   // Read side (before releasing it: the rules must not change meanwhile):
   // adds the rule counters the context gathered to the rules.
   static void FlushRuleCounters(SharedContext& ctx);
+  // Read side allowed: reports the states the context passed packets on to
+  // the observer, which may export states meanwhile (Export takes the state's
+  // stripe). The embedder serialises the observer itself: the write side, or
+  // a lock of its own that every read-side reporter takes.
+  void ReportShared(SharedContext& ctx, TimeNs now);
   // Write side only: flushes the context (rule counters, engine counters,
   // the observer's reports of updated states) and clears it.
   void MergeShared(SharedContext& ctx, TimeNs now);
@@ -266,6 +271,7 @@ class Engine {
   // Seconds of a state's timeout after scaling (what pfctl -ss -v prints).
   uint64_t ExpiresAt(const State& s) const;
 
+  // Takes the state's lock stripe: safe beside the shared path.
   StateExport Export(uint32_t state, TimeNs now) const;
   void SetStateObserver(StateObserver* o) { observer_ = o; }
   // Removes a state on behalf of pfsync (a peer's delete): not reported.
@@ -379,6 +385,23 @@ class Engine {
   };
   static constexpr uint32_t kStripes = 1024;
   std::unique_ptr<StateStripe[]> stripes_ = std::make_unique<StateStripe[]>(kStripes);
+  std::atomic_flag& StripeOf(uint32_t idx) const { return stripes_[idx & (kStripes - 1)].busy; }
+  // A spin lock on one stripe: held for the few hundred nanoseconds of one
+  // state's update or export, so spinning beats sleeping.
+  class StripeGuard {
+   public:
+    explicit StripeGuard(std::atomic_flag& f) : f_(f) {
+      while (f_.test_and_set(std::memory_order_acquire)) {
+        while (f_.test(std::memory_order_relaxed)) __builtin_ia32_pause();
+      }
+    }
+    ~StripeGuard() { f_.clear(std::memory_order_release); }
+    StripeGuard(const StripeGuard&) = delete;
+    StripeGuard& operator=(const StripeGuard&) = delete;
+
+   private:
+    std::atomic_flag& f_;
+  };
   std::vector<SrcNode> src_nodes_;
   std::vector<uint32_t> src_free_;
   absl::flat_hash_map<std::pair<uint32_t, std::array<uint8_t, 17>>, uint32_t> src_index_;

@@ -74,6 +74,7 @@ const char* ReasonName(Reason r) {
 }
 
 StateExport Engine::Export(uint32_t idx, TimeNs now) const {
+  StripeGuard guard(StripeOf(idx));  // a worker may be moving the state meanwhile
   const State& s = states_.at(idx);
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   StateExport e;

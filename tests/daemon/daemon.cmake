@@ -1,5 +1,5 @@
 # hapfd: namespace tests (real traffic through the daemon) and unit tests.
-hapf_test(daemon_unit_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_unit_test.cc DEPS hapf_daemon)
+hapf_test(daemon_unit_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_unit_test.cc DEPS hapf_daemon hapf_pfsync_bridge)
 if(TARGET daemon_unit_test)
   add_dependencies(daemon_unit_test hapfd)
   target_compile_definitions(daemon_unit_test PRIVATE HAPFD="$<TARGET_FILE:hapfd>")

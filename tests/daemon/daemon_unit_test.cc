@@ -15,6 +15,8 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/filter.h"
+#include "pfsync/bridge_state.h"
+#include "pfsync/engine.h"
 #include "linux/nfq_dataplane.h"
 #include "net/build.h"
 
@@ -641,6 +643,77 @@ TEST(DaemonFilter, PurgeTickExpiresStatesWithoutTraffic) {
   for (int i = 0; i < 10; ++i) f.PurgeTick(now + 61LL * 1000000000);
   const std::string info = f.ShowInfo(0);
   EXPECT_NE(info.find("  current entries                       0\n"), std::string::npos) << info;
+}
+
+// Two workers on flows of their own and on one flow both see (a NAT'ed
+// flow's two directions land in different queues), with the pfsync runtime's
+// state store and sync engine attached: every packet passes, every state's
+// counters add up, and pfsync writes updates for them (ThreadSanitizer runs
+// this in CI: reports under the read side, exports beside the workers).
+TEST(DaemonFilter, WorkersWithPfsyncAttached) {
+  Filter f(nullptr);
+  f.Load(Parse("pass proto udp\n"));
+  struct Sink : pfsync::EngineSink {
+    void Send(std::span<const uint8_t> p) override { bytes += p.size(); }
+    void Demote(int, std::string_view) override {}
+    void ReleaseDeferred(uint64_t) override {}
+    size_t bytes = 0;
+  } sink;
+  std::unique_ptr<pfsync::PfStateStore> store;
+  std::unique_ptr<pfsync::SyncEngine> sync;
+  f.WithEngine([&](pf::engine::Engine& e) {
+    store = std::make_unique<pfsync::PfStateStore>(e);
+    pfsync::EngineConfig cfg;
+    cfg.creatorid = e.options().hostid;
+    sync = std::make_unique<pfsync::SyncEngine>(cfg, *store, sink);
+    store->AttachSync(sync.get());
+    sync->Up(pfsync::Time{});
+    return 0;
+  });
+  constexpr int kRounds = 300, kFlows = 64;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 2; ++t) {
+    workers.emplace_back([&, t] {
+      Forward fw;
+      std::vector<std::vector<uint8_t>> bytes(kFlows + 1);
+      std::vector<linux::Packet> pkts(kFlows + 1);
+      std::vector<linux::Packet*> ptrs(kFlows + 1);
+      std::vector<linux::Decision> ds(kFlows + 1);
+      for (int round = 0; round < kRounds; ++round) {
+        for (int i = 0; i <= kFlows; ++i) {
+          // Packet kFlows: the shared flow, from each worker in its own direction.
+          bytes[i] = i < kFlows ? Udp("192.0.2.2", static_cast<uint16_t>(10000 + t * kFlows + i), "198.51.100.2", 53)
+                     : t == 0   ? Udp("192.0.2.3", 5000, "198.51.100.3", 53)
+                                : Udp("198.51.100.3", 53, "192.0.2.3", 5000);
+          linux::Packet& p = pkts[i];
+          p = linux::Packet{};
+          p.l3 = bytes[i];
+          p.capacity = bytes[i].size();
+          p.filter_in = p.filter_out = true;
+          const bool reverse = i == kFlows && t == 1;
+          p.in = reverse ? &fw.out : &fw.in;
+          p.out = reverse ? &fw.in : &fw.out;
+          ptrs[i] = &p;
+        }
+        f.HandleBatch(std::span(ptrs.data(), ptrs.size()), std::span(ds.data(), ds.size()), t);
+        for (const linux::Decision& d : ds) ASSERT_NE(d.verdict, linux::Verdict::kDrop);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_GT(f.packets_shared(), uint64_t{2 * kRounds * kFlows});
+  const std::string info = f.ShowInfo(0);
+  EXPECT_NE(info.find("  current entries                     258\n"), std::string::npos) << info;
+  f.WithEngine([&](pf::engine::Engine& e) {
+    uint64_t packets = 0;
+    e.states().ForEach([&](uint32_t, pf::engine::State& s) { packets += s.packets[0] + s.packets[1]; });
+    // Every packet is tested in and out: two state hits each.
+    EXPECT_EQ(packets, uint64_t{2} * 2 * kRounds * (kFlows + 1));
+    sync->Flush(pfsync::Time{});
+    return 0;
+  });
+  EXPECT_GT(sync->stats().items_out[static_cast<int>(pfsync::Action::kUpdC)], 0u);
+  EXPECT_GT(sink.bytes, 0u);
 }
 
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
