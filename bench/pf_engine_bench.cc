@@ -132,6 +132,32 @@ void BM_EstablishedShared(benchmark::State& st) {
 }
 BENCHMARK(BM_EstablishedShared)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kNanosecond);
 
+// One hot flow, no purge: the per-packet compute of the established path
+// (everything in cache), through Test() and through TestShared().
+void BM_EstablishedHotFlow(benchmark::State& st) {
+  InterfaceId ifp = 0;
+  std::vector<std::vector<uint8_t>> pkts;
+  auto e = EstablishedEngine(1, ifp, pkts);
+  for (auto _ : st) {
+    Verdict v = e->Test(Direction::kIn, ifp, pkts[0], kNow);
+    benchmark::DoNotOptimize(v.state);
+  }
+}
+BENCHMARK(BM_EstablishedHotFlow)->Unit(benchmark::kNanosecond);
+
+void BM_EstablishedHotFlowShared(benchmark::State& st) {
+  InterfaceId ifp = 0;
+  std::vector<std::vector<uint8_t>> pkts;
+  auto e = EstablishedEngine(1, ifp, pkts);
+  Engine::SharedContext ctx;
+  Verdict v;
+  for (auto _ : st) {
+    if (!e->TestShared(Direction::kIn, ifp, pkts[0], kNow, 0, 0, ctx, v)) st.SkipWithError("declined");
+    benchmark::DoNotOptimize(v.state);
+  }
+}
+BENCHMARK(BM_EstablishedHotFlowShared)->Unit(benchmark::kNanosecond);
+
 // The same with the default incremental purge running inside Test().
 void BM_EstablishedLookupWithPurge(benchmark::State& st) {
   const uint32_t flows = 1000000;

@@ -433,8 +433,11 @@ Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, Tim
   PacketInfo p;
   if (!ParsePacket(pkt, p)) return Malformed(counters_);
   StateKey key;
-  if (LooksUpOwnKey(p)) key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
-  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), pf_tag, rcvif, now);
+  uint32_t tag = 0;
+  if (LooksUpOwnKey(p)) tag = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir, key);
+  Verdict v;
+  TestParsed(dir, ifp, pkt, p, key, tag, pf_tag, rcvif, now, v);
+  return v;
 }
 
 void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
@@ -463,8 +466,7 @@ void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> ou
         q.stage = ParsePacket(b.pkt, q.info) ? 2 : 1;
         if (q.stage == 2 && LooksUpOwnKey(q.info)) {
           const PacketInfo& p = q.info;
-          q.key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, b.dir);
-          q.tag = StateTable::Tag(q.key);
+          q.tag = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, b.dir, q.key);
           q.stage = 3;
           states_.PrefetchBucket(q.tag);
         }
@@ -483,7 +485,7 @@ void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> ou
       } else if (q.stage == 1) {
         out[k] = Malformed(counters_);
       } else {
-        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, b.rcvif, now);
+        TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, b.rcvif, now, out[k]);
       }
     }
   }
@@ -531,7 +533,7 @@ uint32_t SplitMix(uint64_t& state) {
 bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
                         InterfaceId /*rcvif: only rules look at it*/, SharedContext& ctx, Verdict& v) {
   if (ifp < ifaces_.size() && ifaces_[ifp].skip) {
-    v = Verdict{};
+    v.Reset();
     return true;
   }
   PacketInfo p;
@@ -540,12 +542,13 @@ bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, 
     return true;
   }
   if (!LooksUpOwnKey(p)) return false;
-  const StateKey key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
-  const uint32_t idx = states_.Find(key, dir);
+  StateKey key;
+  const uint32_t tag = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir, key);
+  const uint32_t idx = states_.Find(key, tag, dir);
   if (idx == kNoIndex) return false;
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   StripeGuard guard(stripes_[idx & (kStripes - 1)].busy);
-  v = Verdict{};
+  v.Reset();
   if (TestState(idx, dir, ifp, pkt, p, now_s, &ctx, v) != StateOutcome::kDone) {
     return false;
   }
@@ -574,17 +577,17 @@ void Engine::MergeShared(SharedContext& ctx, TimeNs now) {
   ctx.rng ^= (uint64_t{NextRandom()} << 32) | NextRandom();
 }
 
-Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                           uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now) {
+void Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
+                        uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now, Verdict& v) {
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
-  Verdict v;
+  v.Reset();
   if (p.icmp_error && p.quoted) {
     bool found = false;
     v = TestIcmpError(dir, ifp, pkt, p, now_s, found);
     if (found) {
       v.tag = v.state != kNoIndex && states_.at(v.state).tag ? states_.at(v.state).tag : pf_tag;
       CountPacket(p, dir, v.action == Action::kPass);
-      return v;
+      return;
     }
   } else if (!p.fragment) {
     counters_.state_searches++;
@@ -596,14 +599,13 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
         if (observer_ && v.action == Action::kPass && states_.valid(idx)) {
           observer_->StateUpdated(idx, states_.at(idx), now);
         }
-        return v;
+        return;
       }
     }
   }
   v = TestRules(dir, ifp, pkt, p, pf_tag, rcvif, now_s);
   CountPacket(p, dir, v.action == Action::kPass);
   if (observer_ && v.new_state && states_.valid(v.state)) observer_->StateCreated(v.state, states_.at(v.state), now);
-  return v;
 }
 
 Engine::StateOutcome Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt,
@@ -683,7 +685,7 @@ Engine::StateOutcome Engine::TestState(uint32_t idx, Direction dir, InterfaceId 
   }
   // Translate to the other key: packets found by the wire key leave with the
   // stack key's addresses and vice versa.
-  if (!s.keys_equal()) {
+  if (s.split) {
     const StateKey& to = s.key[dir == Direction::kOut ? kWire : kStack];
     const int sidx = dir == Direction::kOut ? 1 : 0;
     RewriteSource(pkt, p, to.Addr(sidx), to.port[sidx]);
@@ -731,7 +733,7 @@ Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t>
     }
   }
   (void)now_s;
-  if (!s.keys_equal()) {
+  if (s.split) {
     const StateKey& to = s.key[dir == Direction::kOut ? kWire : kStack];
     const int isidx = dir == Direction::kIn ? 1 : 0;  // index of the quoted source
     const net::IpAddr new_qsrc = to.Addr(isidx), new_qdst = to.Addr(1 - isidx);

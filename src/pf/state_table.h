@@ -9,6 +9,8 @@
 #pragma once
 
 #include <array>
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -34,12 +36,21 @@ struct StateKey {
   }
   void SetAddr(int i, const net::IpAddr& a) { addr[i] = a.bytes(); }
 
-  friend bool operator==(const StateKey& a, const StateKey& b) { return std::memcmp(&a, &b, sizeof(StateKey)) == 0; }
+  // Compared as five 64-bit words (memcmp of 40 bytes is a library call).
+  friend bool operator==(const StateKey& a, const StateKey& b) {
+    uint64_t x[5], y[5];
+    std::memcpy(x, &a, sizeof x);
+    std::memcpy(y, &b, sizeof y);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+  }
   // A fast inline hash of the five 64-bit words (absl's byte hash is an
   // out-of-line call and showed up as a quarter of the lookup time).
   size_t Hash() const {
     uint64_t w[5];
     std::memcpy(w, this, sizeof w);
+    return HashWords(w);
+  }
+  static size_t HashWords(const uint64_t (&w)[5]) {
     uint64_t h = 0x9e3779b97f4a7c15ull;
     for (uint64_t x : w) {
       h ^= x;
@@ -53,10 +64,36 @@ struct StateKey {
   }
 };
 static_assert(sizeof(StateKey) == 40, "StateKey must stay 40 bytes, padding-free");
+static_assert(offsetof(StateKey, port) == 32 && offsetof(StateKey, rdomain) == 36 && offsetof(StateKey, af) == 38 &&
+                  offsetof(StateKey, proto) == 39,
+              "MakeKey writes the last word in this layout");
 
-// Builds the lookup key of a packet seen in direction `dir` (pf's sidx/didx).
-StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst, uint16_t sport,
-                 uint16_t dport, Direction dir, uint16_t rdomain = 0);
+// Builds the lookup key of a packet seen in direction `dir` (pf's sidx/didx)
+// and returns its table tag (StateTable::Tag). The key is written and hashed
+// as whole 64-bit words: assembling it field by field and then hashing it
+// from memory stalled on store forwarding.
+inline uint32_t MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst, uint16_t sport,
+                        uint16_t dport, Direction dir, StateKey& out, uint16_t rdomain = 0) {
+  const bool out_dir = dir == Direction::kOut;
+  const net::IpAddr& a0 = out_dir ? dst : src;
+  const net::IpAddr& a1 = out_dir ? src : dst;
+  const uint16_t p0 = out_dir ? dport : sport, p1 = out_dir ? sport : dport;
+  uint64_t w[5];
+  std::memcpy(&w[0], a0.data(), 16);
+  std::memcpy(&w[2], a1.data(), 16);
+  // port[0], port[1], rdomain, af, proto in the key's (little-endian) layout.
+  static_assert(std::endian::native == std::endian::little);
+  w[4] = uint64_t{p0} | uint64_t{p1} << 16 | uint64_t{rdomain} << 32 | uint64_t{static_cast<uint8_t>(af)} << 48 |
+         uint64_t{proto} << 56;
+  std::memcpy(&out, w, sizeof w);
+  return static_cast<uint32_t>(StateKey::HashWords(w));
+}
+inline StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst,
+                        uint16_t sport, uint16_t dport, Direction dir, uint16_t rdomain = 0) {
+  StateKey k;
+  MakeKey(af, proto, src, dst, sport, dport, dir, k, rdomain);
+  return k;
+}
 
 // BSD TCP FSM numbering (pfsync carries it), and pf's UDP/other states.
 enum TcpState : uint8_t {
@@ -121,6 +158,7 @@ struct State {
   uint8_t set_prio[2]{};
   uint8_t live : 1 = 0;         // slot in use
   uint8_t has_rt_addr : 1 = 0;  // rt_addr kept in the table's side map
+  uint8_t split : 1 = 0;        // keys differ (translated); set by StateTable::Insert
 
   bool keys_equal() const { return key[kWire] == key[kStack]; }
 };
