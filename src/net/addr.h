@@ -8,6 +8,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,8 +29,19 @@ class IpAddr {
   constexpr IpAddr() = default;
 
   static IpAddr V4(uint32_t host_order);
-  static IpAddr V4Bytes(const uint8_t bytes[4]);
-  static IpAddr V6Bytes(const uint8_t bytes[16]);
+  // Inline: the packet parser builds two per packet.
+  static IpAddr V4Bytes(const uint8_t bytes[4]) {
+    IpAddr a;
+    a.family_ = Family::kV4;
+    std::memcpy(a.bytes_.data(), bytes, 4);
+    return a;
+  }
+  static IpAddr V6Bytes(const uint8_t bytes[16]) {
+    IpAddr a;
+    a.family_ = Family::kV6;
+    std::memcpy(a.bytes_.data(), bytes, 16);
+    return a;
+  }
   // Parses dotted-quad IPv4 or any RFC 4291 IPv6 text form (no scope, no prefix).
   static std::optional<IpAddr> Parse(std::string_view text);
 

@@ -468,11 +468,93 @@ ParseError ParseIp(std::span<const uint8_t> bytes, size_t l3, uint8_t expect_ver
   return ParseTransport(after_ip, p);
 }
 
+// The common shape, parsed straight into `p` (fresh) with what ParseIp
+// would set: IPv4 without options or IPv6 without extension headers, not a
+// fragment, carrying TCP or UDP. False, having set nothing but possibly
+// p.tcp_options, for anything else (ParseIp then decides, errors included).
+bool ParseCommonIp(std::span<const uint8_t> b, ParsedPacket& p) {
+  if (b.size() < Ipv4View::kMinHeaderLen) return false;
+  size_t total, hlen;
+  uint8_t proto;
+  if (b[0] == 0x45) {  // IPv4, IHL 5
+    total = Load16(&b[2]);
+    proto = b[9];
+    if (total < 20 || total > b.size() || (Load16(&b[6]) & 0x3fff) != 0) return false;  // short, or a fragment
+    hlen = 20;
+  } else if ((b[0] >> 4) == 6) {
+    if (b.size() < Ipv6View::kHeaderLen) return false;
+    total = Ipv6View::kHeaderLen + Load16(&b[4]);
+    proto = b[6];
+    if (total > b.size()) return false;
+    hlen = Ipv6View::kHeaderLen;
+  } else {
+    return false;
+  }
+  const std::span<const uint8_t> l4 = b.subspan(hlen, total - hlen);
+  size_t l4_hlen;
+  if (proto == ipproto::kTcp) {
+    if (l4.size() < TcpView::kMinHeaderLen) return false;
+    l4_hlen = (l4[12] >> 4) * 4u;
+    if (l4_hlen < TcpView::kMinHeaderLen || l4_hlen > l4.size()) return false;
+    if (l4_hlen > TcpView::kMinHeaderLen &&
+        ParseTcpOptions(l4.subspan(TcpView::kMinHeaderLen, l4_hlen - TcpView::kMinHeaderLen), p.tcp_options) !=
+            ParseError::kOk) {
+      return false;
+    }
+    p.tcp_seq = Load32(&l4[4]);
+    p.tcp_ack = Load32(&l4[8]);
+    p.tcp_flags = l4[13];
+    p.tcp_window = Load16(&l4[14]);
+    p.tcp_urgent = Load16(&l4[18]);
+    p.tcp_header_len = static_cast<uint8_t>(l4_hlen);
+    p.l4_checksum = Load16(&l4[16]);
+    p.payload_length = static_cast<uint32_t>(l4.size() - l4_hlen);
+  } else if (proto == ipproto::kUdp) {
+    if (l4.size() < UdpView::kHeaderLen) return false;
+    const uint16_t len = Load16(&l4[4]);
+    if (len < UdpView::kHeaderLen || len > l4.size()) return false;
+    l4_hlen = UdpView::kHeaderLen;
+    p.udp_length = len;
+    p.l4_checksum = Load16(&l4[6]);
+    p.payload_length = len - uint32_t{UdpView::kHeaderLen};
+  } else {
+    return false;
+  }
+  if (hlen == 20) {
+    p.family = Family::kV4;
+    p.src = IpAddr::V4Bytes(&b[12]);
+    p.dst = IpAddr::V4Bytes(&b[16]);
+    p.ttl = b[8];
+    p.tos = b[1];
+    p.dont_fragment = b[6] & 0x40;
+    p.fragment_id = Load16(&b[4]);
+  } else {
+    p.family = Family::kV6;
+    p.src = IpAddr::V6Bytes(&b[8]);
+    p.dst = IpAddr::V6Bytes(&b[24]);
+    p.ttl = b[7];
+    p.tos = static_cast<uint8_t>(Load16(&b[0]) >> 4);
+    p.flow_label = Load32(&b[0]) & 0xfffff;
+  }
+  p.proto = proto;
+  p.l3_length = static_cast<uint32_t>(total);
+  p.l4_offset = static_cast<uint32_t>(hlen);
+  p.payload_offset = static_cast<uint32_t>(hlen + l4_hlen);
+  p.src_port = Load16(&l4[0]);
+  p.dst_port = Load16(&l4[2]);
+  p.l4_present = true;
+  return true;
+}
+
 }  // namespace
 
-ParseError ParsePacket(std::span<const uint8_t> bytes, LinkType link, ParsedPacket& out) {
+ParseError ParsePacket(std::span<const uint8_t> bytes, LinkType link, ParsedPacket& out, ParsePath path) {
   out = ParsedPacket{};
-  if (link == LinkType::kRawIp) return ParseIp(bytes, 0, 0, out);
+  if (link == LinkType::kRawIp) {
+    if (path == ParsePath::kAny && ParseCommonIp(bytes, out)) return ParseError::kOk;
+    if (path == ParsePath::kAny) out.tcp_options = TcpOptionValues{};
+    return ParseIp(bytes, 0, 0, out);
+  }
   EthernetView eth;
   if (auto e = EthernetView::Parse(bytes, eth); e != ParseError::kOk) return e;
   out.has_ethernet = true;

@@ -1,6 +1,7 @@
 #include "pf/engine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 
 #include "pf/tcp_track.h"
@@ -424,6 +425,22 @@ Verdict Malformed(Counters& c) {
 // by the packet they quote; later fragments carry no ports).
 bool LooksUpOwnKey(const PacketInfo& p) { return !(p.icmp_error && p.quoted) && !p.fragment; }
 
+// MakeKey for a packet just parsed (l3 header at offset 0): the addresses are
+// read from the header bytes p.src and p.dst were parsed from, not from the
+// copies the parse has just stored (reading those back as words waited on
+// store forwarding).
+uint32_t PacketKey(std::span<const uint8_t> pkt, const PacketInfo& p, Direction dir, StateKey& key) {
+  uint64_t src[2]{}, dst[2]{};
+  if (p.af == net::Family::kV4) {
+    std::memcpy(src, &pkt.subspan(12, 4)[0], 4);
+    std::memcpy(dst, &pkt.subspan(16, 4)[0], 4);
+  } else {
+    std::memcpy(src, &pkt.subspan(8, 16)[0], 16);
+    std::memcpy(dst, &pkt.subspan(24, 16)[0], 16);
+  }
+  return MakeKeyWords(p.af, p.proto, src, dst, p.sport, p.dport, dir, key);
+}
+
 }  // namespace
 
 Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
@@ -434,7 +451,7 @@ Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, Tim
   if (!ParsePacket(pkt, p)) return Malformed(counters_);
   StateKey key;
   uint32_t tag = 0;
-  if (LooksUpOwnKey(p)) tag = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir, key);
+  if (LooksUpOwnKey(p)) tag = PacketKey(pkt, p, dir, key);
   Verdict v;
   TestParsed(dir, ifp, pkt, p, key, tag, pf_tag, rcvif, now, v);
   return v;
@@ -466,7 +483,7 @@ void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> ou
         q.stage = ParsePacket(b.pkt, q.info) ? 2 : 1;
         if (q.stage == 2 && LooksUpOwnKey(q.info)) {
           const PacketInfo& p = q.info;
-          q.tag = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, b.dir, q.key);
+          q.tag = PacketKey(b.pkt, p, b.dir, q.key);
           q.stage = 3;
           states_.PrefetchBucket(q.tag);
         }
@@ -543,7 +560,7 @@ bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, 
   }
   if (!LooksUpOwnKey(p)) return false;
   StateKey key;
-  const uint32_t tag = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir, key);
+  const uint32_t tag = PacketKey(pkt, p, dir, key);
   const uint32_t idx = states_.Find(key, tag, dir);
   if (idx == kNoIndex) return false;
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
