@@ -468,10 +468,10 @@ ParseError ParseIp(std::span<const uint8_t> bytes, size_t l3, uint8_t expect_ver
   return ParseTransport(after_ip, p);
 }
 
-// The common shape, parsed straight into `p` (fresh) with what ParseIp
-// would set: IPv4 without options or IPv6 without extension headers, not a
-// fragment, carrying TCP or UDP. False, having set nothing but possibly
-// p.tcp_options, for anything else (ParseIp then decides, errors included).
+}  // namespace
+
+// What ParseIp would set, for the shape packet.h describes; every check that
+// could fail comes before the first field is set (tcp_options aside).
 bool ParseCommonIp(std::span<const uint8_t> b, ParsedPacket& p) {
   if (b.size() < Ipv4View::kMinHeaderLen) return false;
   size_t total, hlen;
@@ -545,8 +545,6 @@ bool ParseCommonIp(std::span<const uint8_t> b, ParsedPacket& p) {
   p.l4_present = true;
   return true;
 }
-
-}  // namespace
 
 ParseError ParsePacket(std::span<const uint8_t> bytes, LinkType link, ParsedPacket& out, ParsePath path) {
   out = ParsedPacket{};

@@ -457,6 +457,11 @@ enum class ParsePath : uint8_t { kAny, kGeneral };
 // `out` holds what was parsed before the failure (do not act on it).
 ParseError ParsePacket(std::span<const uint8_t> bytes, LinkType link, ParsedPacket& out,
                        ParsePath path = ParsePath::kAny);
+// The short path alone, for callers that already hold a default-constructed
+// `out` (it is not cleared again): true when the raw IP packet has the common
+// shape, `out` then being what ParsePacket gives; false otherwise, `out`
+// untouched but for tcp_options (call ParsePacket, which clears it, to decide).
+bool ParseCommonIp(std::span<const uint8_t> bytes, ParsedPacket& out);
 
 // Checks the IPv4 header checksum and, when the datagram is whole (not a
 // fragment), the TCP/UDP/ICMP/ICMPv6 checksum. UDP over IPv4 with checksum 0

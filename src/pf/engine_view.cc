@@ -21,8 +21,10 @@ IcmpMapping MapIcmp(net::Family af, uint8_t type) {
 }
 
 bool ParsePacket(std::span<const uint8_t> l3, PacketInfo& info) {
-  net::ParsedPacket& n = info.parsed;
-  if (net::ParsePacket(l3, net::LinkType::kRawIp, n) != net::ParseError::kOk) return false;
+  net::ParsedPacket& n = info.parsed;  // default-constructed: the short path does not clear it again
+  if (!net::ParseCommonIp(l3, n) && net::ParsePacket(l3, net::LinkType::kRawIp, n) != net::ParseError::kOk) {
+    return false;
+  }
   if (n.family == net::Family::kNone) return false;
   info.af = n.family;
   info.proto = n.proto;
