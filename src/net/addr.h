@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -33,7 +34,14 @@ class IpAddr {
   static IpAddr V4Bytes(const uint8_t bytes[4]) {
     IpAddr a;
     a.family_ = Family::kV4;
-    std::memcpy(a.bytes_.data(), bytes, 4);
+    // All 16 bytes as two words: GCC then stores them straight into the
+    // destination instead of assembling a temporary whose wide reload
+    // waits on store forwarding.
+    uint32_t v;
+    std::memcpy(&v, bytes, 4);
+    const uint64_t w[2] = {v, 0};
+    static_assert(std::endian::native == std::endian::little);
+    std::memcpy(a.bytes_.data(), w, 16);
     return a;
   }
   static IpAddr V6Bytes(const uint8_t bytes[16]) {
