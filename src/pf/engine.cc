@@ -430,15 +430,18 @@ bool LooksUpOwnKey(const PacketInfo& p) { return !(p.icmp_error && p.quoted) && 
 // copies the parse has just stored (reading those back as words waited on
 // store forwarding).
 uint32_t PacketKey(std::span<const uint8_t> pkt, const PacketInfo& p, Direction dir, StateKey& key) {
-  uint64_t src[2]{}, dst[2]{};
+  uint64_t src[2], dst[2];
   if (p.af == net::Family::kV4) {
-    std::memcpy(src, &pkt.subspan(12, 4)[0], 4);
-    std::memcpy(dst, &pkt.subspan(16, 4)[0], 4);
+    uint32_t s, d;
+    std::memcpy(&s, &pkt.subspan(12, 4)[0], 4);
+    std::memcpy(&d, &pkt.subspan(16, 4)[0], 4);
+    src[0] = s, dst[0] = d;  // the rest of an IPv4 address's 16 bytes is zero
+    src[1] = dst[1] = 0;
   } else {
     std::memcpy(src, &pkt.subspan(8, 16)[0], 16);
     std::memcpy(dst, &pkt.subspan(24, 16)[0], 16);
   }
-  return MakeKeyWords(p.af, p.proto, src, dst, p.sport, p.dport, dir, key);
+  return MakeKeyWords(p.af, p.proto, src[0], src[1], dst[0], dst[1], p.sport, p.dport, dir, key);
 }
 
 }  // namespace

@@ -70,21 +70,21 @@ static_assert(offsetof(StateKey, port) == 32 && offsetof(StateKey, rdomain) == 3
 
 // Builds the lookup key of a packet seen in direction `dir` (pf's sidx/didx)
 // from its addresses as two 64-bit words each (IpAddr::bytes() order) and
-// returns its table tag (StateTable::Tag). The key is written and hashed as
-// whole words: assembling it field by field and then hashing it from memory
-// stalled on store forwarding.
-inline uint32_t MakeKeyWords(net::Family af, uint8_t proto, const uint64_t (&src)[2], const uint64_t (&dst)[2],
-                             uint16_t sport, uint16_t dport, Direction dir, StateKey& out, uint16_t rdomain = 0) {
+// returns its table tag (StateTable::Tag). The key is hashed from registers
+// and stored word by word: assembling it in memory field by field, or
+// through a temporary, and reading it back wider stalled on store forwarding.
+inline uint32_t MakeKeyWords(net::Family af, uint8_t proto, uint64_t src0, uint64_t src1, uint64_t dst0,
+                             uint64_t dst1, uint16_t sport, uint16_t dport, Direction dir, StateKey& out,
+                             uint16_t rdomain = 0) {
   const bool out_dir = dir == Direction::kOut;
-  const uint64_t(&a0)[2] = out_dir ? dst : src;
-  const uint64_t(&a1)[2] = out_dir ? src : dst;
-  const uint16_t p0 = out_dir ? dport : sport, p1 = out_dir ? sport : dport;
   // port[0], port[1], rdomain, af, proto in the key's (little-endian) layout.
   static_assert(std::endian::native == std::endian::little);
-  const uint64_t w[5] = {a0[0], a0[1], a1[0], a1[1],
-                         uint64_t{p0} | uint64_t{p1} << 16 | uint64_t{rdomain} << 32 |
-                             uint64_t{static_cast<uint8_t>(af)} << 48 | uint64_t{proto} << 56};
-  std::memcpy(&out, w, sizeof w);
+  const uint64_t w[5] = {out_dir ? dst0 : src0, out_dir ? dst1 : src1, out_dir ? src0 : dst0, out_dir ? src1 : dst1,
+                         uint64_t{out_dir ? dport : sport} | uint64_t{out_dir ? sport : dport} << 16 |
+                             uint64_t{rdomain} << 32 | uint64_t{static_cast<uint8_t>(af)} << 48 |
+                             uint64_t{proto} << 56};
+  char* o = reinterpret_cast<char*>(&out);
+  for (int i = 0; i < 5; ++i) std::memcpy(o + 8 * i, &w[i], 8);
   return static_cast<uint32_t>(StateKey::HashWords(w));
 }
 inline uint32_t MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst, uint16_t sport,
@@ -92,7 +92,7 @@ inline uint32_t MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, c
   uint64_t s[2], d[2];
   std::memcpy(s, src.data(), 16);
   std::memcpy(d, dst.data(), 16);
-  return MakeKeyWords(af, proto, s, d, sport, dport, dir, out, rdomain);
+  return MakeKeyWords(af, proto, s[0], s[1], d[0], d[1], sport, dport, dir, out, rdomain);
 }
 inline StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst,
                         uint16_t sport, uint16_t dport, Direction dir, uint16_t rdomain = 0) {
