@@ -460,55 +460,61 @@ Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, Tim
   return v;
 }
 
-void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
+// What the batch pipeline hands over for each packet.
+struct Engine::Pipelined {
+  PacketInfo info;
+  StateKey key;
+  uint32_t tag = 0;
+  uint8_t stage = 0;  // 0 skip, 1 malformed, 2 parsed, 3 parsed and looked up by its key
+};
+
+template <typename Fn>
+void Engine::Pipeline(std::span<const BatchPacket> batch, size_t n, Fn&& test) {
   // A software pipeline: packet i is parsed and its index bucket prefetched,
   // kAhead packets later its state's cache lines are prefetched, and kAhead
   // packets after that it is tested. Each miss thus has the work of kAhead
   // packets to complete in.
   constexpr size_t kAhead = 6;
   constexpr size_t kRing = 2 * kAhead + 1;
-  struct Pending {
-    PacketInfo info;
-    StateKey key;
-    uint32_t tag = 0;
-    uint8_t stage = 0;  // 0 skip, 1 malformed, 2 parsed, 3 parsed and looked up by its key
-  };
-  std::array<Pending, kRing> ring;
-  const size_t n = std::min(batch.size(), out.size());
-  if (opts_.purge_budget) Purge(now, opts_.purge_budget * n);
+  std::array<Pipelined, kRing> ring;
   for (size_t i = 0; i < n + 2 * kAhead; ++i) {
     if (i < n) {
       const BatchPacket& b = batch[i];
-      Pending& q = ring[i % kRing];
+      Pipelined& q = ring[i % kRing];
       q.stage = 0;
       if (b.ifp >= ifaces_.size() || !ifaces_[b.ifp].skip) {
         q.info = PacketInfo{};
         q.stage = ParsePacket(b.pkt, q.info) ? 2 : 1;
         if (q.stage == 2 && LooksUpOwnKey(q.info)) {
-          const PacketInfo& p = q.info;
-          q.tag = PacketKey(b.pkt, p, b.dir, q.key);
+          q.tag = PacketKey(b.pkt, q.info, b.dir, q.key);
           q.stage = 3;
           states_.PrefetchBucket(q.tag);
         }
       }
     }
     if (i >= kAhead && i - kAhead < n) {
-      const Pending& q = ring[(i - kAhead) % kRing];
+      const Pipelined& q = ring[(i - kAhead) % kRing];
       if (q.stage == 3) states_.PrefetchState(q.tag);
     }
     if (i >= 2 * kAhead && i - 2 * kAhead < n) {
       const size_t k = i - 2 * kAhead;
-      const BatchPacket& b = batch[k];
-      Pending& q = ring[k % kRing];
-      if (q.stage == 0) {
-        out[k] = Verdict{};
-      } else if (q.stage == 1) {
-        out[k] = Malformed(counters_);
-      } else {
-        TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, b.rcvif, now, out[k]);
-      }
+      test(k, batch[k], ring[k % kRing]);
     }
   }
+}
+
+void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
+  const size_t n = std::min(batch.size(), out.size());
+  if (opts_.purge_budget) Purge(now, opts_.purge_budget * n);
+  Pipeline(batch, n, [&](size_t k, const BatchPacket& b, Pipelined& q) {
+    if (q.stage == 0) {
+      out[k] = Verdict{};
+    } else if (q.stage == 1) {
+      out[k] = Malformed(counters_);
+    } else {
+      TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, b.rcvif, now, out[k]);
+    }
+  });
 }
 
 namespace {
@@ -564,6 +570,11 @@ bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, 
   if (!LooksUpOwnKey(p)) return false;
   StateKey key;
   const uint32_t tag = PacketKey(pkt, p, dir, key);
+  return TestSharedState(dir, ifp, pkt, p, key, tag, now, pf_tag, ctx, v);
+}
+
+bool Engine::TestSharedState(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
+                             uint32_t tag, TimeNs now, uint16_t pf_tag, SharedContext& ctx, Verdict& v) {
   const uint32_t idx = states_.Find(key, tag, dir);
   if (idx == kNoIndex) return false;
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
@@ -578,6 +589,23 @@ bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, 
   CountPacket(ctx.counters, p, dir, v.action == Action::kPass);
   if (observer_ != nullptr && v.action == Action::kPass) ctx.updated.emplace_back(idx, s.id);
   return true;
+}
+
+void Engine::TestSharedBatch(std::span<const BatchPacket> batch, TimeNs now, SharedContext& ctx,
+                             std::span<Verdict> out, std::span<bool> done) {
+  Pipeline(batch, std::min({batch.size(), out.size(), done.size()}),
+           [&](size_t k, const BatchPacket& b, Pipelined& q) {
+             done[k] = true;
+             if (q.stage == 0) {
+               out[k].Reset();
+             } else if (q.stage == 1) {
+               out[k] = Malformed(ctx.counters);
+             } else if (q.stage == 2) {
+               done[k] = false;  // no key of its own (ICMP error, fragment): the write side's
+             } else {
+               done[k] = TestSharedState(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, now, b.pf_tag, ctx, out[k]);
+             }
+           });
 }
 
 void Engine::FlushRuleCounters(SharedContext& ctx) {

@@ -241,6 +241,12 @@ class Engine {
   };
   bool TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
                   InterfaceId rcvif, SharedContext& ctx, Verdict& v);
+  // TestShared for a batch, state lookups prefetched across it as TestBatch
+  // does: done[i] and out[i] are what TestShared returns and sets for packet
+  // i, the packets taken in order (a declined packet changed nothing and is
+  // for Test() under the write side).
+  void TestSharedBatch(std::span<const BatchPacket> batch, TimeNs now, SharedContext& ctx, std::span<Verdict> out,
+                       std::span<bool> done);
   // Read side (before releasing it: the rules must not change meanwhile):
   // adds the rule counters the context gathered to the rules.
   static void FlushRuleCounters(SharedContext& ctx);
@@ -327,6 +333,15 @@ class Engine {
   // stands), the state is gone and the rules decide, or (shared path only)
   // the packet needs the write side and nothing was changed.
   enum class StateOutcome : uint8_t { kDone, kReevaluate, kNeedsExclusive };
+  // The batch pipeline of TestBatch and TestSharedBatch: parses packet i,
+  // prefetches its bucket and later its state, then calls
+  // test(i, batch[i], Pipelined&) in order.
+  struct Pipelined;
+  template <typename Fn>
+  void Pipeline(std::span<const BatchPacket> batch, size_t n, Fn&& test);
+  // TestShared once the packet is parsed and keyed.
+  bool TestSharedState(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
+                       uint32_t tag, TimeNs now, uint16_t pf_tag, SharedContext& ctx, Verdict& v);
   // `shared` set: the concurrent path (counters and randomness from the
   // context, no removals, no source tracking).
   StateOutcome TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,
