@@ -984,11 +984,17 @@ uint64_t Engine::ExpiresAt(const State& s) const {
                      static_cast<uint32_t>(states_.size()));
 }
 
+bool Engine::Expired(const State& s, uint64_t now_s) const {
+  const Rule* r = s.rule_ref < by_ref_.size() ? by_ref_[s.rule_ref] : nullptr;
+  return StateExpired(s.expire, s.timeout, r ? &r->timeouts : nullptr, opts_.timeouts, r ? r->states_cur : 0,
+                      static_cast<uint32_t>(states_.size()), now_s);
+}
+
 size_t Engine::Purge(TimeNs now, size_t budget) {
   const uint64_t now_s = static_cast<uint64_t>(now / 1000000000);
   size_t removed = 0;
   states_.PurgeStep(budget, [&](uint32_t idx, State& s) {
-    if (ExpiresAt(s) <= now_s) {
+    if (Expired(s, now_s)) {
       RemoveState(idx);
       ++removed;
     }

@@ -280,6 +280,8 @@ class Engine {
   EngineOptions& options() { return opts_; }
   // Seconds of a state's timeout after scaling (what pfctl -ss -v prints).
   uint64_t ExpiresAt(const State& s) const;
+  // ExpiresAt(s) <= now_s, without its division.
+  bool Expired(const State& s, uint64_t now_s) const;
 
   StateExport Export(uint32_t state, TimeNs now) const;
   void SetStateObserver(StateObserver* o) { observer_ = o; }

@@ -10,7 +10,10 @@ uint32_t StateTable::AllocSlot() {
     free_.pop_back();
     return idx;
   }
-  if (next_unused_ == capacity_slots()) chunks_.push_back(std::make_unique<State[]>(kChunk));
+  if (next_unused_ == capacity_slots()) {
+    chunks_.push_back(std::make_unique<State[]>(kChunk));
+    live_bits_.resize(capacity_slots() / 64);
+  }
   return next_unused_++;
 }
 
@@ -64,6 +67,7 @@ uint32_t StateTable::Insert(const State& s) {
   State& slot = at(idx);
   slot = s;
   slot.live = 1;
+  live_bits_[idx >> 6] |= uint64_t{1} << (idx & 63);
   slot.has_rt_addr = 0;
   slot.split = !equal;
   InsertEntry(idx << 1 | kWire, wire_tag);
@@ -79,6 +83,7 @@ void StateTable::Remove(uint32_t idx) {
   if (s.split) EraseEntry(idx << 1 | kStack, Tag(s.key[kStack]));
   if (s.has_rt_addr) rt_addrs_.erase(idx);
   s.live = 0;
+  live_bits_[idx >> 6] &= ~(uint64_t{1} << (idx & 63));
   free_.push_back(idx);
   --live_;
 }
@@ -110,6 +115,7 @@ net::IpAddr StateTable::RtAddr(uint32_t idx) const {
 
 size_t StateTable::MemoryBytes() const {
   return chunks_.size() * kChunk * sizeof(State) + free_.capacity() * sizeof(uint32_t) +
+         live_bits_.capacity() * sizeof(uint64_t) +
          buckets_.capacity() * sizeof(Bucket);
 }
 

@@ -234,7 +234,7 @@ class StateTable {
     for (size_t i = 0; i < budget && i < slots; ++i) {
       if (cursor_ >= slots) cursor_ = 0;
       const uint32_t idx = cursor_++;
-      if (at(idx).live) fn(idx, at(idx));
+      if (live_bits_[idx >> 6] >> (idx & 63) & 1) fn(idx, at(idx));
     }
   }
 
@@ -286,6 +286,9 @@ class StateTable {
   uint32_t entries_ = 0;
   std::vector<std::unique_ptr<State[]>> chunks_;
   std::vector<uint32_t> free_;
+  // State::live of every slot, a bit each: the purge walks slots without
+  // touching the (mostly cold) states of free ones.
+  std::vector<uint64_t> live_bits_;
   absl::flat_hash_map<uint32_t, net::IpAddr> rt_addrs_;  // rare: route-to targets
   uint32_t next_unused_ = 0;
   uint32_t cursor_ = 0;
