@@ -137,9 +137,9 @@ constexpr int kWire = 0, kStack = 1;
 
 // Laid out for the established path: the keys (the stack key is compared
 // only for translated states, State::split), then the fields every packet on
-// the state reads or writes, the counters and the peers (TCP), so that a
-// packet touches the first 192 bytes at most (136 for UDP and others); what
-// pfsync and pfctl alone read comes last.
+// the state reads or writes, the counters and the peers (TCP's windows, the
+// single/multiple state of UDP and others), so that a packet touches the
+// first 196 bytes at most; what pfsync and pfctl alone read comes last.
 struct State {
   StateKey key[2];          // [kWire], [kStack]
   uint32_t expire = 0;      // last activity, seconds; expiry = expire + timeout
