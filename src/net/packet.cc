@@ -1,6 +1,10 @@
 #include "net/packet.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
 
 #include "net/checksum.h"
 
@@ -520,28 +524,35 @@ bool ParseCommonIp(std::span<const uint8_t> b, ParsedPacket& p) {
   } else {
     return false;
   }
-  if (hlen == 20) {
-    p.family = Family::kV4;
+  const bool v4 = hlen == 20;
+  // family, proto, ttl and tos are adjacent: one store for the four, as
+  // readers copy them in pairs (a load spanning two narrower stores waits
+  // for them to reach the cache).
+  static_assert(std::is_trivially_copyable_v<ParsedPacket> &&
+                offsetof(ParsedPacket, proto) == offsetof(ParsedPacket, family) + 1 &&
+                offsetof(ParsedPacket, ttl) == offsetof(ParsedPacket, family) + 2 &&
+                offsetof(ParsedPacket, tos) == offsetof(ParsedPacket, family) + 3);
+  const uint8_t head[4] = {static_cast<uint8_t>(v4 ? Family::kV4 : Family::kV6), proto, v4 ? b[8] : b[7],
+                           v4 ? b[1] : static_cast<uint8_t>(Load16(&b[0]) >> 4)};
+  std::memcpy(reinterpret_cast<unsigned char*>(&p) + offsetof(ParsedPacket, family), head, sizeof head);
+  if (v4) {
     p.src = IpAddr::V4Bytes(&b[12]);
     p.dst = IpAddr::V4Bytes(&b[16]);
-    p.ttl = b[8];
-    p.tos = b[1];
     p.dont_fragment = b[6] & 0x40;
     p.fragment_id = Load16(&b[4]);
   } else {
-    p.family = Family::kV6;
     p.src = IpAddr::V6Bytes(&b[8]);
     p.dst = IpAddr::V6Bytes(&b[24]);
-    p.ttl = b[7];
-    p.tos = static_cast<uint8_t>(Load16(&b[0]) >> 4);
     p.flow_label = Load32(&b[0]) & 0xfffff;
   }
-  p.proto = proto;
   p.l3_length = static_cast<uint32_t>(total);
   p.l4_offset = static_cast<uint32_t>(hlen);
   p.payload_offset = static_cast<uint32_t>(hlen + l4_hlen);
-  p.src_port = Load16(&l4[0]);
-  p.dst_port = Load16(&l4[2]);
+  // The ports in one store too (readers copy them as a pair).
+  static_assert(offsetof(ParsedPacket, dst_port) == offsetof(ParsedPacket, src_port) + 2 &&
+                std::endian::native == std::endian::little);
+  const uint32_t ports = uint32_t{Load16(&l4[0])} | uint32_t{Load16(&l4[2])} << 16;
+  std::memcpy(reinterpret_cast<unsigned char*>(&p) + offsetof(ParsedPacket, src_port), &ports, sizeof ports);
   p.l4_present = true;
   return true;
 }
