@@ -132,6 +132,57 @@ void BM_EstablishedShared(benchmark::State& st) {
 }
 BENCHMARK(BM_EstablishedShared)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kNanosecond);
 
+// The same through TestSharedBatch in batches of 32 (prefetching like
+// TestBatch); real time per packet, items/s the total over the threads.
+void BM_EstablishedSharedBatch(benchmark::State& st) {
+  static std::unique_ptr<Engine> engine;
+  static std::vector<std::vector<uint8_t>> pkts;
+  static InterfaceId ifp = 0;
+  if (st.thread_index() == 0 && !engine) engine = EstablishedEngine(1000000, ifp, pkts);
+  constexpr size_t kBatch = 32;
+  Engine::SharedContext ctx;
+  std::vector<Engine::BatchPacket> batch(kBatch);
+  std::vector<Verdict> out(kBatch);
+  bool done[kBatch];
+  size_t i = static_cast<size_t>(st.thread_index()) * 4096;
+  for (auto _ : st) {
+    for (auto& b : batch) b = {Direction::kIn, ifp, pkts[i++ & 8191], 0, 0};
+    engine->TestSharedBatch(batch, kNow, ctx, out, done);
+    if (!done[0]) st.SkipWithError("declined");
+    benchmark::DoNotOptimize(out[0].state);
+  }
+  st.SetItemsProcessed(st.iterations() * kBatch);
+  st.counters["ns_per_packet"] = benchmark::Counter(static_cast<double>(st.iterations() * kBatch),
+                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_EstablishedSharedBatch)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kNanosecond);
+
+// One hot flow, no purge: the per-packet compute of the established path
+// (everything in cache), through Test() and through TestShared().
+void BM_EstablishedHotFlow(benchmark::State& st) {
+  InterfaceId ifp = 0;
+  std::vector<std::vector<uint8_t>> pkts;
+  auto e = EstablishedEngine(1, ifp, pkts);
+  for (auto _ : st) {
+    Verdict v = e->Test(Direction::kIn, ifp, pkts[0], kNow);
+    benchmark::DoNotOptimize(v.state);
+  }
+}
+BENCHMARK(BM_EstablishedHotFlow)->Unit(benchmark::kNanosecond);
+
+void BM_EstablishedHotFlowShared(benchmark::State& st) {
+  InterfaceId ifp = 0;
+  std::vector<std::vector<uint8_t>> pkts;
+  auto e = EstablishedEngine(1, ifp, pkts);
+  Engine::SharedContext ctx;
+  Verdict v;
+  for (auto _ : st) {
+    if (!e->TestShared(Direction::kIn, ifp, pkts[0], kNow, 0, 0, ctx, v)) st.SkipWithError("declined");
+    benchmark::DoNotOptimize(v.state);
+  }
+}
+BENCHMARK(BM_EstablishedHotFlowShared)->Unit(benchmark::kNanosecond);
+
 // The same with the default incremental purge running inside Test().
 void BM_EstablishedLookupWithPurge(benchmark::State& st) {
   const uint32_t flows = 1000000;

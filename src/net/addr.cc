@@ -16,20 +16,6 @@ IpAddr IpAddr::V4(uint32_t host_order) {
   return a;
 }
 
-IpAddr IpAddr::V4Bytes(const uint8_t bytes[4]) {
-  IpAddr a;
-  a.family_ = Family::kV4;
-  std::memcpy(a.bytes_.data(), bytes, 4);
-  return a;
-}
-
-IpAddr IpAddr::V6Bytes(const uint8_t bytes[16]) {
-  IpAddr a;
-  a.family_ = Family::kV6;
-  std::memcpy(a.bytes_.data(), bytes, 16);
-  return a;
-}
-
 std::optional<IpAddr> IpAddr::Parse(std::string_view text) {
   // inet_pton is a pure conversion (no syscall); it needs a NUL-terminated copy.
   if (text.empty() || text.size() > INET6_ADDRSTRLEN) return std::nullopt;

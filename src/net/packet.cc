@@ -1,6 +1,10 @@
 #include "net/packet.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
 
 #include "net/checksum.h"
 
@@ -470,9 +474,96 @@ ParseError ParseIp(std::span<const uint8_t> bytes, size_t l3, uint8_t expect_ver
 
 }  // namespace
 
-ParseError ParsePacket(std::span<const uint8_t> bytes, LinkType link, ParsedPacket& out) {
+// What ParseIp would set, for the shape packet.h describes; every check that
+// could fail comes before the first field is set (tcp_options aside).
+bool ParseCommonIp(std::span<const uint8_t> b, ParsedPacket& p) {
+  if (b.size() < Ipv4View::kMinHeaderLen) return false;
+  size_t total, hlen;
+  uint8_t proto;
+  if (b[0] == 0x45) {  // IPv4, IHL 5
+    total = Load16(&b[2]);
+    proto = b[9];
+    if (total < 20 || total > b.size() || (Load16(&b[6]) & 0x3fff) != 0) return false;  // short, or a fragment
+    hlen = 20;
+  } else if ((b[0] >> 4) == 6) {
+    if (b.size() < Ipv6View::kHeaderLen) return false;
+    total = Ipv6View::kHeaderLen + Load16(&b[4]);
+    proto = b[6];
+    if (total > b.size()) return false;
+    hlen = Ipv6View::kHeaderLen;
+  } else {
+    return false;
+  }
+  const std::span<const uint8_t> l4 = b.subspan(hlen, total - hlen);
+  size_t l4_hlen;
+  if (proto == ipproto::kTcp) {
+    if (l4.size() < TcpView::kMinHeaderLen) return false;
+    l4_hlen = (l4[12] >> 4) * 4u;
+    if (l4_hlen < TcpView::kMinHeaderLen || l4_hlen > l4.size()) return false;
+    if (l4_hlen > TcpView::kMinHeaderLen &&
+        ParseTcpOptions(l4.subspan(TcpView::kMinHeaderLen, l4_hlen - TcpView::kMinHeaderLen), p.tcp_options) !=
+            ParseError::kOk) {
+      return false;
+    }
+    p.tcp_seq = Load32(&l4[4]);
+    p.tcp_ack = Load32(&l4[8]);
+    p.tcp_flags = l4[13];
+    p.tcp_window = Load16(&l4[14]);
+    p.tcp_urgent = Load16(&l4[18]);
+    p.tcp_header_len = static_cast<uint8_t>(l4_hlen);
+    p.l4_checksum = Load16(&l4[16]);
+    p.payload_length = static_cast<uint32_t>(l4.size() - l4_hlen);
+  } else if (proto == ipproto::kUdp) {
+    if (l4.size() < UdpView::kHeaderLen) return false;
+    const uint16_t len = Load16(&l4[4]);
+    if (len < UdpView::kHeaderLen || len > l4.size()) return false;
+    l4_hlen = UdpView::kHeaderLen;
+    p.udp_length = len;
+    p.l4_checksum = Load16(&l4[6]);
+    p.payload_length = len - uint32_t{UdpView::kHeaderLen};
+  } else {
+    return false;
+  }
+  const bool v4 = hlen == 20;
+  // family, proto, ttl and tos are adjacent: one store for the four, as
+  // readers copy them in pairs (a load spanning two narrower stores waits
+  // for them to reach the cache).
+  static_assert(std::is_trivially_copyable_v<ParsedPacket> &&
+                offsetof(ParsedPacket, proto) == offsetof(ParsedPacket, family) + 1 &&
+                offsetof(ParsedPacket, ttl) == offsetof(ParsedPacket, family) + 2 &&
+                offsetof(ParsedPacket, tos) == offsetof(ParsedPacket, family) + 3);
+  const uint8_t head[4] = {static_cast<uint8_t>(v4 ? Family::kV4 : Family::kV6), proto, v4 ? b[8] : b[7],
+                           v4 ? b[1] : static_cast<uint8_t>(Load16(&b[0]) >> 4)};
+  std::memcpy(reinterpret_cast<unsigned char*>(&p) + offsetof(ParsedPacket, family), head, sizeof head);
+  if (v4) {
+    p.src = IpAddr::V4Bytes(&b[12]);
+    p.dst = IpAddr::V4Bytes(&b[16]);
+    p.dont_fragment = b[6] & 0x40;
+    p.fragment_id = Load16(&b[4]);
+  } else {
+    p.src = IpAddr::V6Bytes(&b[8]);
+    p.dst = IpAddr::V6Bytes(&b[24]);
+    p.flow_label = Load32(&b[0]) & 0xfffff;
+  }
+  p.l3_length = static_cast<uint32_t>(total);
+  p.l4_offset = static_cast<uint32_t>(hlen);
+  p.payload_offset = static_cast<uint32_t>(hlen + l4_hlen);
+  // The ports in one store too (readers copy them as a pair).
+  static_assert(offsetof(ParsedPacket, dst_port) == offsetof(ParsedPacket, src_port) + 2 &&
+                std::endian::native == std::endian::little);
+  const uint32_t ports = uint32_t{Load16(&l4[0])} | uint32_t{Load16(&l4[2])} << 16;
+  std::memcpy(reinterpret_cast<unsigned char*>(&p) + offsetof(ParsedPacket, src_port), &ports, sizeof ports);
+  p.l4_present = true;
+  return true;
+}
+
+ParseError ParsePacket(std::span<const uint8_t> bytes, LinkType link, ParsedPacket& out, ParsePath path) {
   out = ParsedPacket{};
-  if (link == LinkType::kRawIp) return ParseIp(bytes, 0, 0, out);
+  if (link == LinkType::kRawIp) {
+    if (path == ParsePath::kAny && ParseCommonIp(bytes, out)) return ParseError::kOk;
+    if (path == ParsePath::kAny) out.tcp_options = TcpOptionValues{};
+    return ParseIp(bytes, 0, 0, out);
+  }
   EthernetView eth;
   if (auto e = EthernetView::Parse(bytes, eth); e != ParseError::kOk) return e;
   out.has_ethernet = true;

@@ -265,6 +265,7 @@ struct TcpOptionValues {
   uint8_t sack_blocks = 0;  // count of SACK blocks carried
   uint32_t ts_value = 0;
   uint32_t ts_echo = 0;
+  friend bool operator==(const TcpOptionValues&, const TcpOptionValues&) = default;
 };
 
 // Parses TCP options (the bytes after the 20-byte header). Unknown kinds are
@@ -354,6 +355,7 @@ struct ArpInfo {
   MacAddr target_mac{};
   IpAddr sender_ip;
   IpAddr target_ip;
+  friend bool operator==(const ArpInfo&, const ArpInfo&) = default;
 };
 
 // The packet an ICMP or ICMPv6 error quotes. Usually cut short: fields whose
@@ -376,6 +378,7 @@ struct QuotedPacket {
   uint8_t icmp_type = 0;
   uint8_t icmp_code = 0;
   uint16_t icmp_id = 0;
+  friend bool operator==(const QuotedPacket&, const QuotedPacket&) = default;
 };
 
 struct ParsedPacket {
@@ -442,11 +445,23 @@ struct ParsedPacket {
     return l4_present && (proto == ipproto::kIcmp || proto == ipproto::kIcmp6);
   }
   bool is_icmp_query() const { return is_icmp() && IsIcmpQuery(family, icmp_type); }
+  friend bool operator==(const ParsedPacket&, const ParsedPacket&) = default;
 };
+
+// Raw IP packets of the common shape (IPv4 without options or IPv6 without
+// extension headers, not fragmented, carrying TCP or UDP) take a short path;
+// kGeneral forces the general one (tests compare the two).
+enum class ParsePath : uint8_t { kAny, kGeneral };
 
 // Parses a whole packet. On kOk every field describes the packet; on error
 // `out` holds what was parsed before the failure (do not act on it).
-ParseError ParsePacket(std::span<const uint8_t> bytes, LinkType link, ParsedPacket& out);
+ParseError ParsePacket(std::span<const uint8_t> bytes, LinkType link, ParsedPacket& out,
+                       ParsePath path = ParsePath::kAny);
+// The short path alone, for callers that already hold a default-constructed
+// `out` (it is not cleared again): true when the raw IP packet has the common
+// shape, `out` then being what ParsePacket gives; false otherwise, `out`
+// untouched but for tcp_options (call ParsePacket, which clears it, to decide).
+bool ParseCommonIp(std::span<const uint8_t> bytes, ParsedPacket& out);
 
 // Checks the IPv4 header checksum and, when the datagram is whole (not a
 // fragment), the TCP/UDP/ICMP/ICMPv6 checksum. UDP over IPv4 with checksum 0

@@ -1,6 +1,7 @@
 #include "pf/engine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 
 #include "pf/tcp_track.h"
@@ -424,6 +425,25 @@ Verdict Malformed(Counters& c) {
 // by the packet they quote; later fragments carry no ports).
 bool LooksUpOwnKey(const PacketInfo& p) { return !(p.icmp_error && p.quoted) && !p.fragment; }
 
+// MakeKey for a packet just parsed (l3 header at offset 0): the addresses are
+// read from the header bytes p.src and p.dst were parsed from, not from the
+// copies the parse has just stored (reading those back as words waited on
+// store forwarding).
+uint32_t PacketKey(std::span<const uint8_t> pkt, const PacketInfo& p, Direction dir, StateKey& key) {
+  uint64_t src[2], dst[2];
+  if (p.af == net::Family::kV4) {
+    uint32_t s, d;
+    std::memcpy(&s, &pkt.subspan(12, 4)[0], 4);
+    std::memcpy(&d, &pkt.subspan(16, 4)[0], 4);
+    src[0] = s, dst[0] = d;  // the rest of an IPv4 address's 16 bytes is zero
+    src[1] = dst[1] = 0;
+  } else {
+    std::memcpy(src, &pkt.subspan(8, 16)[0], 16);
+    std::memcpy(dst, &pkt.subspan(24, 16)[0], 16);
+  }
+  return MakeKeyWords(p.af, p.proto, src[0], src[1], dst[0], dst[1], p.sport, p.dport, dir, key);
+}
+
 }  // namespace
 
 Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
@@ -433,60 +453,68 @@ Verdict Engine::Test(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, Tim
   PacketInfo p;
   if (!ParsePacket(pkt, p)) return Malformed(counters_);
   StateKey key;
-  if (LooksUpOwnKey(p)) key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
-  return TestParsed(dir, ifp, pkt, p, key, StateTable::Tag(key), pf_tag, rcvif, now);
+  uint32_t tag = 0;
+  if (LooksUpOwnKey(p)) tag = PacketKey(pkt, p, dir, key);
+  Verdict v;
+  TestParsed(dir, ifp, pkt, p, key, tag, pf_tag, rcvif, now, v);
+  return v;
 }
 
-void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
+// What the batch pipeline hands over for each packet.
+struct Engine::Pipelined {
+  PacketInfo info;
+  StateKey key;
+  uint32_t tag = 0;
+  uint8_t stage = 0;  // 0 skip, 1 malformed, 2 parsed, 3 parsed and looked up by its key
+};
+
+template <typename Fn>
+void Engine::Pipeline(std::span<const BatchPacket> batch, size_t n, Fn&& test) {
   // A software pipeline: packet i is parsed and its index bucket prefetched,
   // kAhead packets later its state's cache lines are prefetched, and kAhead
   // packets after that it is tested. Each miss thus has the work of kAhead
   // packets to complete in.
   constexpr size_t kAhead = 6;
   constexpr size_t kRing = 2 * kAhead + 1;
-  struct Pending {
-    PacketInfo info;
-    StateKey key;
-    uint32_t tag = 0;
-    uint8_t stage = 0;  // 0 skip, 1 malformed, 2 parsed, 3 parsed and looked up by its key
-  };
-  std::array<Pending, kRing> ring;
-  const size_t n = std::min(batch.size(), out.size());
-  if (opts_.purge_budget) Purge(now, opts_.purge_budget * n);
+  std::array<Pipelined, kRing> ring;
   for (size_t i = 0; i < n + 2 * kAhead; ++i) {
     if (i < n) {
       const BatchPacket& b = batch[i];
-      Pending& q = ring[i % kRing];
+      Pipelined& q = ring[i % kRing];
       q.stage = 0;
       if (b.ifp >= ifaces_.size() || !ifaces_[b.ifp].skip) {
         q.info = PacketInfo{};
         q.stage = ParsePacket(b.pkt, q.info) ? 2 : 1;
         if (q.stage == 2 && LooksUpOwnKey(q.info)) {
-          const PacketInfo& p = q.info;
-          q.key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, b.dir);
-          q.tag = StateTable::Tag(q.key);
+          q.tag = PacketKey(b.pkt, q.info, b.dir, q.key);
           q.stage = 3;
           states_.PrefetchBucket(q.tag);
         }
       }
     }
     if (i >= kAhead && i - kAhead < n) {
-      const Pending& q = ring[(i - kAhead) % kRing];
+      const Pipelined& q = ring[(i - kAhead) % kRing];
       if (q.stage == 3) states_.PrefetchState(q.tag);
     }
     if (i >= 2 * kAhead && i - 2 * kAhead < n) {
       const size_t k = i - 2 * kAhead;
-      const BatchPacket& b = batch[k];
-      Pending& q = ring[k % kRing];
-      if (q.stage == 0) {
-        out[k] = Verdict{};
-      } else if (q.stage == 1) {
-        out[k] = Malformed(counters_);
-      } else {
-        out[k] = TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, b.rcvif, now);
-      }
+      test(k, batch[k], ring[k % kRing]);
     }
   }
+}
+
+void Engine::TestBatch(std::span<const BatchPacket> batch, std::span<Verdict> out, TimeNs now) {
+  const size_t n = std::min(batch.size(), out.size());
+  if (opts_.purge_budget) Purge(now, opts_.purge_budget * n);
+  Pipeline(batch, n, [&](size_t k, const BatchPacket& b, Pipelined& q) {
+    if (q.stage == 0) {
+      out[k] = Verdict{};
+    } else if (q.stage == 1) {
+      out[k] = Malformed(counters_);
+    } else {
+      TestParsed(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, b.pf_tag, b.rcvif, now, out[k]);
+    }
+  });
 }
 
 namespace {
@@ -514,7 +542,7 @@ uint32_t SplitMix(uint64_t& state) {
 bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
                         InterfaceId /*rcvif: only rules look at it*/, SharedContext& ctx, Verdict& v) {
   if (ifp < ifaces_.size() && ifaces_[ifp].skip) {
-    v = Verdict{};
+    v.Reset();
     return true;
   }
   PacketInfo p;
@@ -523,12 +551,18 @@ bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, 
     return true;
   }
   if (!LooksUpOwnKey(p)) return false;
-  const StateKey key = MakeKey(p.af, p.proto, p.src, p.dst, p.sport, p.dport, dir);
-  const uint32_t idx = states_.Find(key, dir);
+  StateKey key;
+  const uint32_t tag = PacketKey(pkt, p, dir, key);
+  return TestSharedState(dir, ifp, pkt, p, key, tag, now, pf_tag, ctx, v);
+}
+
+bool Engine::TestSharedState(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
+                             uint32_t tag, TimeNs now, uint16_t pf_tag, SharedContext& ctx, Verdict& v) {
+  const uint32_t idx = states_.Find(key, tag, dir);
   if (idx == kNoIndex) return false;
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
   StripeGuard guard(StripeOf(idx));
-  v = Verdict{};
+  v.Reset();
   if (TestState(idx, dir, ifp, pkt, p, now_s, &ctx, v) != StateOutcome::kDone) {
     return false;
   }
@@ -538,6 +572,23 @@ bool Engine::TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, 
   CountPacket(ctx.counters, p, dir, v.action == Action::kPass);
   if (observer_ != nullptr && v.action == Action::kPass) ctx.updated.emplace_back(idx, s.id);
   return true;
+}
+
+void Engine::TestSharedBatch(std::span<const BatchPacket> batch, TimeNs now, SharedContext& ctx,
+                             std::span<Verdict> out, std::span<bool> done) {
+  Pipeline(batch, std::min({batch.size(), out.size(), done.size()}),
+           [&](size_t k, const BatchPacket& b, Pipelined& q) {
+             done[k] = true;
+             if (q.stage == 0) {
+               out[k].Reset();
+             } else if (q.stage == 1) {
+               out[k] = Malformed(ctx.counters);
+             } else if (q.stage == 2) {
+               done[k] = false;  // no key of its own (ICMP error, fragment): the write side's
+             } else {
+               done[k] = TestSharedState(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, now, b.pf_tag, ctx, out[k]);
+             }
+           });
 }
 
 void Engine::FlushRuleCounters(SharedContext& ctx) {
@@ -563,17 +614,17 @@ void Engine::MergeShared(SharedContext& ctx, TimeNs now) {
   ctx.rng ^= (uint64_t{NextRandom()} << 32) | NextRandom();
 }
 
-Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                           uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now) {
+void Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
+                        uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now, Verdict& v) {
   const uint32_t now_s = static_cast<uint32_t>(now / 1000000000);
-  Verdict v;
+  v.Reset();
   if (p.icmp_error && p.quoted) {
     bool found = false;
     v = TestIcmpError(dir, ifp, pkt, p, now_s, found);
     if (found) {
       v.tag = v.state != kNoIndex && states_.at(v.state).tag ? states_.at(v.state).tag : pf_tag;
       CountPacket(p, dir, v.action == Action::kPass);
-      return v;
+      return;
     }
   } else if (!p.fragment) {
     counters_.state_searches++;
@@ -585,14 +636,13 @@ Verdict Engine::TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pk
         if (observer_ && v.action == Action::kPass && states_.valid(idx)) {
           observer_->StateUpdated(idx, states_.at(idx), now);
         }
-        return v;
+        return;
       }
     }
   }
   v = TestRules(dir, ifp, pkt, p, pf_tag, rcvif, now_s);
   CountPacket(p, dir, v.action == Action::kPass);
   if (observer_ && v.new_state && states_.valid(v.state)) observer_->StateCreated(v.state, states_.at(v.state), now);
-  return v;
 }
 
 Engine::StateOutcome Engine::TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt,
@@ -682,7 +732,7 @@ Engine::StateOutcome Engine::TestState(uint32_t idx, Direction dir, InterfaceId 
   }
   // Translate to the other key: packets found by the wire key leave with the
   // stack key's addresses and vice versa.
-  if (!s.keys_equal()) {
+  if (s.split) {
     const StateKey& to = s.key[dir == Direction::kOut ? kWire : kStack];
     const int sidx = dir == Direction::kOut ? 1 : 0;
     RewriteSource(pkt, p, to.Addr(sidx), to.port[sidx]);
@@ -730,7 +780,7 @@ Verdict Engine::TestIcmpError(Direction dir, InterfaceId ifp, std::span<uint8_t>
     }
   }
   (void)now_s;
-  if (!s.keys_equal()) {
+  if (s.split) {
     const StateKey& to = s.key[dir == Direction::kOut ? kWire : kStack];
     const int isidx = dir == Direction::kIn ? 1 : 0;  // index of the quoted source
     const net::IpAddr new_qsrc = to.Addr(isidx), new_qdst = to.Addr(1 - isidx);
@@ -939,11 +989,17 @@ uint64_t Engine::ExpiresAt(const State& s) const {
                      static_cast<uint32_t>(states_.size()));
 }
 
+bool Engine::Expired(const State& s, uint64_t now_s) const {
+  const Rule* r = s.rule_ref < by_ref_.size() ? by_ref_[s.rule_ref] : nullptr;
+  return StateExpired(s.expire, s.timeout, r ? &r->timeouts : nullptr, opts_.timeouts, r ? r->states_cur : 0,
+                      static_cast<uint32_t>(states_.size()), now_s);
+}
+
 size_t Engine::Purge(TimeNs now, size_t budget) {
   const uint64_t now_s = static_cast<uint64_t>(now / 1000000000);
   size_t removed = 0;
   states_.PurgeStep(budget, [&](uint32_t idx, State& s) {
-    if (ExpiresAt(s) <= now_s) {
+    if (Expired(s, now_s)) {
       RemoveState(idx);
       ++removed;
     }

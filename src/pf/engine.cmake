@@ -14,3 +14,4 @@ hapf_library(hapf_pf_engine SOURCES
 # The compiler from the language's AST into the engine.
 hapf_library(hapf_pf_compile SOURCES ${CMAKE_CURRENT_LIST_DIR}/ruleset_compile.cc DEPS hapf_pf_engine)
 hapf_library(hapf_pf_pflog_file SOURCES ${CMAKE_CURRENT_LIST_DIR}/pflog_file.cc DEPS hapf_pf_engine)
+hapf_per_packet_sources(${CMAKE_CURRENT_LIST_DIR}/engine.cc ${CMAKE_CURRENT_LIST_DIR}/engine_view.cc)

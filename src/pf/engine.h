@@ -72,13 +72,28 @@ struct Verdict {
   // packet's next Test() (inbound, then outbound when forwarded), as pf's
   // mbuf tag travels with the packet.
   uint16_t tag = 0;
-  std::array<uint8_t, kPflogHeaderLen> pflog{};  // valid when log
+  // Valid only when `log` (filled then; left uninitialised otherwise, so a
+  // verdict costs no 100-byte clear per packet).
+  std::array<uint8_t, kPflogHeaderLen> pflog;
   // Packets the engine built, to be sent by the embedder:
   std::vector<uint8_t> reply;      // back to the sender, past the filter: block return's RST or
                                    // ICMP error, synproxy's SYN-ACK and final ACK to the client
   std::vector<uint8_t> forward;    // synproxy's SYN and ACK to the server: sent like any packet
                                    // of the host, through the filter (OpenBSD's pf_send_tcp
                                    // without PF_TAG_GENERATED), so the way out keeps its state
+
+  // Back to a default verdict without touching `pflog` (what `v = Verdict{}`
+  // does, minus the clear and the temporary).
+  void Reset() {
+    action = Action::kPass;
+    reason = kResMatch;
+    rule_nr = subrule_nr = rule_ref = kNoRule;
+    state = kNoIndex;
+    new_state = rewritten = log = false;
+    tag = 0;
+    reply.clear();
+    forward.clear();
+  }
 };
 
 // An exported state: every field pfsync carries, in host order. Times are
@@ -232,6 +247,12 @@ class Engine {
   };
   bool TestShared(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, TimeNs now, uint16_t pf_tag,
                   InterfaceId rcvif, SharedContext& ctx, Verdict& v);
+  // TestShared for a batch, state lookups prefetched across it as TestBatch
+  // does: done[i] and out[i] are what TestShared returns and sets for packet
+  // i, the packets taken in order (a declined packet changed nothing and is
+  // for Test() under the write side).
+  void TestSharedBatch(std::span<const BatchPacket> batch, TimeNs now, SharedContext& ctx, std::span<Verdict> out,
+                       std::span<bool> done);
   // Read side (before releasing it: the rules must not change meanwhile):
   // adds the rule counters the context gathered to the rules.
   static void FlushRuleCounters(SharedContext& ctx);
@@ -270,6 +291,8 @@ class Engine {
   EngineOptions& options() { return opts_; }
   // Seconds of a state's timeout after scaling (what pfctl -ss -v prints).
   uint64_t ExpiresAt(const State& s) const;
+  // ExpiresAt(s) <= now_s, without its division.
+  bool Expired(const State& s, uint64_t now_s) const;
 
   // Takes the state's lock stripe: safe beside the shared path.
   StateExport Export(uint32_t state, TimeNs now) const;
@@ -317,12 +340,22 @@ class Engine {
   bool InterfaceInGroup(InterfaceId ifp, uint16_t group) const;
   bool MatchRuleset(const Ruleset& rs, const PacketInfo& p, Direction dir, InterfaceId ifp, EvalResult& res,
                     int depth, Rule* anchor_rule);
-  Verdict TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
-                     uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now);
+  // Tests a parsed packet into `v` (reset first).
+  void TestParsed(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
+                  uint32_t tag, uint16_t pf_tag, InterfaceId rcvif, TimeNs now, Verdict& v);
   // What TestState does with a packet on the state: it is done (the verdict
   // stands), the state is gone and the rules decide, or (shared path only)
   // the packet needs the write side and nothing was changed.
   enum class StateOutcome : uint8_t { kDone, kReevaluate, kNeedsExclusive };
+  // The batch pipeline of TestBatch and TestSharedBatch: parses packet i,
+  // prefetches its bucket and later its state, then calls
+  // test(i, batch[i], Pipelined&) in order.
+  struct Pipelined;
+  template <typename Fn>
+  void Pipeline(std::span<const BatchPacket> batch, size_t n, Fn&& test);
+  // TestShared once the packet is parsed and keyed.
+  bool TestSharedState(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p, const StateKey& key,
+                       uint32_t tag, TimeNs now, uint16_t pf_tag, SharedContext& ctx, Verdict& v);
   // `shared` set: the concurrent path (counters and randomness from the
   // context, no removals, no source tracking).
   StateOutcome TestState(uint32_t idx, Direction dir, InterfaceId ifp, std::span<uint8_t> pkt, PacketInfo& p,

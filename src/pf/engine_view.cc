@@ -1,6 +1,7 @@
 #include "pf/engine_view.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "net/checksum.h"
 
@@ -21,13 +22,24 @@ IcmpMapping MapIcmp(net::Family af, uint8_t type) {
 }
 
 bool ParsePacket(std::span<const uint8_t> l3, PacketInfo& info) {
-  net::ParsedPacket& n = info.parsed;
-  if (net::ParsePacket(l3, net::LinkType::kRawIp, n) != net::ParseError::kOk) return false;
+  net::ParsedPacket& n = info.parsed;  // default-constructed: the short path does not clear it again
+  if (!net::ParseCommonIp(l3, n) && net::ParsePacket(l3, net::LinkType::kRawIp, n) != net::ParseError::kOk) {
+    return false;
+  }
   if (n.family == net::Family::kNone) return false;
   info.af = n.family;
   info.proto = n.proto;
-  info.src = n.src;
-  info.dst = n.dst;
+  // n.src and n.dst, read again from the header (raw IP: at offset 0)
+  // rather than from the copies just stored (a wide reload of those waited
+  // on store forwarding).
+  if (n.family == net::Family::kV4) {
+    info.src = net::IpAddr::V4Bytes(&l3[12]);
+    info.dst = net::IpAddr::V4Bytes(&l3[16]);
+  } else {
+    info.src = net::IpAddr::V6Bytes(&l3[8]);
+    info.dst = net::IpAddr::V6Bytes(&l3[24]);
+  }
+  assert(info.src == n.src && info.dst == n.dst);
   info.ttl = n.ttl;
   info.tos = n.tos;
   info.l3_len = static_cast<uint16_t>(n.l3_length);

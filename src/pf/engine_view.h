@@ -62,7 +62,8 @@ struct PacketInfo {
   net::ParsedPacket parsed;
 };
 
-// Parses an L3 packet (IPv4/IPv6 as NFQUEUE delivers it) into `out`.
+// Parses an L3 packet (IPv4/IPv6 as NFQUEUE delivers it) into `out`, which
+// must be default-constructed (fields the packet lacks are left as they are).
 bool ParsePacket(std::span<const uint8_t> l3, PacketInfo& out);
 std::optional<PacketInfo> ParsePacket(std::span<const uint8_t> l3);
 

@@ -2,20 +2,6 @@
 
 namespace hapf::pf::engine {
 
-StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst, uint16_t sport,
-                 uint16_t dport, Direction dir, uint16_t rdomain) {
-  StateKey k;
-  const int sidx = dir == Direction::kOut ? 1 : 0;
-  k.SetAddr(sidx, src);
-  k.SetAddr(1 - sidx, dst);
-  k.port[sidx] = sport;
-  k.port[1 - sidx] = dport;
-  k.rdomain = rdomain;
-  k.af = static_cast<uint8_t>(af);
-  k.proto = proto;
-  return k;
-}
-
 StateTable::StateTable() : buckets_(1024), mask_(1023) {}
 
 uint32_t StateTable::AllocSlot() {
@@ -24,7 +10,10 @@ uint32_t StateTable::AllocSlot() {
     free_.pop_back();
     return idx;
   }
-  if (next_unused_ == capacity_slots()) chunks_.push_back(std::make_unique<State[]>(kChunk));
+  if (next_unused_ == capacity_slots()) {
+    chunks_.push_back(std::make_unique<State[]>(kChunk));
+    live_bits_.resize(capacity_slots() / 64);
+  }
   return next_unused_++;
 }
 
@@ -78,7 +67,9 @@ uint32_t StateTable::Insert(const State& s) {
   State& slot = at(idx);
   slot = s;
   slot.live = 1;
+  live_bits_[idx >> 6] |= uint64_t{1} << (idx & 63);
   slot.has_rt_addr = 0;
+  slot.split = !equal;
   InsertEntry(idx << 1 | kWire, wire_tag);
   if (!equal) InsertEntry(idx << 1 | kStack, stack_tag);
   ++live_;
@@ -89,9 +80,10 @@ void StateTable::Remove(uint32_t idx) {
   State& s = at(idx);
   if (!s.live) return;
   EraseEntry(idx << 1 | kWire, Tag(s.key[kWire]));
-  if (!s.keys_equal()) EraseEntry(idx << 1 | kStack, Tag(s.key[kStack]));
+  if (s.split) EraseEntry(idx << 1 | kStack, Tag(s.key[kStack]));
   if (s.has_rt_addr) rt_addrs_.erase(idx);
   s.live = 0;
+  live_bits_[idx >> 6] &= ~(uint64_t{1} << (idx & 63));
   free_.push_back(idx);
   --live_;
 }
@@ -101,7 +93,7 @@ uint32_t StateTable::Find(const StateKey& key, uint32_t tag, Direction dir) cons
   if (e == kEmpty) return kNoIndex;
   const State& s = at(e >> 1);
   const int want = dir == Direction::kOut ? kStack : kWire;
-  if ((e & 1) != static_cast<uint32_t>(want) && !s.keys_equal()) return kNoIndex;
+  if ((e & 1) != static_cast<uint32_t>(want) && s.split) return kNoIndex;
   return e >> 1;
 }
 
@@ -123,6 +115,7 @@ net::IpAddr StateTable::RtAddr(uint32_t idx) const {
 
 size_t StateTable::MemoryBytes() const {
   return chunks_.size() * kChunk * sizeof(State) + free_.capacity() * sizeof(uint32_t) +
+         live_bits_.capacity() * sizeof(uint64_t) +
          buckets_.capacity() * sizeof(Bucket);
 }
 

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <array>
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -34,29 +36,75 @@ struct StateKey {
   }
   void SetAddr(int i, const net::IpAddr& a) { addr[i] = a.bytes(); }
 
-  friend bool operator==(const StateKey& a, const StateKey& b) { return std::memcmp(&a, &b, sizeof(StateKey)) == 0; }
+  // Compared as five 64-bit words, each loaded on its own: a lookup key was
+  // just stored word by word (MakeKeyWords), and a wider load spanning two
+  // of those stores waits for them to reach the cache.
+  uint64_t Word(int i) const {
+    uint64_t w;
+    std::memcpy(&w, reinterpret_cast<const char*>(this) + 8 * i, 8);
+    return w;
+  }
+  friend bool operator==(const StateKey& a, const StateKey& b) {
+    return ((a.Word(0) ^ b.Word(0)) | (a.Word(1) ^ b.Word(1)) | (a.Word(2) ^ b.Word(2)) | (a.Word(3) ^ b.Word(3)) |
+            (a.Word(4) ^ b.Word(4))) == 0;
+  }
   // A fast inline hash of the five 64-bit words (absl's byte hash is an
-  // out-of-line call and showed up as a quarter of the lookup time).
+  // out-of-line call and showed up as a quarter of the lookup time). The
+  // words are folded pairwise through 64x64->128-bit multiplies (wyhash's
+  // "mum"), two multiplies deep: a chain of five multiply rounds was the
+  // longest dependency in front of every lookup.
   size_t Hash() const {
-    uint64_t w[5];
-    std::memcpy(w, this, sizeof w);
-    uint64_t h = 0x9e3779b97f4a7c15ull;
-    for (uint64_t x : w) {
-      h ^= x;
-      h *= 0xff51afd7ed558ccdull;
-      h ^= h >> 32;
-    }
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    return static_cast<size_t>(h);
+    const uint64_t w[5] = {Word(0), Word(1), Word(2), Word(3), Word(4)};
+    return HashWords(w);
+  }
+  static uint64_t Mum(uint64_t a, uint64_t b) {
+    const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+    return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+  }
+  static size_t HashWords(const uint64_t (&w)[5]) {
+    const uint64_t a = Mum(w[0] ^ 0xa0761d6478bd642full, w[1] ^ 0xe7037ed1a0b428dbull);
+    const uint64_t b = Mum(w[2] ^ 0x8ebc6af09c88c6e3ull, w[3] ^ 0x589965cc75374cc3ull);
+    const uint64_t c = Mum(w[4] ^ 0x1d8e4e27c47d124full, 0x9e3779b97f4a7c15ull);
+    return static_cast<size_t>(Mum(a ^ 0xe7037ed1a0b428dbull, b ^ c));
   }
 };
 static_assert(sizeof(StateKey) == 40, "StateKey must stay 40 bytes, padding-free");
+static_assert(offsetof(StateKey, port) == 32 && offsetof(StateKey, rdomain) == 36 && offsetof(StateKey, af) == 38 &&
+                  offsetof(StateKey, proto) == 39,
+              "MakeKey writes the last word in this layout");
 
-// Builds the lookup key of a packet seen in direction `dir` (pf's sidx/didx).
-StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst, uint16_t sport,
-                 uint16_t dport, Direction dir, uint16_t rdomain = 0);
+// Builds the lookup key of a packet seen in direction `dir` (pf's sidx/didx)
+// from its addresses as two 64-bit words each (IpAddr::bytes() order) and
+// returns its table tag (StateTable::Tag). The key is hashed from registers
+// and stored word by word: assembling it in memory field by field, or
+// through a temporary, and reading it back wider stalled on store forwarding.
+inline uint32_t MakeKeyWords(net::Family af, uint8_t proto, uint64_t src0, uint64_t src1, uint64_t dst0,
+                             uint64_t dst1, uint16_t sport, uint16_t dport, Direction dir, StateKey& out,
+                             uint16_t rdomain = 0) {
+  const bool out_dir = dir == Direction::kOut;
+  // port[0], port[1], rdomain, af, proto in the key's (little-endian) layout.
+  static_assert(std::endian::native == std::endian::little);
+  const uint64_t w[5] = {out_dir ? dst0 : src0, out_dir ? dst1 : src1, out_dir ? src0 : dst0, out_dir ? src1 : dst1,
+                         uint64_t{out_dir ? dport : sport} | uint64_t{out_dir ? sport : dport} << 16 |
+                             uint64_t{rdomain} << 32 | uint64_t{static_cast<uint8_t>(af)} << 48 |
+                             uint64_t{proto} << 56};
+  char* o = reinterpret_cast<char*>(&out);
+  for (int i = 0; i < 5; ++i) std::memcpy(o + 8 * i, &w[i], 8);
+  return static_cast<uint32_t>(StateKey::HashWords(w));
+}
+inline uint32_t MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst, uint16_t sport,
+                        uint16_t dport, Direction dir, StateKey& out, uint16_t rdomain = 0) {
+  uint64_t s[2], d[2];
+  std::memcpy(s, src.data(), 16);
+  std::memcpy(d, dst.data(), 16);
+  return MakeKeyWords(af, proto, s[0], s[1], d[0], d[1], sport, dport, dir, out, rdomain);
+}
+inline StateKey MakeKey(net::Family af, uint8_t proto, const net::IpAddr& src, const net::IpAddr& dst,
+                        uint16_t sport, uint16_t dport, Direction dir, uint16_t rdomain = 0) {
+  StateKey k;
+  MakeKey(af, proto, src, dst, sport, dport, dir, k, rdomain);
+  return k;
+}
 
 // BSD TCP FSM numbering (pfsync carries it), and pf's UDP/other states.
 enum TcpState : uint8_t {
@@ -95,38 +143,46 @@ constexpr uint32_t kNoRule = 0xffffffff;
 constexpr uint32_t kNoIndex = 0xffffffff;
 constexpr int kWire = 0, kStack = 1;
 
+// Laid out for the established path: the keys (the stack key is compared
+// only for translated states, State::split), then the fields every packet on
+// the state reads or writes, the counters and the peers (TCP's windows, the
+// single/multiple state of UDP and others), so that a packet touches the
+// first 196 bytes at most; what pfsync and pfctl alone read comes last.
 struct State {
   StateKey key[2];          // [kWire], [kStack]
-  Peer src, dst;            // src sent the packet that created the state
-  uint64_t id = 0;
-  uint64_t packets[2]{};    // [0] in the state's direction, [1] the reverse
-  uint64_t bytes[2]{};
-  uint32_t creatorid = 0;
-  uint32_t creation = 0;    // seconds (engine clock)
   uint32_t expire = 0;      // last activity, seconds; expiry = expire + timeout
   uint32_t rule_ref = kNoRule;  // index into the engine's rule array; kNoRule = default rule
   uint32_t rule = kNoRule;      // pf rule numbers as pfsync carries them
   uint32_t anchor = kNoRule;
-  uint32_t nat_rule = kNoRule;
-  uint32_t src_node = kNoIndex;
-  int16_t rtableid[2]{};    // pf's rtable ids are 0..255, -1 none (pfsync carries 32 bits)
   uint16_t tag = 0;         // pf tag id the packets of the state are tagged with; 0 none
   uint16_t ifindex = 0;     // 0: floating ("all")
-  uint16_t max_mss = 0;
-  uint16_t state_flags = 0;
   uint8_t direction = 1;
   uint8_t log = 0;
-  uint8_t rt = 0;
   uint8_t timeout = 0;      // Timeout index
+  uint8_t live : 1 = 0;         // slot in use
+  uint8_t has_rt_addr : 1 = 0;  // rt_addr kept in the table's side map
+  uint8_t split : 1 = 0;        // keys differ (translated); set by StateTable::Insert
+  uint64_t packets[2]{};    // [0] in the state's direction, [1] the reverse
+  uint64_t bytes[2]{};
+  Peer src, dst;            // src sent the packet that created the state
+  uint32_t src_node = kNoIndex;
+  uint32_t creatorid = 0;
+  uint32_t creation = 0;    // seconds (engine clock)
+  uint32_t nat_rule = kNoRule;
+  uint64_t id = 0;
+  int16_t rtableid[2]{};    // pf's rtable ids are 0..255, -1 none (pfsync carries 32 bits)
+  uint16_t max_mss = 0;
+  uint16_t state_flags = 0;
+  uint8_t rt = 0;
   uint8_t sync_flags = 0;
   uint8_t min_ttl = 0;
   uint8_t set_tos = 0;
   uint8_t set_prio[2]{};
-  uint8_t live : 1 = 0;         // slot in use
-  uint8_t has_rt_addr : 1 = 0;  // rt_addr kept in the table's side map
 
   bool keys_equal() const { return key[kWire] == key[kStack]; }
 };
+static_assert(offsetof(State, packets) == 104 && offsetof(State, src) == 136 && offsetof(State, src_node) == 192,
+              "the established path's fields moved: check State's layout note");
 static_assert(sizeof(State) == 232, "State grew: check the bytes-per-state aim (bench/README.md)");
 
 // Owns the states. Not thread-safe: the daemon shards flows over several
@@ -161,10 +217,12 @@ class StateTable {
       const Bucket& b = buckets_[i];
       if (b.entry == kEmpty) return;
       if (b.tag == tag) {
-        // A state spans four or five cache lines and the test touches all.
+        // The part of the state a packet touches (State's layout note):
+        // three or four cache lines.
+        constexpr size_t kTouched = offsetof(State, src_node) + sizeof(uint32_t);
         const char* p = reinterpret_cast<const char*>(&at(b.entry >> 1));
-        for (size_t off = 0; off < sizeof(State); off += 64) __builtin_prefetch(p + off);
-        __builtin_prefetch(p + sizeof(State) - 1);
+        for (size_t off = 0; off < kTouched; off += 64) __builtin_prefetch(p + off);
+        __builtin_prefetch(p + kTouched - 1);
         return;
       }
     }
@@ -184,7 +242,7 @@ class StateTable {
     for (size_t i = 0; i < budget && i < slots; ++i) {
       if (cursor_ >= slots) cursor_ = 0;
       const uint32_t idx = cursor_++;
-      if (at(idx).live) fn(idx, at(idx));
+      if (live_bits_[idx >> 6] >> (idx & 63) & 1) fn(idx, at(idx));
     }
   }
 
@@ -236,6 +294,9 @@ class StateTable {
   uint32_t entries_ = 0;
   std::vector<std::unique_ptr<State[]>> chunks_;
   std::vector<uint32_t> free_;
+  // State::live of every slot, a bit each: the purge walks slots without
+  // touching the (mostly cold) states of free ones.
+  std::vector<uint64_t> live_bits_;
   absl::flat_hash_map<uint32_t, net::IpAddr> rt_addrs_;  // rare: route-to targets
   uint32_t next_unused_ = 0;
   uint32_t cursor_ = 0;

@@ -39,15 +39,24 @@ struct Limits {
   uint32_t table_entries = 200000;
 };
 
-// pf_state_expires: the absolute expiry second of a state whose last activity
-// was `last`, whose timeout index is `tm`, given the rule's and the global
-// tables and the relevant state count (the rule's when the rule sets its own
-// adaptive thresholds, else the global count). Returns `now`-independent time;
-// a result <= now means expired.
-inline uint64_t StateExpiry(uint32_t last, uint8_t tm, const Timeouts* rule, const Timeouts& global,
-                            uint32_t rule_states, uint32_t all_states) {
-  if (tm == kTmPurge || tm >= kTmCount) return 0;
-  uint64_t timeout = rule && rule->v[tm] ? rule->v[tm] : global.v[tm];
+// pf_state_expires in parts: the timeout of index `tm` from the rule's or
+// the global table, scaled by num/den once the relevant state count (the
+// rule's when the rule sets its own adaptive thresholds, else the global
+// count) passes adaptive.start; `now` when the state is due whatever its age
+// (PFTM_PURGE, or the count at adaptive.end).
+struct StateTimeout {
+  bool now = false;
+  uint64_t timeout = 0;
+  uint64_t num = 1, den = 1;
+};
+inline StateTimeout ScaledTimeout(uint8_t tm, const Timeouts* rule, const Timeouts& global, uint32_t rule_states,
+                                  uint32_t all_states) {
+  StateTimeout t;
+  if (tm == kTmPurge || tm >= kTmCount) {
+    t.now = true;
+    return t;
+  }
+  t.timeout = rule && rule->v[tm] ? rule->v[tm] : global.v[tm];
   uint64_t start, end, states;
   if (rule && rule->v[kTmAdaptiveStart]) {
     start = rule->v[kTmAdaptiveStart];
@@ -59,10 +68,36 @@ inline uint64_t StateExpiry(uint32_t last, uint8_t tm, const Timeouts* rule, con
     states = all_states;
   }
   if (end && states > start && start < end) {
-    if (states >= end) return 0;
-    timeout = timeout * (end - states) / (end - start);
+    if (states >= end) {
+      t.now = true;
+      return t;
+    }
+    t.num = end - states;
+    t.den = end - start;
   }
-  return uint64_t{last} + timeout;
+  return t;
+}
+
+// pf_state_expires: the absolute expiry second of a state whose last activity
+// was `last` (see ScaledTimeout). Returns `now`-independent time; a result
+// <= now means expired.
+inline uint64_t StateExpiry(uint32_t last, uint8_t tm, const Timeouts* rule, const Timeouts& global,
+                            uint32_t rule_states, uint32_t all_states) {
+  const StateTimeout t = ScaledTimeout(tm, rule, global, rule_states, all_states);
+  if (t.now) return 0;
+  return uint64_t{last} + t.timeout * t.num / t.den;
+}
+
+// StateExpiry(...) <= now without its division (the purge asks this of every
+// state it visits): floor(timeout * num / den) <= now - last exactly when
+// timeout * num < (now - last + 1) * den.
+inline bool StateExpired(uint32_t last, uint8_t tm, const Timeouts* rule, const Timeouts& global,
+                         uint32_t rule_states, uint32_t all_states, uint64_t now) {
+  const StateTimeout t = ScaledTimeout(tm, rule, global, rule_states, all_states);
+  if (t.now) return true;
+  if (now < last) return false;
+  using U128 = unsigned __int128;
+  return U128{t.timeout} * t.num < U128{now - last + 1} * t.den;
 }
 
 }  // namespace hapf::pf::engine

@@ -22,7 +22,13 @@ void Check(bool ok) {
 void Exercise(std::span<const uint8_t> input, LinkType link) {
   std::vector<uint8_t> b(input.begin(), input.end());  // exact size: ASan sees any overread
   ParsedPacket p;
-  if (ParsePacket(b, link, p) != ParseError::kOk || p.family == Family::kNone) return;
+  const ParseError err = ParsePacket(b, link, p);
+  if (link == LinkType::kRawIp) {  // the short path agrees with the general one
+    ParsedPacket g;
+    Check(ParsePacket(b, link, g, ParsePath::kGeneral) == err);
+    Check(err != ParseError::kOk || g == p);
+  }
+  if (err != ParseError::kOk || p.family == Family::kNone) return;
   Check(p.payload_offset + p.payload_length <= b.size());
   Check(p.l3_offset + p.l3_length <= b.size());
   const bool valid = VerifyChecksums(b, p) == ParseError::kOk;

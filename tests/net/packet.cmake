@@ -1,4 +1,5 @@
 hapf_test(net_packet_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/packet_smoke_test.cc ${CMAKE_CURRENT_LIST_DIR}/build_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/packet_fastpath_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/mac_test.cc
   DEPS hapf_net)
 # The parser against scapy (/usr/bin/python3): gen_packets.py runs at build time

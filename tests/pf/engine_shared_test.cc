@@ -68,26 +68,35 @@ std::vector<Step> Trace(uint16_t nat_port, uint16_t udp_nat_port) {
   return t;
 }
 
-TEST(EngineShared, SameVerdictsRewritesAndStatesAsTest) {
-  Engine a, b;
-  const InterfaceId ia = a.AddInterface("em0"), ib = b.AddInterface("em0");
-  a.LoadRuleset(NatRules(a));
-  b.LoadRuleset(NatRules(b));
-  const TimeNs now = 500 * kSec;
-  // Learn the translated ports from a dry run on a third engine (deterministic RNG).
-  uint16_t tcp_port = 0, udp_port = 0;
-  {
-    Engine c;
-    const InterfaceId ic = c.AddInterface("em0");
-    c.LoadRuleset(NatRules(c));
-    auto syn = Tcp("10.0.0.5", "198.51.100.80", 33000, 443, kSyn, 1000, 0, 65535, 0, {.wscale = 2});
-    c.Test(Direction::kOut, ic, syn, now);
-    tcp_port = Info(syn).sport;
-    auto udp = Udp("10.0.0.6", "198.51.100.53", 5353, 53);
-    c.Test(Direction::kOut, ic, udp, now);
-    udp_port = Info(udp).sport;
+// Trace() with the translated ports learnt from a dry run on another engine
+// (deterministic RNG).
+std::vector<Step> TraceWithNatPorts(TimeNs now) {
+  Engine c;
+  const InterfaceId ic = c.AddInterface("em0");
+  c.LoadRuleset(NatRules(c));
+  auto syn = Tcp("10.0.0.5", "198.51.100.80", 33000, 443, kSyn, 1000, 0, 65535, 0, {.wscale = 2});
+  c.Test(Direction::kOut, ic, syn, now);
+  auto udp = Udp("10.0.0.6", "198.51.100.53", 5353, 53);
+  c.Test(Direction::kOut, ic, udp, now);
+  return Trace(Info(syn).sport, Info(udp).sport);
+}
+
+// Two engines with NatRules: one tested one way, the other another.
+struct TwoEngines {
+  TwoEngines() {
+    a.LoadRuleset(NatRules(a));
+    b.LoadRuleset(NatRules(b));
   }
-  std::vector<Step> ta = Trace(tcp_port, udp_port), tb = Trace(tcp_port, udp_port);
+  Engine a, b;
+  InterfaceId ia = a.AddInterface("em0"), ib = b.AddInterface("em0");
+};
+
+TEST(EngineShared, SameVerdictsRewritesAndStatesAsTest) {
+  TwoEngines two;
+  Engine &a = two.a, &b = two.b;
+  const InterfaceId ia = two.ia, ib = two.ib;
+  const TimeNs now = 500 * kSec;
+  std::vector<Step> ta = TraceWithNatPorts(now), tb = TraceWithNatPorts(now);
   Engine::SharedContext ctx;
   size_t shared = 0;
   for (size_t i = 0; i < ta.size(); ++i) {
@@ -130,6 +139,65 @@ TEST(EngineShared, SameVerdictsRewritesAndStatesAsTest) {
     EXPECT_EQ(a.main_ruleset().rules[r].packets[1], b.main_ruleset().rules[r].packets[1]);
     EXPECT_EQ(a.main_ruleset().rules[r].bytes[1], b.main_ruleset().rules[r].bytes[1]);
   }
+}
+
+// TestSharedBatch against TestShared packet by packet: the trace in batches
+// of 8 (a short packet in each), declined packets through Test() after their
+// batch on both engines; same verdicts, rewrites, counters and states.
+TEST(EngineShared, BatchSameAsOneByOne) {
+  TwoEngines two;
+  Engine &a = two.a, &b = two.b;
+  const InterfaceId ia = two.ia, ib = two.ib;
+  const TimeNs now = 500 * kSec;
+  std::vector<Step> ta = TraceWithNatPorts(now), tb;
+  for (size_t i = 0; i < ta.size(); i += 7) {
+    ta.insert(ta.begin() + static_cast<std::ptrdiff_t>(i), {Direction::kIn, {0x45, 0}});
+  }
+  tb = ta;
+  Engine::SharedContext ca, cb;
+  size_t shared = 0;
+  for (size_t first = 0; first < ta.size(); first += 8) {
+    const size_t n = std::min<size_t>(8, ta.size() - first);
+    std::vector<Engine::BatchPacket> batch(n);
+    for (size_t k = 0; k < n; ++k) batch[k] = {tb[first + k].dir, ib, tb[first + k].pkt, 0, 0};
+    std::vector<Verdict> vb(n);
+    bool done[8] = {};
+    b.TestSharedBatch(batch, now, cb, vb, std::span<bool>(done, n));
+    std::vector<size_t> declined;
+    for (size_t k = 0; k < n; ++k) {
+      SCOPED_TRACE(first + k);
+      Verdict va;
+      const bool da = a.TestShared(ta[first + k].dir, ia, ta[first + k].pkt, now, 0, 0, ca, va);
+      ASSERT_EQ(da, done[k]);
+      EXPECT_EQ(ta[first + k].pkt, tb[first + k].pkt);
+      if (!da) {
+        declined.push_back(first + k);
+        continue;
+      }
+      ++shared;
+      EXPECT_EQ(va.action, vb[k].action);
+      EXPECT_EQ(va.reason, vb[k].reason);
+      EXPECT_EQ(va.rewritten, vb[k].rewritten);
+      EXPECT_EQ(va.state, vb[k].state);
+      EXPECT_EQ(va.rule_nr, vb[k].rule_nr);
+    }
+    for (size_t i : declined) {
+      const Verdict va = a.Test(ta[i].dir, ia, ta[i].pkt, now);
+      const Verdict vb1 = b.Test(tb[i].dir, ib, tb[i].pkt, now);
+      EXPECT_EQ(va.action, vb1.action);
+      EXPECT_EQ(ta[i].pkt, tb[i].pkt);
+    }
+  }
+  EXPECT_GT(shared, ta.size() / 2);
+  a.MergeShared(ca, now);
+  b.MergeShared(cb, now);
+  EXPECT_EQ(a.counters().reasons, b.counters().reasons);
+  EXPECT_EQ(a.counters().state_searches, b.counters().state_searches);
+  EXPECT_EQ(a.counters().packets[0][0][0], b.counters().packets[0][0][0]);
+  EXPECT_EQ(a.counters().packets[0][1][0], b.counters().packets[0][1][0]);
+  EXPECT_EQ(a.counters().bytes[0][1], b.counters().bytes[0][1]);
+  ASSERT_EQ(a.states().size(), b.states().size());
+  a.states().ForEach([&](uint32_t idx, State&) { EXPECT_EQ(a.Export(idx, now), b.Export(idx, now)); });
 }
 
 TEST(EngineShared, DeclinesWithoutChangingAnything) {

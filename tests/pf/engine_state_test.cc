@@ -99,6 +99,35 @@ TEST_F(StateTest, AdaptiveTimeoutsScaleWithTheStateCount) {
   EXPECT_EQ(e.states().size(), 0u);
 }
 
+// The purge's division-free test agrees with the expiry pfctl shows, around
+// every boundary: timeouts, adaptive thresholds and counts, ages.
+TEST(StateExpiredTest, AgreesWithStateExpiry) {
+  uint32_t x = 7;
+  auto next = [&](uint32_t mod) { return (x = x * 1664525u + 1013904223u) % mod; };
+  int expired = 0, live = 0;
+  for (int i = 0; i < 200000; ++i) {
+    Timeouts global = Timeouts::Defaults(), rule{};
+    const uint8_t tm = static_cast<uint8_t>(next(4) == 0 ? uint32_t{kTmPurge} : next(kTmCount));
+    global.v[kTmAdaptiveStart] = next(50);
+    global.v[kTmAdaptiveEnd] = next(4) == 0 ? 0 : next(100);
+    global.v[tm < kTmCount ? tm : 0] = next(3) == 0 ? next(0xffffffff) : next(200);
+    if (next(2)) {
+      rule.v[tm < kTmCount ? tm : 0] = next(300);
+      rule.v[kTmAdaptiveStart] = next(3) == 0 ? 0 : next(40);
+      rule.v[kTmAdaptiveEnd] = next(80);
+    }
+    const Timeouts* r = next(2) ? &rule : nullptr;
+    const uint32_t rule_states = next(120), all_states = next(120);
+    const uint32_t last = next(3) == 0 ? 0xffffff00u + next(256) : 1000 + next(100);
+    const uint64_t now = next(3) == 0 ? uint64_t{last} + next(400) : 900 + next(400);
+    const bool want = StateExpiry(last, tm, r, global, rule_states, all_states) <= now;
+    ASSERT_EQ(StateExpired(last, tm, r, global, rule_states, all_states, now), want) << i;
+    (want ? expired : live)++;
+  }
+  EXPECT_GT(expired, 10000);
+  EXPECT_GT(live, 10000);
+}
+
 TEST_F(StateTest, StateLimitsGlobalAndPerRule) {
   e.options().limits.states = 3;
   Rule r = PassRule();
