@@ -299,6 +299,48 @@ bool Filter::JudgeShared(linux::Packet& packet, int64_t now, eng::Engine::Shared
   return true;
 }
 
+size_t Filter::JudgeSharedBatch(std::span<linux::Packet* const> packets, int64_t now,
+                                eng::Engine::SharedContext& ctx, std::vector<uint8_t>* log,
+                                std::span<linux::Decision> decisions) {
+  // One test per packet (the split layout, local traffic): the engine's batch
+  // pipeline, its state lookups prefetched across the batch. A packet tested
+  // both ways in one crossing (the once layout) goes one by one.
+  thread_local std::vector<eng::Engine::BatchPacket> batch;
+  thread_local std::vector<eng::Verdict> verdicts;
+  thread_local std::vector<uint8_t> taken;  // bool, without vector<bool>'s bit packing
+  batch.clear();
+  for (linux::Packet* p : packets) {
+    if (p->filter_in == p->filter_out) break;
+    const linux::IfaceEntry* iface = p->filter_in ? p->in : p->out;
+    eng::Engine::BatchPacket b;
+    b.dir = p->filter_in ? eng::Direction::kIn : eng::Direction::kOut;
+    b.ifp = iface == nullptr ? 0 : engine_.FindInterface(iface->rule_name);
+    if (iface != nullptr && b.ifp == 0) break;  // new to the engine: the write side adds it
+    b.pkt = p->l3;
+    batch.push_back(b);
+  }
+  if (batch.size() < 2) return 0;  // nothing to overlap: one by one
+  verdicts.resize(batch.size());
+  taken.assign(batch.size(), 0);
+  engine_.TestSharedBatch(batch, now, ctx, verdicts,
+                          std::span<bool>(reinterpret_cast<bool*>(taken.data()), taken.size()), true);
+  size_t done = 0;
+  for (; done < batch.size() && taken[done]; ++done) {
+    const eng::Verdict& v = verdicts[done];
+    linux::Packet& packet = *packets[done];
+    linux::Decision& d = decisions[done];
+    d = linux::Decision{};
+    if (v.log && log != nullptr) eng::AppendPflogRecord(*log, now, v.pflog, packet.l3);
+    if (v.action != eng::Action::kPass) {
+      d.verdict = linux::Verdict::kDrop;
+    } else if (v.rewritten) {
+      d.verdict = linux::Verdict::kAcceptRewritten;
+      d.new_length = packet.l3.size();
+    }
+  }
+  return done;
+}
+
 eng::Engine::SharedContext& Filter::WorkerContext(int worker) {
   std::unique_ptr<eng::Engine::SharedContext>& slot = worker_ctx_[static_cast<size_t>(worker)];
   if (!slot) {
@@ -353,6 +395,7 @@ void Filter::HandleBatch(std::span<linux::Packet* const> packets, std::span<linu
     pflog = pflog_;
     // pfsync defer holds the first packet of a new state; the shared path
     // creates none, so it never has to arm anything.
+    done = JudgeSharedBatch(packets, now, *ctx, pflog != nullptr ? &log : nullptr, decisions);
     while (done < packets.size() &&
            JudgeShared(*packets[done], now, *ctx, pflog != nullptr ? &log : nullptr, decisions[done], progress)) {
       ++done;

@@ -211,6 +211,12 @@ class Filter : public linux::PacketHandler {
   // the write side. Requires mu_ shared.
   bool JudgeShared(linux::Packet& packet, int64_t now, pf::engine::Engine::SharedContext& ctx,
                    std::vector<uint8_t>* log, linux::Decision& d, Progress& progress);
+  // The read side for a batch of one-direction packets through the engine's
+  // prefetching pipeline: how many packets from the first it decided (it
+  // stops at the first it cannot). Requires mu_ shared.
+  size_t JudgeSharedBatch(std::span<linux::Packet* const> packets, int64_t now,
+                          pf::engine::Engine::SharedContext& ctx, std::vector<uint8_t>* log,
+                          std::span<linux::Decision> decisions);
   // The shared-path context of a worker, created under the write side.
   pf::engine::Engine::SharedContext& WorkerContext(int worker);
   void MergeWorkersLocked();  // requires mu_ exclusive

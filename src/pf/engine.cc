@@ -575,11 +575,14 @@ bool Engine::TestSharedState(Direction dir, InterfaceId ifp, std::span<uint8_t> 
 }
 
 void Engine::TestSharedBatch(std::span<const BatchPacket> batch, TimeNs now, SharedContext& ctx,
-                             std::span<Verdict> out, std::span<bool> done) {
+                             std::span<Verdict> out, std::span<bool> done, bool stop_at_decline) {
+  bool stopped = false;
   Pipeline(batch, std::min({batch.size(), out.size(), done.size()}),
            [&](size_t k, const BatchPacket& b, Pipelined& q) {
              done[k] = true;
-             if (q.stage == 0) {
+             if (stopped) {
+               done[k] = false;
+             } else if (q.stage == 0) {
                out[k].Reset();
              } else if (q.stage == 1) {
                out[k] = Malformed(ctx.counters);
@@ -588,6 +591,7 @@ void Engine::TestSharedBatch(std::span<const BatchPacket> batch, TimeNs now, Sha
              } else {
                done[k] = TestSharedState(b.dir, b.ifp, b.pkt, q.info, q.key, q.tag, now, b.pf_tag, ctx, out[k]);
              }
+             if (!done[k] && stop_at_decline) stopped = true;
            });
 }
 

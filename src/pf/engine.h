@@ -250,9 +250,11 @@ class Engine {
   // TestShared for a batch, state lookups prefetched across it as TestBatch
   // does: done[i] and out[i] are what TestShared returns and sets for packet
   // i, the packets taken in order (a declined packet changed nothing and is
-  // for Test() under the write side).
+  // for Test() under the write side). `stop_at_decline`: every packet after
+  // the first declined one is declined untouched too, so that an embedder
+  // finishing the batch on the write side keeps the packets' order.
   void TestSharedBatch(std::span<const BatchPacket> batch, TimeNs now, SharedContext& ctx, std::span<Verdict> out,
-                       std::span<bool> done);
+                       std::span<bool> done, bool stop_at_decline = false);
   // Read side (before releasing it: the rules must not change meanwhile):
   // adds the rule counters the context gathered to the rules.
   static void FlushRuleCounters(SharedContext& ctx);

@@ -627,6 +627,45 @@ TEST(DaemonFilter, PacketsOfExistingStatesTakeTheReadSide) {
             std::string::npos) << rules;
 }
 
+// The split layout's crossings test one direction each: the filter hands
+// them to the engine's batch pipeline, and at the first packet it cannot
+// decide there (a new flow) the rest of the batch goes, in order, to the
+// write side.
+TEST(DaemonFilter, OneDirectionBatchesKeepTheirOrderAcrossTheSides) {
+  Filter f(nullptr);
+  f.Load(Parse("block all\npass in proto udp to port 53\n"));
+  Forward fw;
+  std::vector<std::vector<uint8_t>> bytes;
+  for (uint16_t port = 10000; port < 10008; ++port) bytes.push_back(Udp("192.0.2.2", port, "198.51.100.2", 53));
+  auto batch = [&](std::vector<std::vector<uint8_t>>& b) {
+    std::vector<linux::Packet> pkts(b.size());
+    std::vector<linux::Packet*> ptrs;
+    for (size_t i = 0; i < b.size(); ++i) {
+      pkts[i].l3 = b[i];
+      pkts[i].capacity = b[i].size();
+      pkts[i].filter_in = true;  // prerouting: inbound only
+      pkts[i].in = &fw.in;
+      ptrs.push_back(&pkts[i]);
+    }
+    std::vector<linux::Decision> ds(b.size());
+    f.HandleBatch(ptrs, ds, 0);
+    std::string verdicts;
+    for (const linux::Decision& d : ds) verdicts += d.verdict == linux::Verdict::kDrop ? 'D' : 'A';
+    return verdicts;
+  };
+  EXPECT_EQ(batch(bytes), "AAAAAAAA");  // every flow new: the write side
+  EXPECT_EQ(f.packets_shared(), 0u);
+  EXPECT_EQ(batch(bytes), "AAAAAAAA");  // all known: the read side's batch
+  EXPECT_EQ(f.packets_shared(), 8u);
+  // A new flow in the middle, then one port the rules block: the first three
+  // on the read side, the rest in order on the write side.
+  std::vector<std::vector<uint8_t>> mixed = {bytes[0], bytes[1], bytes[2], Udp("192.0.2.2", 20000, "198.51.100.2", 53),
+                                             bytes[3], Udp("192.0.2.2", 20001, "198.51.100.2", 54), bytes[4]};
+  EXPECT_EQ(batch(mixed), "AAAAADA");
+  EXPECT_EQ(f.packets_shared(), 11u);
+  EXPECT_NE(f.ShowInfo(0).find("  current entries                       9\n"), std::string::npos) << f.ShowInfo(0);
+}
+
 TEST(DaemonFilter, PurgeTickExpiresStatesWithoutTraffic) {
   Filter f(nullptr);
   f.Load(Parse("pass proto udp\n"));
