@@ -277,10 +277,10 @@ bool Filter::JudgeShared(linux::Packet& packet, int64_t now, eng::Engine::Shared
     return e == nullptr || id != 0;
   };
   auto test = [&](eng::Direction dir, const linux::IfaceEntry* iface) {
-    eng::InterfaceId ifp = 0, rcvif = 0;
+    eng::InterfaceId ifp = 0;
     if (!ifp_of(iface, ifp)) return false;
-    if (dir == eng::Direction::kOut && packet.in != nullptr && !ifp_of(packet.in, rcvif)) return false;
-    if (!engine_.TestShared(dir, ifp, packet.l3, now, progress.tag, rcvif, ctx, v)) return false;
+    // No receiving interface: only rules look at it, and the shared path runs none.
+    if (!engine_.TestShared(dir, ifp, packet.l3, now, progress.tag, 0, ctx, v)) return false;
     progress.tag = v.tag;
     progress.rewritten |= v.rewritten;
     if (v.log && log != nullptr) eng::AppendPflogRecord(*log, now, v.pflog, packet.l3);
@@ -307,7 +307,8 @@ size_t Filter::JudgeSharedBatch(std::span<linux::Packet* const> packets, int64_t
   // both ways in one crossing (the once layout) goes one by one.
   thread_local std::vector<eng::Engine::BatchPacket> batch;
   thread_local std::vector<eng::Verdict> verdicts;
-  thread_local std::vector<uint8_t> taken;  // bool, without vector<bool>'s bit packing
+  thread_local std::unique_ptr<bool[]> taken;  // not vector<bool>: the engine wants a span of bool
+  thread_local size_t taken_size = 0;
   batch.clear();
   for (linux::Packet* p : packets) {
     if (p->filter_in == p->filter_out) break;
@@ -321,9 +322,11 @@ size_t Filter::JudgeSharedBatch(std::span<linux::Packet* const> packets, int64_t
   }
   if (batch.size() < 2) return 0;  // nothing to overlap: one by one
   verdicts.resize(batch.size());
-  taken.assign(batch.size(), 0);
-  engine_.TestSharedBatch(batch, now, ctx, verdicts,
-                          std::span<bool>(reinterpret_cast<bool*>(taken.data()), taken.size()), true);
+  if (taken_size < batch.size()) {
+    taken = std::make_unique<bool[]>(batch.size());
+    taken_size = batch.size();
+  }
+  engine_.TestSharedBatch(batch, now, ctx, verdicts, std::span<bool>(taken.get(), batch.size()), true);
   size_t done = 0;
   for (; done < batch.size() && taken[done]; ++done) {
     const eng::Verdict& v = verdicts[done];

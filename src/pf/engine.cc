@@ -949,7 +949,7 @@ Verdict Engine::TestRules(Direction dir, InterfaceId ifp, std::span<uint8_t> pkt
     v.new_state = true;
     if (r->keep_state == KeepState::kSynproxy && p.proto == kProtoTcp && (p.flags & (kSyn | kAck)) == kSyn) {
       // The engine answers the SYN itself; nothing goes to the server yet.
-      SynproxyStart(states_.at(idx), p, dir, v);
+      SynproxyStart(states_.at(idx), p, v);
       if (v.log) FillPflog(v, dir, ifp, p);
       return v;
     }

@@ -379,7 +379,7 @@ class Engine {
   // synproxy state: the handshake with the client, then with the server.
   // Every packet of a state in kTcpProxySrc/kTcpProxyDst ends here (dropped:
   // the engine answers instead); the state is established when both are done.
-  void SynproxyStart(State& s, const PacketInfo& p, Direction dir, Verdict& v);
+  void SynproxyStart(State& s, const PacketInfo& p, Verdict& v);
   void Synproxy(State& s, const PacketInfo& p, Direction dir, Verdict& v);
   void FillPflog(Verdict& v, Direction dir, InterfaceId ifp, const PacketInfo& p) const;
   static void CountPacket(Counters& c, const PacketInfo& p, Direction dir, bool pass);

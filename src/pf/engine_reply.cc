@@ -104,11 +104,10 @@ uint16_t ProxyMss(const PacketInfo& p) {
 // pf's pf_create_state for `synproxy state`: the state starts in PROXY_SRC
 // and the client gets a SYN-ACK with a random sequence number (kept in
 // src.seqhi until the handshake is done), as if from the server.
-void Engine::SynproxyStart(State& s, const PacketInfo& p, Direction dir, Verdict& v) {
+void Engine::SynproxyStart(State& s, const PacketInfo& p, Verdict& v) {
   s.src.state = kTcpProxySrc;
   s.src.seqhi = NextRandom();
   s.src.mss = ProxyMss(p);
-  (void)dir;
   BuildTcp(p.dst, p.src, p.dport, p.sport, s.src.seqhi, p.seq + 1, kSyn | kAck, 0, s.src.mss, v.reply);
   v.action = Action::kBlock;
   v.reason = kResSynproxy;
