@@ -1,6 +1,7 @@
 # Peer benchmark (issue 11): traffic programs driven by bench/peers/run.sh.
 add_executable(peers_tool ${CMAKE_CURRENT_LIST_DIR}/peers/peers_tool.cc)
 target_compile_options(peers_tool PRIVATE ${HAPF_WARNINGS})
+target_link_libraries(peers_tool PRIVATE PkgConfig::MNL)  # ct-insert: conntrack entries over ctnetlink
 
 # The smoke test (tests/bench/peers_smoke.sh): the harness at --size tiny produces every row with numbers.
 # Registered here because tests/ only descends into module folders; bench/ is built after src/, so hapfd exists.

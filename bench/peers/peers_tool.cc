@@ -17,7 +17,15 @@
 //   peers_tool flows SRC NSRC DST PORT --count N [--pps R]
 //       N one-packet UDP flows (64-byte frames), each a distinct (source address, source port); source
 //       addresses SRC .. SRC+NSRC-1, sent through a raw socket paced to R packets per second.
+//   peers_tool ct-insert SRC NSRC DST PORT --count N [--pps R] [--timeout S]
+//       the same N UDP flows written straight into the kernel's conntrack table (ctnetlink
+//       IPCTNL_MSG_CT_NEW, many per netlink datagram), paced to R entries a second (0: as fast as the
+//       kernel takes them): conntrackd hears them as it hears packet-made entries, without the packet
+//       path (for the replication ceiling; hapf's counterpart is `hapfctl debug flows`).
 #include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -397,21 +405,42 @@ uint16_t Fold(uint32_t sum) {
   return static_cast<uint16_t>(~sum);
 }
 
-int Flows(const Options& o) {
-  if (o.positional.size() < 4) return 2;
+// The flows of `flows` and `ct-insert`: SRC NSRC DST PORT --count N; flow i comes from SRC + (i / 60000) mod NSRC,
+// source port 1024 + i mod 60000.
+struct FlowSet {
+  static constexpr uint32_t kPortsPerSource = 60000;
   in_addr src{}, dst{};
-  if (inet_pton(AF_INET, o.positional[0].c_str(), &src) != 1 || inet_pton(AF_INET, o.positional[2].c_str(), &dst) != 1)
-    return 2;
-  const uint32_t nsrc = static_cast<uint32_t>(std::max(1, std::atoi(o.positional[1].c_str())));
-  const uint16_t port = static_cast<uint16_t>(std::atoi(o.positional[3].c_str()));
-  const uint64_t count = static_cast<uint64_t>(o.Num("count", 1000));
-  const double pps = o.Num("pps", 50000);
-  constexpr uint32_t kPortsPerSource = 60000;
-  if (count > static_cast<uint64_t>(nsrc) * kPortsPerSource) {
-    std::fprintf(stderr, "peers_tool flows: %llu flows need more than %u source addresses\n",
-                 static_cast<unsigned long long>(count), nsrc);
-    return 2;
+  uint32_t nsrc = 1;
+  uint16_t port = 0;
+  uint64_t count = 0;
+  // False (with a message) when the arguments do not describe a flow set.
+  bool Parse(const Options& o, const char* mode) {
+    if (o.positional.size() < 4 || inet_pton(AF_INET, o.positional[0].c_str(), &src) != 1 ||
+        inet_pton(AF_INET, o.positional[2].c_str(), &dst) != 1)
+      return false;
+    nsrc = static_cast<uint32_t>(std::max(1, std::atoi(o.positional[1].c_str())));
+    port = static_cast<uint16_t>(std::atoi(o.positional[3].c_str()));
+    count = static_cast<uint64_t>(o.Num("count", 1000));
+    if (count > static_cast<uint64_t>(nsrc) * kPortsPerSource) {
+      std::fprintf(stderr, "peers_tool %s: %llu flows need more than %u source addresses\n", mode,
+                   static_cast<unsigned long long>(count), nsrc);
+      return false;
+    }
+    return true;
   }
+  uint32_t Source(uint64_t i) const {  // host order
+    return ntohl(src.s_addr) + static_cast<uint32_t>(i / kPortsPerSource) % nsrc;
+  }
+  uint16_t SourcePort(uint64_t i) const { return static_cast<uint16_t>(1024 + i % kPortsPerSource); }
+};
+
+int Flows(const Options& o) {
+  FlowSet fs;
+  if (!fs.Parse(o, "flows")) return 2;
+  const in_addr dst = fs.dst;
+  const uint16_t port = fs.port;
+  const uint64_t count = fs.count;
+  const double pps = o.Num("pps", 50000);
   int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);  // IPPROTO_RAW implies IP_HDRINCL
   if (fd < 0) {
     std::perror("peers_tool flows: raw socket");
@@ -431,8 +460,8 @@ int Flows(const Options& o) {
     const int n = static_cast<int>(std::min<uint64_t>(kBatch, count - sent));
     for (int b = 0; b < n; ++b) {
       const uint64_t i = sent + static_cast<uint64_t>(b);
-      const uint32_t s = ntohl(src.s_addr) + static_cast<uint32_t>(i / kPortsPerSource) % nsrc;
-      const uint16_t sport = static_cast<uint16_t>(1024 + i % kPortsPerSource);
+      const uint32_t s = fs.Source(i);
+      const uint16_t sport = fs.SourcePort(i);
       uint8_t* p = pkts[b];
       std::memset(p, 0, kLen);
       p[0] = 0x45;
@@ -469,11 +498,109 @@ int Flows(const Options& o) {
   return 0;
 }
 
+// ------------------------------------------------------------------ ct-insert
+void PutTuple(nlmsghdr* nlh, uint16_t type, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport) {
+  nlattr* tuple = mnl_attr_nest_start(nlh, type);
+  nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+  mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, src);  // network order, as given
+  mnl_attr_put_u32(nlh, CTA_IP_V4_DST, dst);
+  mnl_attr_nest_end(nlh, ip);
+  nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+  mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_UDP);
+  mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(sport));
+  mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(dport));
+  mnl_attr_nest_end(nlh, proto);
+  mnl_attr_nest_end(nlh, tuple);
+}
+
+// Counts the kernel's error answers waiting on the socket (the requests ask for no acknowledgement, so
+// only failures answer); returns how many.
+uint64_t DrainErrors(mnl_socket* nl, int* first_error) {
+  uint64_t errors = 0;
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
+  for (;;) {
+    const ssize_t n = recv(mnl_socket_get_fd(nl), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n <= 0) break;
+    int len = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
+      if (h->nlmsg_type != NLMSG_ERROR) continue;
+      const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
+      if (e->error == 0) continue;
+      if (*first_error == 0) *first_error = -e->error;
+      ++errors;
+    }
+  }
+  return errors;
+}
+
+int CtInsert(const Options& o) {
+  FlowSet fs;
+  if (!fs.Parse(o, "ct-insert")) return 2;
+  const uint64_t count = fs.count;
+  const double pps = o.Num("pps", 0);
+  const uint32_t timeout = static_cast<uint32_t>(o.Num("timeout", 600));
+  mnl_socket* nl = mnl_socket_open(NETLINK_NETFILTER);
+  if (nl == nullptr || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+    std::perror("peers_tool ct-insert: netlink");
+    return 1;
+  }
+  int rcvbuf = 8 << 20;
+  setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf);
+  // One datagram carries up to kPerSend requests; the kernel walks them in order.
+  constexpr int kPerSend = 64;
+  std::vector<char> buf(kPerSend * 256);
+  const auto start = Clock::now();
+  uint64_t sent = 0, errors = 0;
+  int first_error = 0;
+  uint32_t seq = 1;
+  while (sent < count && SecondsSince(start) < 120) {
+    mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buf.data(), buf.size());
+    const int n = static_cast<int>(std::min<uint64_t>(kPerSend, count - sent));
+    for (int b = 0; b < n; ++b) {
+      const uint64_t i = sent + static_cast<uint64_t>(b);
+      const uint32_t s = htonl(fs.Source(i));
+      const uint16_t sport = fs.SourcePort(i);
+      nlmsghdr* nlh = mnl_nlmsg_put_header(mnl_nlmsg_batch_current(batch));
+      nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+      nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+      nlh->nlmsg_seq = seq++;
+      auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+      nfg->nfgen_family = AF_INET;
+      nfg->version = NFNETLINK_V0;
+      nfg->res_id = 0;
+      PutTuple(nlh, CTA_TUPLE_ORIG, s, fs.dst.s_addr, sport, fs.port);
+      PutTuple(nlh, CTA_TUPLE_REPLY, fs.dst.s_addr, s, fs.port, sport);
+      mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(timeout));
+      mnl_nlmsg_batch_next(batch);
+    }
+    const ssize_t w = mnl_socket_sendto(nl, mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch));
+    mnl_nlmsg_batch_stop(batch);
+    if (w < 0) {
+      std::perror("peers_tool ct-insert: sendto");
+      break;
+    }
+    sent += static_cast<uint64_t>(n);
+    errors += DrainErrors(nl, &first_error);
+    if (pps > 0) {
+      const double due = static_cast<double>(sent) / pps - SecondsSince(start);
+      if (due > 0) std::this_thread::sleep_for(std::chrono::duration<double>(due));
+    }
+  }
+  const double seconds = SecondsSince(start);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the last answers
+  errors += DrainErrors(nl, &first_error);
+  mnl_socket_close(nl);
+  std::printf("sent=%llu errors=%llu first_error=%s seconds=%.3f\n", static_cast<unsigned long long>(sent),
+              static_cast<unsigned long long>(errors), first_error != 0 ? std::strerror(first_error) : "none",
+              seconds);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: peers_tool serve|probe|setups|hold|flows ... (see the header of peers_tool.cc)\n");
+    std::fprintf(stderr, "usage: peers_tool serve|probe|setups|hold|flows|ct-insert ... (see the header of peers_tool.cc)\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -484,6 +611,7 @@ int main(int argc, char** argv) {
   else if (mode == "setups") rc = Setups(o);
   else if (mode == "hold") rc = Hold(o);
   else if (mode == "flows") rc = Flows(o);
+  else if (mode == "ct-insert") rc = CtInsert(o);
   if (rc == 2) std::fprintf(stderr, "peers_tool %s: bad arguments\n", mode.c_str());
   return rc;
 }

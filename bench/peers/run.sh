@@ -65,7 +65,7 @@ debug_state() {  # what each firewall holds, and the end of the HA logs (on an u
   if [[ $SYS == hapf ]]; then tail -n 6 "$LAB_RUN"/logs/ha-fw*.log >&2
   else tail -n 4 "$WORK/$SYS"/fw*/*.log >&2; fi
 }
-STEPS=${PEERS_STEPS:-fwd sessions gaps states fast}  # (for debugging the harness: a subset)
+STEPS=${PEERS_STEPS:-fwd sessions gaps states ceiling fast}  # (for debugging the harness: a subset)
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 record() { echo "$SYS|$1|$2" >>"$RESULTS"; log "$1 = $2"; }  # record ROW VALUE
 
@@ -593,6 +593,28 @@ insert_test() {  # N new flows through the master: inserts/s until the backup ho
     *) record mem_master_per_flow $(( ($(slab_bytes) - s0) / CREATED )) ;;
   esac
 }
+ceiling_test() {  # the same N flows created on the master without the packet path, all at once: the replication
+  # machinery's own ceiling (hapf: `hapfctl debug flows` judges synthetic first packets inside hapfd; conntrack:
+  # entries written over ctnetlink, which conntrackd hears as it hears packet-made ones)
+  local count=$INSERTS out m0 k0
+  flush_states
+  m0=$(master_count); k0=$(backup_count)
+  T0=$(now_ms)
+  case $SYS in
+    hapf) out=$(hapf_ctl 1 debug flows count "$count" from 198.51.100.$FLOW_BASE sources 8 to 203.0.113.196 port 9 \
+                  in em0 out em1 2>&1) ;;
+    *) out=$(in_ns fw1 "$TOOL" ct-insert 198.51.100.$FLOW_BASE 8 203.0.113.196 9 --count "$count" 2>&1) ;;
+  esac
+  local made=$(($(now_ms) - T0))
+  follow_backup "$m0" "$k0" 120000 "$STABLE"
+  log "ceiling: $out (${made} ms); the master created $CREATED flows, the backup holds $HELD (last growth at $LAST_MS ms, complete: $DONE)"
+  ((CREATED > 0)) || { record ceiling_rate 0; return 1; }
+  record ceiling_create_rate $((CREATED * 1000 / (made > 0 ? made : 1)))
+  record ceiling_rate $((HELD * 1000 / (LAST_MS > 0 ? LAST_MS : 1)))
+  # follow_backup stops at 99.9 %; the last partial pfsync packet leaves within its 1 s flush delay (OpenBSD's).
+  sleep 1.5
+  record ceiling_held_pct $(( ($(backup_count) - k0) * 100 / CREATED ))
+}
 bulk_test() {  # a restarted backup's time to hold the full table (bounded by BULK_LIMIT ms)
   local target=$1 out full rss0
   if ((${BULK_READY:-0} != target)); then
@@ -696,6 +718,7 @@ run_system() {
     bulk_test "$bulk"
     flush_states
   fi
+  if step ceiling; then for ((i = 0; i < RUNS; i++)); do ceiling_test; done; flush_states; fi
   # 1. gaps at the fastest timers
   if step fast; then
     set_timers fast

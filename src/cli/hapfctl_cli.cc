@@ -8,7 +8,9 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -39,7 +41,9 @@ const char* kUsage =
     "usage: hapfctl [-denNOqv] [-a anchor] [-D macro=value] [-F modifier] [-f file] [-K host] [-k host]\n"
     "               [-o level] [-s modifier] [-t table -T command [address ...]]\n"
     "       hapfctl carp [-g group] [demote N] | pfsync [-v] | pfsync dump [-v] file | -i if\n"
-    "       hapfctl sync [push] | pflog [file] | log [-af] [file]\n";
+    "       hapfctl sync [push] | pflog [file] | log [-af] [file]\n"
+    "       hapfctl debug flows count N from ADDR [sources N] to ADDR [port P] in IF [out IF] [proto udp|tcp]\n"
+    "               [rate N]\n";
 
 // Sends one request; appends the answer. False (and the error line) on failure.
 bool Call(const std::string& socket, const nlohmann::json& request, std::string& out, std::string& err,
@@ -83,6 +87,82 @@ std::string Modifier(const std::string& word, std::initializer_list<const char*>
     if (std::string_view(n).substr(0, word.size()) == word) return n;
   }
   return word;
+}
+
+// `hapfctl debug flows ...`: synthetic first packets judged inside hapfd
+// (Filter::JudgeSynthetic), sent as requests of at most 4096 flows, paced to
+// `rate` flows a second when given (against the monotonic clock, so a slow
+// request is caught up), as fast as hapfd takes them otherwise.
+int DebugFlows(const std::vector<std::string>& args, const std::string& socket, std::string& out, std::string& err) {
+  nlohmann::json req = {{"cmd", "debug"}, {"what", "flows"}};
+  uint64_t count = 0, rate = 0;
+  const std::map<std::string, std::string> keys = {{"from", "source"}, {"to", "destination"}, {"in", "in"},
+                                                   {"out", "out"},     {"proto", "proto"}};
+  const std::map<std::string, std::string> numbers = {{"sources", "sources"}, {"port", "port"}};
+  for (size_t i = 2; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) {
+      err += "hapfctl: debug flows: " + args[i] + " needs a value\n";
+      return 1;
+    }
+    const std::string& k = args[i];
+    const std::string& v = args[i + 1];
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    const bool numeric = !v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) && *end == '\0';
+    if (keys.count(k)) {
+      req[keys.at(k)] = v;
+    } else if ((numbers.count(k) || k == "count" || k == "rate") && !numeric) {
+      err += "hapfctl: debug flows: " + k + ": not a number: " + v + "\n";
+      return 1;
+    } else if (numbers.count(k)) {
+      req[numbers.at(k)] = static_cast<uint64_t>(n);
+    } else if (k == "count") {
+      count = n;
+    } else if (k == "rate") {
+      rate = n;
+    } else {
+      err += "hapfctl: debug flows: unknown word " + k + "\n" + kUsage;
+      return 1;
+    }
+  }
+  if (count == 0) {
+    err += "hapfctl: debug flows: count N (at least 1)\n";
+    return 1;
+  }
+  timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  auto elapsed_ns = [&t0] {
+    timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t{t.tv_sec} - t0.tv_sec) * 1000000000 + (t.tv_nsec - t0.tv_nsec);
+  };
+  // Paced: a request every 10 ms (or every flow below 100 a second).
+  const uint64_t chunk = rate == 0 ? 4096 : std::clamp<uint64_t>(rate / 100, 1, 4096);
+  uint64_t passed = 0, blocked = 0;
+  for (uint64_t done = 0; done < count;) {
+    if (rate != 0) {
+      const int64_t due = static_cast<int64_t>(done * 1000000000.0 / static_cast<double>(rate));
+      if (const int64_t wait = due - elapsed_ns(); wait > 0) {
+        timespec ts{wait / 1000000000, wait % 1000000000};
+        nanosleep(&ts, nullptr);
+      }
+    }
+    req["first"] = done;
+    req["count"] = std::min(chunk, count - done);
+    nlohmann::json reply;
+    std::string o;
+    if (!Call(socket, req, o, err, &reply)) return 1;
+    passed += reply.value("passed", uint64_t{0});
+    blocked += reply.value("blocked", uint64_t{0});
+    done += req["count"].get<uint64_t>();
+  }
+  const double seconds = static_cast<double>(elapsed_ns()) / 1e9;
+  char line[200];
+  std::snprintf(line, sizeof line, "%llu flows in %.3f s (%.0f/s): %llu passed, %llu blocked\n",
+                static_cast<unsigned long long>(count), seconds, static_cast<double>(count) / seconds,
+                static_cast<unsigned long long>(passed), static_cast<unsigned long long>(blocked));
+  out += line;
+  return 0;
 }
 
 }  // namespace
@@ -147,6 +227,7 @@ int HapfctlMain(const std::vector<std::string>& args, std::string_view stdin_tex
     return linux::PfsyncDumpMain(std::vector<std::string>(args.begin() + 2, args.end()),
                                  [&out](std::string_view text) { out += text; }, err);
   }
+  if (args.size() >= 2 && args[0] == "debug" && args[1] == "flows") return DebugFlows(args, control_socket, out, err);
   // `hapfctl sync push`: publish the configuration directory, wait for the peers.
   if (args.size() == 2 && args[0] == "sync" && args[1] == "push") {
     nlohmann::json req = {{"cmd", "component"}, {"name", "sync"}, {"args", {"push"}}, {"verbose", 0}};

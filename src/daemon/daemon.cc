@@ -523,7 +523,58 @@ nlohmann::json Dispatcher::Handle(const nlohmann::json& req) {
     return fail("hapfctl: " + name + " is not configured (no " +
                 (name == "carp" ? std::string("hostname.carpN") : "hostname." + name + "0") + " file)");
   }
+  if (cmd == "debug" && Str(req, "what") == "flows") return DebugFlows(req);
   return fail("hapfd: unknown command " + cmd);
+}
+
+// {"cmd":"debug","what":"flows","source":A,"sources":N,"destination":B,"port":P,"proto":"udp"|"tcp",
+//  "first":K,"count":N,"in":IF,"out":IF}: Filter::JudgeSynthetic. One request judges at most
+// kMaxSyntheticPerCall flows so that the main loop (pfsync's timers and socket) is never away long;
+// hapfctl sends as many requests as the count needs.
+nlohmann::json Dispatcher::DebugFlows(const nlohmann::json& req) {
+  static constexpr uint64_t kMaxSyntheticPerCall = 65536;
+  nlohmann::json reply = {{"ok", false}, {"out", ""}, {"err", ""}};
+  auto number = [&](const char* key, uint64_t fallback) {
+    return req.contains(key) && req[key].is_number_unsigned() ? req[key].get<uint64_t>() : fallback;
+  };
+  Filter::SyntheticFlows f;
+  std::optional<net::IpAddr> src = net::IpAddr::Parse(Str(req, "source"));
+  std::optional<net::IpAddr> dst = net::IpAddr::Parse(Str(req, "destination"));
+  const std::string proto = Str(req, "proto").empty() ? "udp" : Str(req, "proto");
+  const uint64_t sources = number("sources", 1), port = number("port", 9), count = number("count", 0);
+  std::string error;
+  if (!src || !dst || src->is_v4() != dst->is_v4()) error = "source and destination: two addresses of one family";
+  else if (sources == 0 || sources > 65536) error = "sources: 1 to 65536";
+  else if (port == 0 || port > 65535) error = "port: 1 to 65535";
+  else if (proto != "udp" && proto != "tcp") error = "proto: udp or tcp";
+  else if (count > kMaxSyntheticPerCall) error = "count: at most " + std::to_string(kMaxSyntheticPerCall) + " per request";
+  std::shared_ptr<const linux::IfaceTable> table = ifaces_ != nullptr ? ifaces_->Snapshot() : nullptr;
+  auto iface = [&](const char* key) -> const linux::IfaceEntry* {
+    const std::string name = Str(req, key);
+    if (name.empty() || !error.empty()) return nullptr;
+    const linux::IfaceEntry* e = table != nullptr ? table->FindByName(name) : nullptr;
+    if (e == nullptr) error = std::string(key) + ": no interface " + name;
+    return e;
+  };
+  f.in = iface("in");
+  f.out = iface("out");
+  if (error.empty() && f.in == nullptr) error = "in: the interface the packets arrive on";
+  if (!error.empty()) {
+    reply["err"] = "hapfctl: debug flows: " + error + "\n";
+    return reply;
+  }
+  f.first_source = *src;
+  f.destination = *dst;
+  f.sources = static_cast<uint32_t>(sources);
+  f.port = static_cast<uint16_t>(port);
+  f.protocol = proto == "tcp" ? 6 : 17;
+  f.first = number("first", 0);
+  f.count = count;
+  const Filter::SyntheticResult r = filter_.JudgeSynthetic(f);
+  reply["ok"] = true;
+  reply["passed"] = r.passed;
+  reply["blocked"] = r.blocked;
+  return reply;
 }
 
 namespace {
@@ -640,6 +691,7 @@ int HapfdMain(int argc, char** argv) {
   }
 
   Dispatcher dispatcher(filter, components, env);
+  dispatcher.set_ifaces(&ifaces);
   ObserveApi observe(filter, components, dispatcher);
   HttpServer http({cfg.settings.http_listen, cfg.settings.http_password_sha256}, std::ref(observe));
   if (!cfg.settings.http_listen.empty()) {

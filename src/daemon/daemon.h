@@ -13,6 +13,7 @@
 #include "daemon/component.h"
 #include "daemon/config.h"
 #include "daemon/filter.h"
+#include "linux/iface_table.h"
 
 namespace hapf::daemon {
 
@@ -31,9 +32,15 @@ class Dispatcher {
   // A non-empty `anchor` loads into that anchor only (pfctl -a NAME -f).
   bool Reload(const std::string& text, const std::string& filename, std::vector<std::string>& messages,
               const std::string& anchor = "");
+  // The interfaces `debug flows` names (by kernel name); without them its
+  // packets arrive on no interface.
+  void set_ifaces(const linux::IfaceRegistry* ifaces) { ifaces_ = ifaces; }
 
  private:
+  nlohmann::json DebugFlows(const nlohmann::json& request);
+
   Filter& filter_;
+  const linux::IfaceRegistry* ifaces_ = nullptr;
   std::vector<std::unique_ptr<Component>>& components_;
   const pf::HostEnvironment& env_;
 };

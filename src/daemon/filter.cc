@@ -11,6 +11,7 @@
 #include <shared_mutex>
 #include <stdexcept>
 
+#include "net/build.h"
 #include "pf/lang_printer.h"
 #include "pf/pflog_record.h"
 #include "pf/ruleset_compile.h"
@@ -230,7 +231,8 @@ linux::Decision Filter::JudgeLocked(linux::Packet& packet, int64_t now, std::vec
   linux::Decision d;
   bool rewritten = from->rewritten;
   // pfsync defer: the packet that creates a state waits for the peer's ack.
-  const bool defer = sync_ != nullptr && keeper_ != nullptr && sync_->defer() && !MulticastDestination(packet.l3);
+  const bool defer = sync_ != nullptr && keeper_ != nullptr && !synthetic_ && sync_->defer() &&
+                     !MulticastDestination(packet.l3);
   const uint64_t handle = (uint64_t{packet.queue} << 32) | packet.id;
   bool hold = false;
   // What the inbound test gives the outbound one when both happen in this
@@ -708,6 +710,79 @@ void Filter::FlushInfo() {
 }
 
 size_t Filter::FlushStates() { return KillStates({}); }
+
+Filter::SyntheticResult Filter::JudgeSynthetic(const SyntheticFlows& flows) {
+  SyntheticResult result;
+  if (!enabled_.load(std::memory_order_relaxed)) {  // pfctl -d: pf passes everything, as HandleBatch does
+    result.passed = flows.count;
+    return result;
+  }
+  static constexpr size_t kRoom = 80;  // IPv6 + TCP SYN with no options, or + UDP with 8 bytes
+  std::vector<uint8_t> buffer(kSyntheticBatch * kRoom);
+  std::array<linux::Packet, kSyntheticBatch> packets;
+  std::vector<std::vector<uint8_t>> replies, forwards;  // dropped: the packets never existed
+  const uint8_t payload[8] = {'h', 'a', 'p', 'f', 't', 'e', 's', 't'};
+  for (uint64_t done = 0; done < flows.count;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kSyntheticBatch, flows.count - done));
+    for (size_t k = 0; k < n; ++k) {
+      const uint64_t i = flows.first + done + k;
+      net::IpHeader ip;
+      ip.dst = flows.destination;
+      ip.src = flows.first_source;
+      const uint32_t step = static_cast<uint32_t>(i % std::max<uint32_t>(flows.sources, 1));
+      std::array<uint8_t, 16> b = ip.src.bytes();
+      const size_t last = ip.src.is_v4() ? 0 : 12;  // where the address's last 32 bits are
+      uint32_t word = (uint32_t{b[last]} << 24) | (uint32_t{b[last + 1]} << 16) | (uint32_t{b[last + 2]} << 8) |
+                      b[last + 3];
+      word += step;
+      for (int j = 0; j < 4; ++j) b[last + static_cast<size_t>(j)] = static_cast<uint8_t>(word >> (24 - 8 * j));
+      ip.src = ip.src.is_v4() ? net::IpAddr::V4Bytes(b.data()) : net::IpAddr::V6Bytes(b.data());
+      ip.id = static_cast<uint16_t>(i);
+      const uint16_t sport = static_cast<uint16_t>(1024 + (i / std::max<uint32_t>(flows.sources, 1)) % 64512);
+      std::span<uint8_t> room(buffer.data() + k * kRoom, kRoom);
+      size_t len;
+      if (flows.protocol == 6) {
+        net::TcpHeader tcp;
+        tcp.src_port = sport;
+        tcp.dst_port = flows.port;
+        tcp.seq = static_cast<uint32_t>(i * 2654435761u);
+        tcp.flags = 0x02;  // SYN
+        tcp.window = 64240;
+        len = net::BuildTcp(room, nullptr, ip, tcp, {});
+      } else {
+        len = net::BuildUdp(room, nullptr, ip, sport, flows.port, payload);
+      }
+      linux::Packet& p = packets[k];
+      p = linux::Packet{};
+      p.l3 = room.first(len);
+      p.capacity = kRoom;
+      p.l3_protocol = ip.src.is_v4() ? 0x0800 : 0x86dd;
+      p.in = flows.in;
+      p.in_index = flows.in != nullptr ? flows.in->index : 0;
+      p.filter_in = flows.in != nullptr;
+      p.out = flows.out;
+      p.out_index = flows.out != nullptr ? flows.out->index : 0;
+      p.filter_out = flows.out != nullptr;
+      p.hook = flows.out != nullptr ? linux::Hook::kForward : linux::Hook::kPrerouting;
+    }
+    {
+      std::lock_guard lock(mu_);
+      synthetic_ = true;
+      const int64_t now = WallNowNs();
+      for (size_t k = 0; k < n; ++k) {
+        linux::Decision d = JudgeLocked(packets[k], now, replies, forwards, nullptr);
+        ++(d.verdict == linux::Verdict::kDrop ? result.blocked : result.passed);
+      }
+      synthetic_ = false;
+      if (sync_ != nullptr) sync_->BatchDone();
+    }
+    handled_.fetch_add(n, std::memory_order_relaxed);
+    replies.clear();
+    forwards.clear();
+    done += n;
+  }
+  return result;
+}
 
 bool Filter::TableCommand(const std::string& table, const std::string& op, const std::vector<std::string>& args,
                           std::string& out, std::string& err) {

@@ -186,6 +186,34 @@ class Filter : public linux::PacketHandler {
   // every 100 ms), so an idle table drains and no call walks it all.
   void PurgeTick(int64_t now);
 
+  // Synthetic first packets (`hapfctl debug flows`): what `count` new flows
+  // do to the filter and to pfsync without the kernel, for measuring state
+  // creation and replication on their own. Flow i comes from `first_source`
+  // + (i mod `sources`) (the last 32 bits for IPv6), source port 1024 +
+  // (i / sources) mod 64512, to `destination`:`port`, as a UDP datagram or a
+  // TCP SYN; it arrives on `in` and, when `out` is set, leaves on `out` in
+  // the same crossing (a forwarded packet of the once layout). The packets go
+  // nowhere: replies are dropped, pflog is not written, pfsync `defer` holds
+  // none of them. Batches of kSyntheticBatch under the write side, pfsync's
+  // BatchDone after each, as for real batches.
+  struct SyntheticFlows {
+    net::IpAddr first_source;
+    uint32_t sources = 1;
+    net::IpAddr destination;
+    uint16_t port = 9;
+    uint8_t protocol = 17;  // 17 (UDP) or 6 (TCP SYN)
+    uint64_t first = 0;     // index of the first flow
+    uint64_t count = 0;
+    const linux::IfaceEntry* in = nullptr;
+    const linux::IfaceEntry* out = nullptr;
+  };
+  struct SyntheticResult {
+    uint64_t passed = 0;
+    uint64_t blocked = 0;
+  };
+  static constexpr size_t kSyntheticBatch = 256;
+  SyntheticResult JudgeSynthetic(const SyntheticFlows& flows);
+
   uint64_t packets_handled() const { return handled_.load(std::memory_order_relaxed); }
   // Packets judged entirely under the read side (the concurrent path).
   uint64_t packets_shared() const { return shared_.load(std::memory_order_relaxed); }
@@ -229,6 +257,7 @@ class Filter : public linux::PacketHandler {
   linux::ReplySender* forwards_;
   SyncHook* sync_ = nullptr;
   bool once_layout_ = false;
+  bool synthetic_ = false;  // JudgeSynthetic is testing (under the write side): nothing is held
   linux::PacketKeeper* keeper_ = nullptr;
   linux::PflogWriter* pflog_ = nullptr;
   RwLock mu_;

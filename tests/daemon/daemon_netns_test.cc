@@ -598,6 +598,59 @@ TEST_F(DaemonNetns, PfsyncBulkUpdateBothWaysAtTheDefaultPace) {
   peer->Wait(5);
 }
 
+// `hapfctl debug flows`: synthetic first packets judged inside hapfd, no
+// packet on any wire but pfsync's: the states appear in -ss as a real flow's
+// would (one per direction), the peer receives every one, the rules still
+// decide (port 80 is blocked), and a bad request is refused in one line.
+TEST_F(DaemonNetns, DebugFlowsCreateStatesThePfsyncPeerReceives) {
+  const std::string status = dir_ + "/peer.status";
+  auto peer_states = [&] {
+    std::istringstream in(ReadFile(status));
+    std::string k;
+    long long v = -1;
+    while (in >> k) {
+      if (k == "states") {
+        in >> v;
+        break;
+      }
+      in.ignore(1 << 20, '\n');
+    }
+    return v;
+  };
+  auto peer = StartPeer({"--seconds", "60", "--status", status});
+  Write("etc/hostname.pfsync0", "syncdev fw1\nup\n");
+  StartHapfd(kSeedPfConf + std::string("set limit states 200000\n"
+                                       "pass quick on fw1 proto pfsync keep state (no-sync)\n"));
+  RunResult r = Ctl("debug flows count 20000 from 192.0.2.10 sources 4 to 198.51.100.2 port 22 proto tcp in fw0 out fw1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(Contains(r.output, "20000 flows in ")) << r.output;
+  EXPECT_TRUE(Contains(r.output, ": 20000 passed, 0 blocked\n")) << r.output;
+  // Two states a flow, plus hapfd's own (no-sync) pfsync state or two.
+  const long long entries = Entries();
+  EXPECT_GE(entries, 40000);
+  EXPECT_LE(entries, 40002);
+  const std::string ss = Ctl("-ss").output;
+  EXPECT_TRUE(Contains(ss, "all tcp 198.51.100.2:22 <- 192.0.2.10:1024       CLOSED:SYN_SENT\n")) << ss.substr(0, 400);
+  EXPECT_TRUE(Contains(ss, "all tcp 192.0.2.13:6023 -> 198.51.100.2:22       SYN_SENT:CLOSED\n")) << ss.substr(0, 400);
+  for (int i = 0; i < 100 && peer_states() < 40000; ++i) usleep(100 * 1000);
+  EXPECT_EQ(peer_states(), 40000) << Ctl("pfsync -vv").output << ReadFile(dir_ + "/peer.log");
+  RunResult blocked = Ctl("debug flows count 100 from 192.0.2.10 to 198.51.100.2 port 80 proto tcp in fw0 out fw1");
+  EXPECT_TRUE(Contains(blocked.output, ": 0 passed, 100 blocked\n")) << blocked.output;
+  // The same flows again: their states exist, nothing new is created or sent.
+  RunResult again = Ctl("debug flows count 20000 from 192.0.2.10 sources 4 to 198.51.100.2 port 22 proto tcp in fw0 out fw1");
+  EXPECT_TRUE(Contains(again.output, ": 20000 passed, 0 blocked\n")) << again.output;
+  EXPECT_EQ(Entries(), entries);
+  RunResult bad = Ctl("debug flows count 10 from 192.0.2.10 to 2001:db8::1 in fw0");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_EQ(bad.output, "hapfctl: debug flows: source and destination: two addresses of one family\n");
+  bad = Ctl("debug flows count 10 from 192.0.2.10 to 198.51.100.2 in nosuch0");
+  EXPECT_EQ(bad.output, "hapfctl: debug flows: in: no interface nosuch0\n");
+  bad = Ctl("debug flows count ten from 192.0.2.10 to 198.51.100.2 in fw0");
+  EXPECT_EQ(bad.output, "hapfctl: debug flows: count: not a number: ten\n");
+  peer->Signal(SIGTERM);
+  peer->Wait(5);
+}
+
 // The kernel's view of the firewall's queues (/proc/net/netfilter/nfnetlink_queue
 // is per network namespace), read independently of hapfd's own parser.
 struct KernelQueue {

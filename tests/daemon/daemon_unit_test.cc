@@ -5,9 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <utility>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "cli/hapfctl_cli.h"
@@ -753,6 +756,94 @@ TEST(DaemonFilter, WorkersWithPfsyncAttached) {
   });
   EXPECT_GT(sync->stats().items_out[static_cast<int>(pfsync::Action::kUpdC)], 0u);
   EXPECT_GT(sink.bytes, 0u);
+}
+
+// Filter::JudgeSynthetic (hapfctl debug flows): distinct flows through the
+// rules, one state per direction, pfsync hears every insert, nothing is held
+// for pfsync `defer` (a real first packet is), IPv6 too, and -d passes all.
+TEST(DaemonFilter, SyntheticFlowsCreateStatesWithoutHoldingOrSendingAnything) {
+  Filter f(nullptr);
+  f.Load(Parse("block all\npass in on fw0 proto udp to port 9\npass out on fw1 proto udp to port 9\n"));
+  struct Hook : SyncHook {
+    bool defer() const override { return true; }
+    void ArmDeferral(uint64_t) override { armed = true; }
+    bool DisarmDeferral() override { return std::exchange(armed, false); }
+    void BatchDone() override { ++batches; }
+    bool armed = false;
+    int batches = 0;
+  } hook;
+  struct Keeper : linux::PacketKeeper {
+    uint64_t Hold(const linux::Packet&, size_t) override { return ++held; }
+    bool Release(uint64_t, bool) override { return false; }
+    uint64_t held = 0;
+  } keeper;
+  f.SetSyncHook(&hook);
+  f.SetKeeper(&keeper);
+  Forward fw;
+  Filter::SyntheticFlows flows;
+  flows.first_source = *net::IpAddr::Parse("192.0.2.10");
+  flows.sources = 3;
+  flows.destination = *net::IpAddr::Parse("198.51.100.2");
+  flows.count = 600;  // more than two batches
+  flows.in = &fw.in;
+  flows.out = &fw.out;
+  Filter::SyntheticResult r = f.JudgeSynthetic(flows);
+  EXPECT_EQ(r.passed, 600u);
+  EXPECT_EQ(r.blocked, 0u);
+  EXPECT_EQ(keeper.held, 0u);
+  EXPECT_EQ(hook.batches, 3);
+  std::string ss = f.ShowStates(0);
+  EXPECT_EQ(std::count(ss.begin(), ss.end(), '\n'), 1200) << ss.substr(0, 300);
+  EXPECT_NE(ss.find("all udp 198.51.100.2:9 <- 192.0.2.10:1024       NO_TRAFFIC:SINGLE\n"), std::string::npos);
+  EXPECT_NE(ss.find("all udp 192.0.2.12:1223 -> 198.51.100.2:9       SINGLE:NO_TRAFFIC\n"), std::string::npos);
+  // The next flows from index 600 are new ones; the first 600 again create nothing.
+  flows.first = 600;
+  flows.count = 10;
+  EXPECT_EQ(f.JudgeSynthetic(flows).passed, 10u);
+  flows.first = 0;
+  flows.count = 600;
+  EXPECT_EQ(f.JudgeSynthetic(flows).passed, 600u);
+  ss = f.ShowStates(0);
+  EXPECT_EQ(std::count(ss.begin(), ss.end(), '\n'), 1220);
+  // A real first packet with the same hook is held (the hook works).
+  auto udp = Udp("192.0.2.99", 5000, "198.51.100.2", 9);
+  EXPECT_EQ(fw.Send(f, udp).verdict, linux::Verdict::kHold);
+  EXPECT_EQ(keeper.held, 1u);
+  // The rules decide: port 10 is blocked; TCP SYNs; IPv6.
+  flows.port = 10;
+  flows.count = 5;
+  r = f.JudgeSynthetic(flows);
+  EXPECT_EQ(r.passed, 0u);
+  EXPECT_EQ(r.blocked, 5u);
+  f.Load(Parse("pass in on fw0 proto tcp\npass out on fw1 proto tcp\n"));
+  f.FlushStates();
+  flows.protocol = 6;
+  flows.port = 22;
+  flows.count = 2;
+  EXPECT_EQ(f.JudgeSynthetic(flows).passed, 2u);
+  std::vector<std::string> lines;
+  std::istringstream listing(f.ShowStates(0));
+  for (std::string line; std::getline(listing, line);) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());  // (the listing is in slot order, which flushing reshuffles)
+  EXPECT_EQ(lines, (std::vector<std::string>{"all tcp 192.0.2.10:1024 -> 198.51.100.2:22       SYN_SENT:CLOSED",
+                                             "all tcp 192.0.2.11:1024 -> 198.51.100.2:22       SYN_SENT:CLOSED",
+                                             "all tcp 198.51.100.2:22 <- 192.0.2.10:1024       CLOSED:SYN_SENT",
+                                             "all tcp 198.51.100.2:22 <- 192.0.2.11:1024       CLOSED:SYN_SENT"}));
+  f.FlushStates();
+  flows.first_source = *net::IpAddr::Parse("2001:db8::fffe");
+  flows.destination = *net::IpAddr::Parse("2001:db8:1::2");
+  flows.count = 3;
+  flows.out = nullptr;  // inbound only
+  EXPECT_EQ(f.JudgeSynthetic(flows).passed, 3u);
+  ss = f.ShowStates(0);
+  EXPECT_NE(ss.find("all tcp 2001:db8:1::2[22] <- 2001:db8::1:0[1024]"), std::string::npos) << ss;  // fffe+2 carries
+  EXPECT_EQ(std::count(ss.begin(), ss.end(), '\n'), 3) << ss;
+  f.SetEnabled(false);
+  flows.port = 80;
+  EXPECT_EQ(f.JudgeSynthetic(flows).passed, 3u);
+  EXPECT_EQ(f.ShowStates(0), ss);
+  f.SetSyncHook(nullptr);
+  f.SetKeeper(nullptr);
 }
 
 TEST(DaemonFilter, ConcurrentWorkersShareTheEngineSafely) {
