@@ -1,14 +1,33 @@
 #include "linux/pfsync_node.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 
 namespace hapf::linux {
 
 namespace {
+
+// The interface's MTU (SIOCGIFMTU), nothing when it cannot be read.
+std::optional<uint32_t> InterfaceMtu(const std::string& name) {
+  ifreq ifr{};
+  if (name.empty() || name.size() >= sizeof ifr.ifr_name) return std::nullopt;
+  std::memcpy(ifr.ifr_name, name.c_str(), name.size() + 1);
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  const int rc = ioctl(fd, SIOCGIFMTU, &ifr);
+  close(fd);
+  if (rc != 0 || ifr.ifr_mtu <= 0) return std::nullopt;
+  return static_cast<uint32_t>(ifr.ifr_mtu);
+}
 
 sim::Time Now() {
   timespec ts{};
@@ -23,8 +42,17 @@ PfsyncNode::PfsyncNode(pf::engine::Engine& filter, PfsyncNodeOptions options)
   socket_ = std::make_unique<PfsyncSocket>(opts_.config.syncdev, opts_.config.syncpeer, opts_.socket_mark);
   pfsync::EngineConfig cfg;
   cfg.creatorid = filter.options().hostid;
-  cfg.mtu = opts_.mtu;
   pfsync::ApplyToEngine(opts_.config, cfg);
+  // A pfsync packet must fit the syncdev (it is never fragmented): a larger
+  // configured mtu gives way to the device's, as the log says.
+  mtu_ = opts_.config.mtu;
+  if (const std::optional<uint32_t> dev = InterfaceMtu(opts_.config.syncdev); dev && *dev < mtu_) {
+    if (opts_.log)
+      opts_.log("pfsync0: mtu " + std::to_string(mtu_) + " is more than " + opts_.config.syncdev + "'s " +
+                std::to_string(*dev) + ": pfsync packets stay within " + std::to_string(*dev) + " bytes");
+    mtu_ = std::max<uint32_t>(*dev, 41);
+  }
+  cfg.mtu = mtu_;
   if (opts_.bulk_interval > pfsync::Duration{0}) cfg.bulk_interval = opts_.bulk_interval;
   if (opts_.bulk_packets_per_interval > 0) cfg.bulk_packets_per_interval = opts_.bulk_packets_per_interval;
   store_ = std::make_unique<pfsync::PfStateStore>(filter, opts_.pf_offset_ns);
@@ -47,8 +75,9 @@ void PfsyncNode::Start() {
 
 std::optional<std::string> PfsyncNode::Reconfigure(const pfsync::PfsyncConfig& config) {
   const pfsync::PfsyncConfig& cur = opts_.config;
-  if (config.syncdev != cur.syncdev || config.syncpeer != cur.syncpeer || config.up != cur.up)
-    return "pfsync0: syncdev, syncpeer and up/down take effect when hapfd restarts";
+  if (config.syncdev != cur.syncdev || config.syncpeer != cur.syncpeer || config.up != cur.up ||
+      config.mtu != cur.mtu)
+    return "pfsync0: syncdev, syncpeer, mtu and up/down take effect when hapfd restarts";
   if (config.maxupd == cur.maxupd && config.defer == cur.defer && config.syncauth == cur.syncauth)
     return std::nullopt;
   const sim::Time now = Now();
@@ -202,7 +231,7 @@ pfsync::EngineStats PfsyncNode::Stats() const {
 std::string PfsyncNode::IfconfigText() const {
   std::string out = "pfsync0: flags=";
   out += opts_.config.up ? "41<UP,RUNNING>" : "0<>";
-  out += " mtu " + std::to_string(opts_.mtu) + "\n";
+  out += " mtu " + std::to_string(mtu_) + "\n";
   out += pfsync::StatusLine(opts_.config);
   if (!out.ends_with('\n')) out += '\n';
   out += "\tgroups: carp pfsync\n";

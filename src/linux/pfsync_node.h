@@ -23,8 +23,7 @@
 namespace hapf::linux {
 
 struct PfsyncNodeOptions {
-  pfsync::PfsyncConfig config;  // syncdev, syncpeer, maxupd, defer, syncauth
-  size_t mtu = 1500;             // the syncdev's MTU
+  pfsync::PfsyncConfig config;  // syncdev, syncpeer, maxupd, defer, mtu, syncauth
   // pf engine time = monotonic time + this (the daemon passes realtime - monotonic
   // when it feeds the filter wall-clock nanoseconds; 0 when both use CLOCK_MONOTONIC).
   int64_t pf_offset_ns = 0;
@@ -128,6 +127,7 @@ class PfsyncNode final : private pfsync::EngineSink, private pf::engine::StateOb
 
   PfsyncNodeOptions opts_;
   std::unique_ptr<PfsyncSocket> socket_;
+  uint32_t mtu_ = 1500;  // the pfsync MTU in use: the configured one, at most the syncdev's
   std::unique_ptr<pfsync::PfStateStore> store_;
   std::unique_ptr<pfsync::SyncEngine> sync_;
   // Packets the engine produced, in order: [pending_head_, pending_used_)

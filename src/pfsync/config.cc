@@ -58,6 +58,13 @@ bool ApplyIfconfig(std::string_view args, PfsyncConfig& cfg, std::string* error)
       if (!v || std::from_chars(v->data(), v->data() + v->size(), n).ec != std::errc() || n > 255)
         return fail("maxupd needs a number 0..255");
       next.maxupd = static_cast<uint8_t>(n);
+    } else if (w == "mtu") {
+      auto v = value();
+      unsigned n = 0;
+      if (!v || std::from_chars(v->data(), v->data() + v->size(), n).ec != std::errc() || n <= 40 ||
+          n > kMaxPfsyncMtu)
+        return fail(fmt::format("mtu needs a number 41..{}", kMaxPfsyncMtu));
+      next.mtu = n;
     } else if (w == "defer") {
       // OpenBSD's form is a bare "defer"; "defer on|off" is accepted too.
       if (i + 1 < words.size() && (words[i + 1] == "on" || words[i + 1] == "off"))
@@ -124,6 +131,7 @@ std::string FormatStats(const EngineStats& s, bool all) {
 
 void ApplyToEngine(const PfsyncConfig& cfg, EngineConfig& engine) {
   engine.maxupd = cfg.maxupd;
+  engine.mtu = cfg.mtu;
   engine.defer = cfg.defer;
   engine.auth_key = cfg.syncauth;
 }

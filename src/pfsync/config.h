@@ -19,14 +19,21 @@ struct PfsyncConfig {
   bool defer = false;
   bool up = false;
   std::string syncauth;  // hapf extension: pre-shared key, empty = off
+  // ifconfig pfsync0 mtu N: the largest pfsync packet, IP header included
+  // (spec: >40 and at most the syncdev's MTU; here also at most
+  // kMaxPfsyncMtu, the receive buffers). A jumbo-frame sync cable carries
+  // 33 full states a packet at 9000 instead of 5 at 1500.
+  uint32_t mtu = 1500;
 };
+
+inline constexpr uint32_t kMaxPfsyncMtu = 9216;
 
 // The default destination of pfsync packets.
 net::IpAddr PfsyncGroup();
 
 // Applies ifconfig arguments, e.g. "syncdev em2 syncpeer 192.0.2.2 maxupd 128
 // -defer up": syncdev IF, -syncdev, syncpeer A.B.C.D (IPv4 only), -syncpeer,
-// maxupd 0..255, defer, -defer (also "defer on|off"), up, down, and hapf's
+// maxupd 0..255, defer, -defer (also "defer on|off"), mtu 41..9216, up, down, and hapf's
 // "syncauth KEY" / "-syncauth". Returns false with `error` on the first bad word
 // and leaves `cfg` unchanged then.
 bool ApplyIfconfig(std::string_view args, PfsyncConfig& cfg, std::string* error);

@@ -488,7 +488,8 @@ size_t SyncEngine::BulkSendStep(Time now, size_t max_packets) {
   if (now >= bulk_.next) {
     // A late wakeup does not catch up: the receiver, not the sender, is what
     // a busy host slows down (measured: catching up doubled its drops).
-    bulk_.budget = static_cast<size_t>(std::max(1, cfg_.bulk_packets_per_interval));
+    const size_t per_1500 = static_cast<size_t>(std::max(1, cfg_.bulk_packets_per_interval));
+    bulk_.budget = std::max<size_t>(1, per_1500 * 1500 / std::max<size_t>(cfg_.mtu, 1500));
     bulk_.next = now + cfg_.bulk_interval;
   }
   bulk_.stepped = now;

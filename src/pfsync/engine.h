@@ -44,7 +44,9 @@ struct EngineConfig {
   // 1 000 000-state table in about 4 s), is a quarter of what a receiving
   // hapf imports per CPU second, and its 32 MiB socket buffer rides out half
   // a second of not being scheduled (bench/README.md). The bulk has no
-  // acknowledgements: a pace above the receiver's loses states.
+  // acknowledgements: a pace above the receiver's loses states. The budget
+  // counts packets of 1500 bytes: above that MTU it shrinks in proportion,
+  // so the pace in states stays what the receiver was measured to take.
   Duration bulk_interval = 10ms;
   int bulk_packets_per_interval = 500;
   // Requesting side (§9.1).

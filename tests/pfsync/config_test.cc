@@ -22,19 +22,22 @@ TEST(PfsyncConfig, AppliesOpenBsdIfconfigArguments) {
   EXPECT_EQ(StatusLine(c), "\tpfsync: syncdev: em2 maxupd: 64 defer: off syncauth: on");
   ASSERT_TRUE(ApplyIfconfig("syncpeer 224.0.0.240", c, &error));
   EXPECT_EQ(StatusLine(c), "\tpfsync: syncdev: em2 maxupd: 64 defer: off syncauth: on");  // the group is not shown
+  ASSERT_TRUE(ApplyIfconfig("mtu 9000", c, &error)) << error;
+  EXPECT_EQ(c.mtu, 9000u);
   ASSERT_TRUE(ApplyIfconfig("-syncdev", c, &error));
   EXPECT_EQ(StatusLine(c), "");
   EngineConfig e;
   ApplyToEngine(c, e);
   EXPECT_EQ(e.maxupd, 64);
   EXPECT_EQ(e.auth_key, "s3cret");
+  EXPECT_EQ(e.mtu, 9000u);
 }
 
 TEST(PfsyncConfig, RejectsBadArgumentsAndChangesNothing) {
   PfsyncConfig c;
   std::string error;
   for (const char* bad : {"maxupd 256", "maxupd", "maxupd x", "syncpeer 2001:db8::1", "syncpeer", "syncdev",
-                          "syncdev averyveryverylongname", "frobnicate", "syncauth"}) {
+                          "syncdev averyveryverylongname", "frobnicate", "syncauth", "mtu 40", "mtu 9217", "mtu", "mtu 1k"}) {
     EXPECT_FALSE(ApplyIfconfig(std::string("syncdev em0 ") + bad, c, &error)) << bad;
     EXPECT_FALSE(error.empty());
     EXPECT_EQ(c.syncdev, "");

@@ -62,6 +62,15 @@ class PfsyncEngine : public ::testing::Test {
     c.creatorid = creator;
     return c;
   }
+  // States 1..n, each the vector state with its own id and source port.
+  void InsertNumberedStates(uint32_t n) {
+    for (uint32_t id = 1; id <= n; ++id) {
+      WireState st = VectorState(1);
+      st.id = id;
+      st.key[0].port[0] = st.key[1].port[0] = static_cast<uint16_t>(1000 + id);
+      ASSERT_EQ(store.Insert(st, t0), InsertResult::kInserted);
+    }
+  }
   void AddVectorStates(std::initializer_list<int> ns) {
     for (int n : ns) ASSERT_EQ(store.Insert(VectorState(n), t0), InsertResult::kInserted);
   }
@@ -243,12 +252,7 @@ TEST_F(PfsyncEngine, BulkTransferMatchesTheVectorsAtMtu1500And588) {
 // where it stopped, with full packets, BUS START first and BUS END last.
 TEST_F(PfsyncEngine, BulkTransferBuildsWhatTheTransportTakesWithinThePacingBudget) {
   constexpr uint32_t kStates = 1000;  // 200 full packets at MTU 1500
-  for (uint32_t n = 1; n <= kStates; ++n) {
-    WireState st = VectorState(1);
-    st.id = n;
-    st.key[0].port[0] = st.key[1].port[0] = static_cast<uint16_t>(1000 + n);
-    ASSERT_EQ(store.Insert(st, t0), InsertResult::kInserted);
-  }
+  InsertNumberedStates(kStates);
   EngineConfig c = Config();
   c.bulk_interval = 10ms;
   c.bulk_packets_per_interval = 64;
@@ -291,6 +295,33 @@ TEST_F(PfsyncEngine, BulkTransferBuildsWhatTheTransportTakesWithinThePacingBudge
     }
   }
   EXPECT_EQ(ids.size(), kStates);
+}
+
+// A jumbo-frame MTU: 33 full states a packet instead of 5 (IP header 20,
+// pfsync header 12, subheader 4 and EOF 4 around 264-byte states), and a
+// pacing budget that shrinks in proportion, so the bulk's rate in states
+// stays what it was at 1500.
+TEST_F(PfsyncEngine, JumboMtuPacksMoreStatesAPacketAndKeepsTheBulkPaceInStates) {
+  constexpr uint32_t kStates = 1000;
+  InsertNumberedStates(kStates);
+  EngineConfig c = Config();
+  c.mtu = 9000;
+  c.bulk_interval = 10ms;
+  c.bulk_packets_per_interval = 60;  // of 1500 bytes: 10 of 9000
+  SyncEngine e(c, store, sink);
+  e.Receive(VectorBody("pfsync_bulk_request"), t0);
+  e.Tick(t0, 32);
+  EXPECT_EQ(sink.sent.size(), 10u);
+  EXPECT_EQ(e.NextDeadline(), t0 + 10ms);
+  std::set<uint64_t> ids;
+  size_t largest = 0;
+  for (const auto& p : sink.sent) {
+    largest = std::max(largest, p.size());
+    for (const auto& st : Decode(p).states) ids.insert(st.id);
+  }
+  EXPECT_LE(largest + 20, 9000u);  // + the IP header the socket adds
+  EXPECT_GT(largest + 20, 9000u - 264);
+  EXPECT_EQ(ids.size() / sink.sent.size(), (9000u - 20 - 12 - 4 - 4) / 264) << ids.size();
 }
 
 TEST_F(PfsyncEngine, BulkTransferLeavesOutNoSyncStates) {
