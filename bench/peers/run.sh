@@ -27,7 +27,10 @@ while (($#)); do
     *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
-COMMAND="bash bench/peers/run.sh --size $SIZE${RUNS:+ --runs $RUNS}"
+# PEERS_SYNC_MTU: the em2 sync cable's MTU for every system (hapf's pfsync0 gets the same `mtu`; conntrackd
+# sizes its messages from the interface), default 1500.
+SYNC_MTU=${PEERS_SYNC_MTU:-1500}
+COMMAND="${PEERS_SYNC_MTU:+PEERS_SYNC_MTU=$SYNC_MTU }bash bench/peers/run.sh --size $SIZE${RUNS:+ --runs $RUNS}"
 case $SIZE in
   tiny) RUNS=${RUNS:-1} SESSIONS=20 INSERTS=2000 BULK=1000 CT_BULK=1000 PPS_SECONDS=1 SETUP_SECONDS=1
         FLOW_PPS=20000 PROBE_DEFAULT=10 PROBE_FAST=6 HOLD_AFTER=10 BULK_LIMIT=10000 STABLE=2000 ;;
@@ -93,7 +96,7 @@ topo_up() {  # the lab's namespaces and addresses, without any firewall software
   ip -n "${P}client" link add em0 type veth peer name em1 netns "${P}cpe"
   ip -n "${P}fw1" link add em2 type veth peer name em2 netns "${P}fw2"
   ip -n "${P}client" link set em0 up; ip -n "${P}cpe" link set em1 up
-  ip -n "${P}fw1" link set em2 up; ip -n "${P}fw2" link set em2 up
+  ip -n "${P}fw1" link set em2 mtu "$SYNC_MTU" up; ip -n "${P}fw2" link set em2 mtu "$SYNC_MTU" up
   ip -n "${P}client" addr add 198.51.100.42/25 dev em0
   ip -n "${P}client" route add default via 198.51.100.1
   ip -n "${P}cpe" addr add 198.51.100.1/25 dev em1
@@ -396,7 +399,7 @@ sys_up() {
     hapf)
       LAB_RUN=$WORK/lab
       HAPF_LAB_PREFIX=$P HAPF_LAB_RUN=$LAB_RUN HAPF_LAB_BUILD=$BUILD HAPF_LAB_MODE=hapfd \
-        HAPF_LAB_HAPFD=$HAPFD HAPF_LAB_HAPFCTL=$HAPFCTL bash lab/lab up >"$WORK/lab-up.log" 2>&1 ||
+        HAPF_LAB_HAPFD=$HAPFD HAPF_LAB_HAPFCTL=$HAPFCTL HAPF_LAB_SYNC_MTU=$SYNC_MTU bash lab/lab up >"$WORK/lab-up.log" 2>&1 ||
         { cat "$WORK/lab-up.log" >&2; return 1; }
       kill "$(cat "$LAB_RUN/pids/echo.pid")" 2>/dev/null  # our server takes port 7
       sleep 0.2
