@@ -248,7 +248,7 @@ void PfStateStore::StateCreated(uint32_t idx, const pfe::State& s, pfe::TimeNs n
     ++id_collisions_;
     return;
   }
-  if (sync_) sync_->StateInserted(id, now_);
+  if (sync_) sync_->StateInserted(id, now_, s.key[pfe::kWire].proto, (s.state_flags & pfe::kSfNoSync) != 0, idx);
 }
 
 void PfStateStore::StateUpdated(uint32_t idx, const pfe::State& s, pfe::TimeNs now) {

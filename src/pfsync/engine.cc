@@ -100,15 +100,16 @@ void SyncEngine::Dequeue(Meta& m) {
 
 void SyncEngine::Enqueue(const StateId& id, Meta& m, Queue q, Time now, uint32_t hint) {
   Dequeue(m);
+  Meta* live = &m;
   if (PendingBytes(q) > builder_.max_bytes()) {
     // The packet is full: write it out first. Flush() may rehash meta_, so
     // look the entry up again afterwards.
     Flush(now);
+    live = &meta_[id];
   }
-  Meta& live = meta_[id];
-  live.queue = q;
-  live.ticket = next_ticket_++;
-  queues_[static_cast<int>(q)].push_back(QueueEntry{id, live.ticket, hint});
+  live->queue = q;
+  live->ticket = next_ticket_++;
+  queues_[static_cast<int>(q)].push_back(QueueEntry{id, live->ticket, hint});
   ++queued_[static_cast<int>(q)];
   if (!flush_at_) {
     flush_at_ = now + cfg_.flush_delay;
@@ -187,13 +188,22 @@ bool SyncEngine::RecentlySynced(const Meta& m, Time now) const {
 
 void SyncEngine::StateInserted(const StateId& id, Time now, std::optional<uint64_t> deferred_packet) {
   WireState s;
-  if (!store_.Lookup(id, now, &s) || NoSync(s)) {
+  if (!store_.Lookup(id, now, &s)) {
+    if (deferred_packet) sink_.ReleaseDeferred(*deferred_packet);
+    return;
+  }
+  StateInserted(id, now, s.proto, (s.state_flags & kStateFlagNoSync) != 0, StateStore::kNoHint, deferred_packet);
+}
+
+void SyncEngine::StateInserted(const StateId& id, Time now, uint8_t proto, bool no_sync, uint32_t hint,
+                               std::optional<uint64_t> deferred_packet) {
+  if (no_sync || proto == kProtoPfsync) {
     if (deferred_packet) sink_.ReleaseDeferred(*deferred_packet);
     return;
   }
   Meta& m = meta_[id];
-  m.tcp = s.proto == kProtoTcp;
-  Enqueue(id, m, Queue::kIns, now);
+  m.tcp = proto == kProtoTcp;
+  Enqueue(id, m, Queue::kIns, now, hint);
   if (deferred_packet) {
     if (!cfg_.defer) {
       sink_.ReleaseDeferred(*deferred_packet);

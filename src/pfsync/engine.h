@@ -109,6 +109,11 @@ class SyncEngine {
   // `deferred_packet`: the held first packet of the state, when the filter
   // holds one; released through the sink (at once if deferral is off).
   void StateInserted(const StateId& id, Time now, std::optional<uint64_t> deferred_packet = std::nullopt);
+  // The same from a caller that knows the state's protocol and no-sync flag
+  // (the filter, as it creates the state): nothing is read back from the
+  // store; the INS is written from the state when the packet is built.
+  void StateInserted(const StateId& id, Time now, uint8_t proto, bool no_sync, uint32_t hint,
+                     std::optional<uint64_t> deferred_packet = std::nullopt);
   void StateUpdated(const StateId& id, Time now);
   // The same from a caller that knows the state's protocol and whether it is
   // no-sync (the filter's packet path): nothing is read back from the store,
