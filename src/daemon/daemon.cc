@@ -635,6 +635,7 @@ int HapfdMain(int argc, char** argv) {
   dpc.control_queue_maxlen = cfg.settings.control_queue_maxlen;
   dpc.layout = cfg.settings.queue_once ? linux::QueueLayout::kOnce : linux::QueueLayout::kSplit;
   dpc.skip = cfg.settings.skip;
+  if (cfg.pfsync) dpc.sync_device = cfg.pfsync->syncdev;  // (a syncdev change needs a restart anyway)
   linux::RulesetSpec spec = dpc.Ruleset();
 
   linux::ReplySender replies;

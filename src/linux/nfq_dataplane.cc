@@ -141,6 +141,7 @@ RulesetSpec DataPlaneConfig::Ruleset() const {
   spec.queue_base = queue_base;
   spec.queue_count = queue_count;
   spec.control_queue = ControlQueue();
+  spec.sync_device = sync_device;
   spec.skip = skip;
   return spec;
 }

@@ -119,6 +119,7 @@ struct DataPlaneConfig {
   // index queue_count). 0: none, CARP and pfsync share the data queues.
   uint32_t control_queue_maxlen = 0;
   int control_socket_buffer = kControlSocketBuffer;
+  std::string sync_device;  // as RulesetSpec::sync_device (pfsync's syncdev, empty: none)
 
   // The control queue's number, or kNoControlQueue.
   int32_t ControlQueue() const;

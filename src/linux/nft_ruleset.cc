@@ -222,11 +222,19 @@ void PutNotrack(BatchBuilder& b, const RulesetSpec& spec, const char* chain) {
 
 // `meta l4proto {112, 240} queue num control_queue`, one rule per protocol
 // (no anonymous set to create). l4proto is the transport protocol after any
-// IPv6 extension headers, so it holds for both families.
-void PutControlQueue(BatchBuilder& b, const RulesetSpec& spec, QueueBackend backend, const char* chain) {
+// IPv6 extension headers, so it holds for both families. pfsync only on the
+// syncdev when one is given (`iface_key`: the chain's interface, in or out).
+void PutControlQueue(BatchBuilder& b, const RulesetSpec& spec, QueueBackend backend, const char* chain,
+                     uint32_t iface_key) {
   if (spec.control_queue < 0 || spec.control_queue > 0xffff) return;
   for (const uint8_t proto : {kIpProtoCarp, kIpProtoPfsync}) {
     RuleWriter r(b, spec.table, chain);
+    if (proto == kIpProtoPfsync && !spec.sync_device.empty()) {
+      char padded[IFNAMSIZ] = {};
+      std::memcpy(padded, spec.sync_device.data(), std::min(spec.sync_device.size(), sizeof(padded) - 1));
+      r.MetaLoad(iface_key);
+      r.CmpEq(padded, sizeof padded);
+    }
     r.MetaLoad(NFT_META_L4PROTO);
     r.CmpEq(&proto, 1);
     r.Queue(backend, static_cast<uint16_t>(spec.control_queue), 1);
@@ -234,7 +242,8 @@ void PutControlQueue(BatchBuilder& b, const RulesetSpec& spec, QueueBackend back
 }
 
 void PutQueue(BatchBuilder& b, const RulesetSpec& spec, QueueBackend backend, const char* chain) {
-  PutControlQueue(b, spec, backend, chain);
+  PutControlQueue(b, spec, backend, chain,
+                  std::string_view(chain) == "output" ? NFT_META_OIFNAME : NFT_META_IIFNAME);
   RuleWriter r(b, spec.table, chain);
   r.Queue(backend, spec.queue_base, spec.queue_count == 0 ? 1 : spec.queue_count);
 }

@@ -44,6 +44,11 @@ struct RulesetSpec {
   // data queues cannot starve them (pf still judges them: the queue's reader is
   // the same filter). kNoControlQueue: they share the data queues.
   int32_t control_queue = kNoControlQueue;
+  // pfsync's syncdev: only pfsync arriving on it (or leaving by it) takes the
+  // control queue; pfsync elsewhere waits in the data queues like any other
+  // packet, so a flood of forged pfsync from another network cannot crowd out
+  // CARP (pf and the pfsync node drop it there anyway). Empty: any interface.
+  std::string sync_device;
   // Interfaces never queued (pf `set skip on`); "name*" matches a prefix.
   std::vector<std::string> skip = {"lo"};
   // Locally generated packets carrying this mark bit (hapf's own RST/ICMP

@@ -925,6 +925,33 @@ TEST_F(DaemonNetns, CarpAndPfsyncCrossTheControlQueueAndPfStillBlocksThem) {
       << metrics;
 }
 
+// Only pfsync arriving on the syncdev takes the control queue: forged pfsync
+// from the client's network waits in the data queues with everything else
+// (so a flood of it cannot crowd out CARP), and pf still blocks it there.
+TEST_F(DaemonNetns, PfsyncTakesTheControlQueueOnlyFromTheSyncdev) {
+  Write("etc/hostname.pfsync0", "syncdev fw1\nup\n");
+  StartHapfd("set skip on lo\nblock log all\n");
+  const char* kPfsync =
+      "import socket, sys\n"
+      "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 240)\n"
+      "for _ in range(3): s.sendto(bytes([6, 0, 0, 12]) + bytes(8), (sys.argv[1], 0))\n";
+  Write("pfsync.py", kPfsync);
+  const std::map<unsigned, KernelQueue> before = KernelQueues(*topo_);
+  ASSERT_EQ(before.count(2), 1u) << Describe(before);
+  ASSERT_EQ(topo_->Exec("cli", "/usr/bin/python3 " + dir_ + "/pfsync.py 192.0.2.1").status, 0);
+  usleep(300 * 1000);
+  const std::map<unsigned, KernelQueue> from_client = KernelQueues(*topo_);
+  EXPECT_EQ(from_client.at(2).packets, before.at(2).packets) << Describe(before) << Describe(from_client);
+  EXPECT_GE(from_client.at(0).packets + from_client.at(1).packets - before.at(0).packets - before.at(1).packets, 3u)
+      << Describe(before) << Describe(from_client);
+  ASSERT_EQ(topo_->Exec("srv", "/usr/bin/python3 " + dir_ + "/pfsync.py 198.51.100.1").status, 0);
+  usleep(300 * 1000);
+  const std::map<unsigned, KernelQueue> from_syncdev = KernelQueues(*topo_);
+  EXPECT_EQ(from_syncdev.at(2).packets - from_client.at(2).packets, 3u) << Describe(from_syncdev);
+  // pf blocked all six (block log all): pfsync's counters saw none of them.
+  EXPECT_TRUE(Contains(Ctl("pfsync stats").output, "\t0 packets received (IPv4)")) << Ctl("pfsync stats").output;
+}
+
 TEST_F(DaemonNetns, PfsyncBlockedByPfInTheControlQueueUntilAPassRule) {
   auto peer = StartPeer({"--create", "50", "--seconds", "60"});
   usleep(500 * 1000);

@@ -131,6 +131,7 @@ struct QueueRule {
   std::string chain;
   int l4proto = -1;
   uint16_t num = 0, total = 0;
+  std::string iface;  // the interface name the rule compares, if any
   bool operator==(const QueueRule&) const = default;
 };
 
@@ -141,7 +142,7 @@ std::vector<QueueRule> QueueRules(const std::vector<uint8_t>& batch) {
        nlh = mnl_nlmsg_next(nlh, &len)) {
     if (nlh->nlmsg_type != NftType(NFT_MSG_NEWRULE)) continue;
     QueueRule rule;
-    bool queues = false, l4proto_loaded = false;
+    bool queues = false, l4proto_loaded = false, iface_loaded = false;
     ForEachMsgAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
       if (mnl_attr_get_type(a) == NFTA_RULE_CHAIN) rule.chain = mnl_attr_get_str(a);
       if (mnl_attr_get_type(a) != NFTA_RULE_EXPRESSIONS) return;
@@ -155,7 +156,14 @@ std::vector<QueueRule> QueueRules(const std::vector<uint8_t>& batch) {
         if (data == nullptr) return;
         ForEachNested(data, [&](const nlattr* f) {
           const uint16_t t = mnl_attr_get_type(f);
-          if (name == "meta" && t == NFTA_META_KEY) l4proto_loaded = ntohl(mnl_attr_get_u32(f)) == NFT_META_L4PROTO;
+          if (name == "meta" && t == NFTA_META_KEY) {
+            const uint32_t key = ntohl(mnl_attr_get_u32(f));
+            l4proto_loaded = key == NFT_META_L4PROTO;
+            iface_loaded = key == NFT_META_IIFNAME || key == NFT_META_OIFNAME;
+          }
+          if (name == "cmp" && t == NFTA_CMP_DATA && iface_loaded) {
+            ForEachNested(f, [&](const nlattr* v) { rule.iface = static_cast<const char*>(mnl_attr_get_payload(v)); });
+          }
           if (name == "cmp" && t == NFTA_CMP_DATA && l4proto_loaded) {
             ForEachNested(f, [&](const nlattr* v) { rule.l4proto = *static_cast<const uint8_t*>(mnl_attr_get_payload(v)); });
           }
@@ -191,9 +199,9 @@ TEST(NftRuleset, ControlQueueTakesCarpAndPfsyncBeforeTheDataRange) {
   EXPECT_EQ(names, expected);
   const std::vector<QueueRule> split = QueueRules(BuildInstallBatch(spec, QueueBackend::kNative, 1));
   const std::vector<QueueRule> want_split = {
-      {"output", 112, 12, 1},     {"output", 240, 12, 1},     {"output", -1, 10, 2},
-      {"prerouting", 112, 12, 1}, {"prerouting", 240, 12, 1}, {"prerouting", -1, 10, 2},
-      {"forward", 112, 12, 1},    {"forward", 240, 12, 1},    {"forward", -1, 10, 2},
+      {"output", 112, 12, 1, ""},     {"output", 240, 12, 1, ""},     {"output", -1, 10, 2, ""},
+      {"prerouting", 112, 12, 1, ""}, {"prerouting", 240, 12, 1, ""}, {"prerouting", -1, 10, 2, ""},
+      {"forward", 112, 12, 1, ""},    {"forward", 240, 12, 1, ""},    {"forward", -1, 10, 2, ""},
   };
   EXPECT_EQ(split, want_split);
   spec.layout = QueueLayout::kOnce;
@@ -203,7 +211,15 @@ TEST(NftRuleset, ControlQueueTakesCarpAndPfsyncBeforeTheDataRange) {
     if (r.chain == "prerouting") r.chain = "input";
   }
   EXPECT_EQ(once, want_once);
+  // With a syncdev only pfsync on it takes the control queue (in by it; out by it on output).
+  spec.sync_device = "em2";
+  std::vector<QueueRule> want_synced = want_once;
+  for (QueueRule& r : want_synced) {
+    if (r.l4proto == 240) r.iface = "em2";
+  }
+  EXPECT_EQ(QueueRules(BuildInstallBatch(spec, QueueBackend::kNative, 1)), want_synced);
   // Off: one queue rule per chain, all to the data range.
+  spec.sync_device.clear();
   spec.control_queue = kNoControlQueue;
   for (const QueueRule& r : QueueRules(BuildInstallBatch(spec, QueueBackend::kNative, 1))) {
     EXPECT_EQ(r.l4proto, -1) << r.chain;
@@ -221,6 +237,8 @@ TEST(DataPlaneConfig, ControlQueueFollowsTheDataRange) {
   c.control_queue_maxlen = kControlQueueMaxlen;
   EXPECT_EQ(c.ControlQueue(), 7);
   EXPECT_EQ(c.Ruleset().control_queue, 7);
+  c.sync_device = "em2";
+  EXPECT_EQ(c.Ruleset().sync_device, "em2");
   c.queue_base = 65535;
   c.queue_count = 1;
   EXPECT_EQ(c.ControlQueue(), kNoControlQueue);  // no number left after the range
