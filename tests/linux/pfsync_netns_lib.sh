@@ -24,7 +24,8 @@ setup() {
   ip -n $A link add em2 type veth peer name em2 netns $B || fail "veth"
   ip -n $A addr add 192.0.2.1/30 dev em2
   ip -n $B addr add 192.0.2.2/30 dev em2
-  for n in $A $B; do ip -n $n link set lo up; ip -n $n link set em2 up; done
+  # PFSYNC_LINK_MTU: the cable's MTU (default 1500; e.g. 9000 with PFSYNC_ARGS="--ifconfig 'mtu 9000'").
+  for n in $A $B; do ip -n $n link set lo up; ip -n $n link set em2 mtu "${PFSYNC_LINK_MTU:-1500}" up; done
   sleep 0.2
 }
 

@@ -10,7 +10,7 @@
 // netstat counters. --limit raises the state limit (adaptive timeouts off),
 // --sndbuf shrinks the socket's send buffer, --max-queued bounds the send
 // queue, --bulk-pps sets the bulk pacing
-// (packets per second, sent every 10 ms). Exits on SIGTERM or --seconds.
+// (packets of 1500 bytes per second, sent every 10 ms), --mtu the pfsync MTU. Exits on SIGTERM or --seconds.
 #include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -103,7 +103,8 @@ int main(int argc, char** argv) {
     else if (k == "--expect") expect = std::stoul(v);
     else if (k == "--max-queued") max_queued = std::stoul(v);
     else if (k == "--bulk-pps") bulk_pps = std::stoi(v);
-    else if (k == "--ifconfig") ifconfig = v;  // extra ifconfig words, e.g. "syncpeer 192.0.2.2 syncauth k"
+    else if (k == "--ifconfig") ifconfig += " " + v;  // extra ifconfig words, e.g. "syncpeer 192.0.2.2 syncauth k"
+    else if (k == "--mtu") ifconfig += " mtu " + v;  // the pfsync MTU (one word, for scripts that split arguments)
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
