@@ -640,6 +640,11 @@ TEST_F(DaemonNetns, DebugFlowsCreateStatesThePfsyncPeerReceives) {
   RunResult again = Ctl("debug flows count 20000 from 192.0.2.10 sources 4 to 198.51.100.2 port 22 proto tcp in fw0 out fw1");
   EXPECT_TRUE(Contains(again.output, ": 20000 passed, 0 blocked\n")) << again.output;
   EXPECT_EQ(Entries(), entries);
+  // Paced: 300 flows at 1 000 a second take about 0.3 s (a generous lower bound only).
+  RunResult paced = Ctl("debug flows count 300 from 192.0.2.50 to 198.51.100.2 port 22 proto tcp in fw0 out fw1 rate 1000");
+  EXPECT_TRUE(Contains(paced.output, ": 300 passed, 0 blocked\n")) << paced.output;
+  EXPECT_GE(std::atof(paced.output.c_str() + paced.output.find(" in ") + 4), 0.25) << paced.output;
+  EXPECT_EQ(Entries(), entries + 600);
   RunResult bad = Ctl("debug flows count 10 from 192.0.2.10 to 2001:db8::1 in fw0");
   EXPECT_NE(bad.status, 0);
   EXPECT_EQ(bad.output, "hapfctl: debug flows: source and destination: two addresses of one family\n");
