@@ -31,6 +31,7 @@
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -590,9 +591,12 @@ int CtInsert(const Options& o) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the last answers
   errors += DrainErrors(nl, &first_error);
   mnl_socket_close(nl);
-  std::printf("sent=%llu errors=%llu first_error=%s seconds=%.3f\n", static_cast<unsigned long long>(sent),
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);  // user + system: the kernel's conntrack inserts run in this process's sendto()
+  const long cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+  std::printf("sent=%llu errors=%llu first_error=%s seconds=%.3f cpu_ms=%ld\n", static_cast<unsigned long long>(sent),
               static_cast<unsigned long long>(errors), first_error != 0 ? std::strerror(first_error) : "none",
-              seconds);
+              seconds, cpu_ms);
   return 0;
 }
 

@@ -599,9 +599,16 @@ insert_test() {  # N new flows through the master: inserts/s until the backup ho
 ceiling_test() {  # the same N flows created on the master without the packet path, all at once: the replication
   # machinery's own ceiling (hapf: `hapfctl debug flows` judges synthetic first packets inside hapfd; conntrack:
   # entries written over ctnetlink, which conntrackd hears as it hears packet-made ones)
-  local count=$INSERTS out m0 k0
+  local count=$INSERTS out m0 k0 pids ticks0 tool_ms=0
   flush_states
   m0=$(master_count); k0=$(backup_count)
+  # CPU of both sync daemons (hapfd does the filter's work too; the kernel's conntrack inserts are in
+  # ct-insert's own time, added below; hapfctl's is a few JSON requests, left out).
+  case $SYS in
+    hapf) pids="$(hapf_pid 1) $(hapf_pid 2)" ;;
+    *) pids="$(cat "$WORK/$SYS/fw1/conntrackd.pid") $(cat "$WORK/$SYS/fw2/conntrackd.pid")" ;;
+  esac
+  ticks0=$(cpu_ticks $pids)
   T0=$(now_ms)
   case $SYS in
     hapf) out=$(hapf_ctl 1 debug flows count "$count" from 198.51.100.$FLOW_BASE sources 8 to 203.0.113.196 port 9 \
@@ -616,7 +623,17 @@ ceiling_test() {  # the same N flows created on the master without the packet pa
   record ceiling_rate $((HELD * 1000 / (LAST_MS > 0 ? LAST_MS : 1)))
   # follow_backup stops at 99.9 %; the last partial pfsync packet leaves within its 1 s flush delay (OpenBSD's).
   sleep 1.5
-  record ceiling_held_pct $(( ($(backup_count) - k0) * 100 / CREATED ))
+  local held=$(($(backup_count) - k0))
+  record ceiling_held_pct $((held * 100 / CREATED))
+  [[ $out =~ cpu_ms=([0-9]+) ]] && tool_ms=${BASH_REMATCH[1]}
+  local cpu_us=$(( ($(cpu_ticks $pids) - ticks0) * 1000000 / $(getconf CLK_TCK) + tool_ms * 1000 ))
+  log "ceiling: CPU $((cpu_us / 1000)) ms (daemons + ${tool_ms} ms of the injector) for $held flows"
+  record ceiling_cpu_us_per_flow $(awk -v c="$cpu_us" -v h="$held" 'BEGIN { printf "%.2f", c / (h > 0 ? h : 1) }')
+}
+cpu_ticks() {  # cpu_ticks PID...: user + system clock ticks of these processes
+  local p t=0
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
 }
 bulk_test() {  # a restarted backup's time to hold the full table (bounded by BULK_LIMIT ms)
   local target=$1 out full rss0

@@ -34,6 +34,7 @@ def rows(a):
         ("ceiling_create_rate", f"3. without the packet path: {a.inserts} flows created at once on the master (flows/s)"),
         ("ceiling_rate", "3. without the packet path: inserts/s until the backup holds all of them"),
         ("ceiling_held_pct", "3. without the packet path: share the backup holds in the end (%)"),
+        ("ceiling_cpu_us_per_flow", "3. without the packet path: CPU µs per replicated flow (both daemons; conntrack: + the injector's kernel inserts)"),
         ("sync_bytes_per_flow", "3. bytes on the sync link per new flow (both directions)"),
         ("bulk_flows", "3. full table for the bulk test (flows)"),
         ("bulk_ms", "3. restarted backup holds the full table (ms)"),
@@ -48,7 +49,9 @@ def rows(a):
 
 
 def fmt(v):
-    return f"{v:,.0f}".replace(",", " ") if abs(v) >= 1000 else f"{v:.0f}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}".replace(",", " ")
+    return f"{v:.1f}" if abs(v) < 100 and v != round(v) else f"{v:.0f}"
 
 
 def summarize(a):
