@@ -776,7 +776,8 @@ Filter::SyntheticResult Filter::JudgeSynthetic(const SyntheticFlows& flows) {
       synthetic_ = false;
       if (sync_ != nullptr) sync_->BatchDone();
     }
-    handled_.fetch_add(n, std::memory_order_relaxed);
+    // (Not counted in packets_handled(): that is the data plane's figure. pf's own
+    // counters, -si and the rules', do count them: the engine saw them.)
     replies.clear();
     forwards.clear();
     done += n;
