@@ -14,3 +14,6 @@ if(TARGET daemon_netns_test)
   target_compile_definitions(daemon_netns_test PRIVATE HAPFD="$<TARGET_FILE:hapfd>" HAPFCTL="$<TARGET_FILE:hapfctl>"
     PFSYNC_NODE_PROG="$<TARGET_FILE:pfsync_node_prog>" UDPFLOOD="$<TARGET_FILE:netns_udpflood>")
 endif()
+# Configuration files and control requests (fuzz configuration only).
+hapf_fuzzer(fuzz_daemon_config SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_daemon_config.cc DEPS hapf_daemon RUNS 50000
+  SEEDS ${CMAKE_CURRENT_LIST_DIR}/fuzz_daemon_config_seeds)
