@@ -722,6 +722,7 @@ Filter::SyntheticResult Filter::JudgeSynthetic(const SyntheticFlows& flows) {
   std::array<linux::Packet, kSyntheticBatch> packets;
   std::vector<std::vector<uint8_t>> replies, forwards;  // dropped: the packets never existed
   const uint8_t payload[8] = {'h', 'a', 'p', 'f', 't', 'e', 's', 't'};
+  const uint32_t sources = std::max<uint32_t>(flows.sources, 1);
   for (uint64_t done = 0; done < flows.count;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kSyntheticBatch, flows.count - done));
     for (size_t k = 0; k < n; ++k) {
@@ -729,7 +730,7 @@ Filter::SyntheticResult Filter::JudgeSynthetic(const SyntheticFlows& flows) {
       net::IpHeader ip;
       ip.dst = flows.destination;
       ip.src = flows.first_source;
-      const uint32_t step = static_cast<uint32_t>(i % std::max<uint32_t>(flows.sources, 1));
+      const uint32_t step = static_cast<uint32_t>(i % sources);
       std::array<uint8_t, 16> b = ip.src.bytes();
       const size_t last = ip.src.is_v4() ? 0 : 12;  // where the address's last 32 bits are
       uint32_t word = (uint32_t{b[last]} << 24) | (uint32_t{b[last + 1]} << 16) | (uint32_t{b[last + 2]} << 8) |
@@ -738,7 +739,7 @@ Filter::SyntheticResult Filter::JudgeSynthetic(const SyntheticFlows& flows) {
       for (int j = 0; j < 4; ++j) b[last + static_cast<size_t>(j)] = static_cast<uint8_t>(word >> (24 - 8 * j));
       ip.src = ip.src.is_v4() ? net::IpAddr::V4Bytes(b.data()) : net::IpAddr::V6Bytes(b.data());
       ip.id = static_cast<uint16_t>(i);
-      const uint16_t sport = static_cast<uint16_t>(1024 + (i / std::max<uint32_t>(flows.sources, 1)) % 64512);
+      const uint16_t sport = static_cast<uint16_t>(1024 + (i / sources) % 64512);
       std::span<uint8_t> room(buffer.data() + k * kRoom, kRoom);
       size_t len;
       if (flows.protocol == 6) {

@@ -186,6 +186,11 @@ class RuleWriter {
   nlattr* elem_ = nullptr;
 };
 
+// An interface name as nftables compares it whole: NUL-padded to IFNAMSIZ.
+void PadIfName(const std::string& name, char (&padded)[IFNAMSIZ]) {
+  std::memcpy(padded, name.data(), std::min(name.size(), sizeof(padded) - 1));
+}
+
 void PutSkipRules(BatchBuilder& b, const RulesetSpec& spec, const char* chain, uint32_t meta_key) {
   for (const std::string& name : spec.skip) {
     if (name.empty()) continue;
@@ -196,7 +201,7 @@ void PutSkipRules(BatchBuilder& b, const RulesetSpec& spec, const char* chain, u
       if (len == 0) continue;
       std::memcpy(padded, name.data(), len);
     } else {
-      std::memcpy(padded, name.data(), std::min(name.size(), sizeof(padded) - 1));
+      PadIfName(name, padded);
       len = sizeof(padded);
     }
     RuleWriter r(b, spec.table, chain);
@@ -231,7 +236,7 @@ void PutControlQueue(BatchBuilder& b, const RulesetSpec& spec, QueueBackend back
     RuleWriter r(b, spec.table, chain);
     if (proto == kIpProtoPfsync && !spec.sync_device.empty()) {
       char padded[IFNAMSIZ] = {};
-      std::memcpy(padded, spec.sync_device.data(), std::min(spec.sync_device.size(), sizeof(padded) - 1));
+      PadIfName(spec.sync_device, padded);
       r.MetaLoad(iface_key);
       r.CmpEq(padded, sizeof padded);
     }
